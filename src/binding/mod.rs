@@ -1,0 +1,5 @@
+//! `#[napi]` classes only: one file per exported class, each a thin shell over `crate::core`.
+//! The public JS classes (`RedisStateAdapter`, ...) live in `lib/` and wrap these `Native*` ones.
+
+pub mod guard;
+pub mod redis_state_adapter;

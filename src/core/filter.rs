@@ -1,0 +1,298 @@
+//! `StateFilter` evaluation with the semantics of `@motiadev/adapter-redis-state@0.17`
+//! (`matchesFilter`), reproduced on `serde_json::Value` including JavaScript's comparison rules:
+//! - the compared value is `item.value[valueKey]` when the item value is an object or array,
+//!   otherwise the item value itself;
+//! - `eq`/`neq` are strict (`===` against the filter's string), so numbers never equal;
+//! - `gt`/`gte`/`lt`/`lte` follow JS relational comparison (strings by UTF-16 code units,
+//!   otherwise numerically after `ToNumber`; `NaN` compares false);
+//! - `contains`/`notContains`/`startsWith`/`endsWith` only match string values;
+//! - `isNull`/`isNotNull` treat a missing field like `null`.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Operation {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Contains,
+    NotContains,
+    StartsWith,
+    EndsWith,
+    IsNotNull,
+    IsNull,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateFilter {
+    pub value_key: String,
+    pub operation: Operation,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// The field a filter looks at; `None` is JavaScript's `undefined`.
+fn field<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
+    match item {
+        Value::Object(map) => map.get(key),
+        Value::Array(arr) => {
+            if key == "length" {
+                None // handled by the caller through `array_length`
+            } else if key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit())) {
+                key.parse::<usize>().ok().and_then(|i| arr.get(i))
+            } else {
+                None
+            }
+        }
+        other => Some(other),
+    }
+}
+
+/// JS `ToNumber` on a string (StringToNumber).
+pub fn js_string_to_number(s: &str) -> f64 {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if t.is_empty() {
+        return 0.0;
+    }
+    match t {
+        "Infinity" | "+Infinity" => return f64::INFINITY,
+        "-Infinity" => return f64::NEG_INFINITY,
+        _ => {}
+    }
+    let radix = |p: &str, r: u32| -> f64 {
+        if p.is_empty() {
+            return f64::NAN;
+        }
+        let mut acc = 0f64;
+        for c in p.chars() {
+            match c.to_digit(r) {
+                Some(d) => acc = acc * r as f64 + d as f64,
+                None => return f64::NAN,
+            }
+        }
+        acc
+    };
+    let lower = t.get(..2).map(|p| p.to_ascii_lowercase());
+    match lower.as_deref() {
+        Some("0x") => return radix(&t[2..], 16),
+        Some("0o") => return radix(&t[2..], 8),
+        Some("0b") => return radix(&t[2..], 2),
+        _ => {}
+    }
+    // Rust accepts "inf"/"nan"/"infinity" spellings JS does not; JS decimal literals only use these.
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return f64::NAN;
+    }
+    t.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// JS `Number.prototype.toString` for the values JSON can hold (good enough for comparisons).
+fn js_number_to_string(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e21 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// JS `ToPrimitive` + `ToString` for arrays/objects (what `<` does with them).
+fn js_to_string(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => js_number_to_string(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .map(|e| match e {
+                Value::Null => String::new(),
+                other => js_to_string(other),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(_) => "[object Object]".into(),
+    }
+}
+
+enum Prim {
+    Num(f64),
+    Str(String),
+}
+
+fn to_prim(v: &Value) -> Prim {
+    match v {
+        Value::Null => Prim::Num(0.0),
+        Value::Bool(b) => Prim::Num(if *b { 1.0 } else { 0.0 }),
+        Value::Number(n) => Prim::Num(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => Prim::Str(s.clone()),
+        other => Prim::Str(js_to_string(other)),
+    }
+}
+
+/// JS abstract relational comparison of `field` with the string `rhs`; `None` means "false for all of <,>,<=,>=".
+fn js_compare(field: Option<&Value>, rhs: &str) -> Option<Ordering> {
+    let field = field?; // undefined -> NaN
+    match to_prim(field) {
+        Prim::Str(s) => Some(s.encode_utf16().cmp(rhs.encode_utf16())),
+        Prim::Num(a) => a.partial_cmp(&js_string_to_number(rhs)),
+    }
+}
+
+impl StateFilter {
+    pub fn matches(&self, item: &Value) -> bool {
+        let length;
+        let f = match item {
+            Value::Array(a) if self.value_key == "length" => {
+                length = Value::from(a.len());
+                Some(&length)
+            }
+            _ => field(item, &self.value_key),
+        };
+        let as_str = || match f {
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let v = self.value.as_str();
+        match self.operation {
+            Operation::Eq => as_str() == Some(v),
+            Operation::Neq => as_str() != Some(v),
+            Operation::Gt => js_compare(f, v) == Some(Ordering::Greater),
+            Operation::Gte => matches!(js_compare(f, v), Some(Ordering::Greater | Ordering::Equal)),
+            Operation::Lt => js_compare(f, v) == Some(Ordering::Less),
+            Operation::Lte => matches!(js_compare(f, v), Some(Ordering::Less | Ordering::Equal)),
+            Operation::Contains => as_str().is_some_and(|s| s.contains(v)),
+            Operation::NotContains => as_str().is_some_and(|s| !s.contains(v)),
+            Operation::StartsWith => as_str().is_some_and(|s| s.starts_with(v)),
+            Operation::EndsWith => as_str().is_some_and(|s| s.ends_with(v)),
+            Operation::IsNull => matches!(f, None | Some(Value::Null)),
+            Operation::IsNotNull => !matches!(f, None | Some(Value::Null)),
+        }
+    }
+}
+
+/// All filters must match (AND), as in 0.17.
+pub fn matches_all(filters: &[StateFilter], item: &Value) -> bool {
+    filters.iter().all(|f| f.matches(item))
+}
+
+/// `StateItem.type` of a JSON text, from its first significant byte (no parse needed).
+pub fn json_type(raw: &str) -> &'static str {
+    match raw.trim_start().as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't') | Some(b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn f(key: &str, op: &str, value: &str) -> StateFilter {
+        serde_json::from_value(json!({"valueKey": key, "operation": op, "value": value})).unwrap()
+    }
+
+    #[test]
+    fn eq_is_strict_like_js() {
+        assert!(f("name", "eq", "bob").matches(&json!({"name": "bob"})));
+        assert!(!f("age", "eq", "3").matches(&json!({"age": 3})));
+        assert!(f("age", "neq", "3").matches(&json!({"age": 3})));
+        assert!(!f("name", "neq", "bob").matches(&json!({"name": "bob"})));
+        // primitives compare the value itself
+        assert!(f("ignored", "eq", "x").matches(&json!("x")));
+    }
+
+    #[test]
+    fn relational_uses_js_rules() {
+        assert!(f("age", "gt", "20").matches(&json!({"age": 30})));
+        assert!(!f("age", "gt", "30").matches(&json!({"age": 30})));
+        assert!(f("age", "gte", "30").matches(&json!({"age": 30})));
+        assert!(f("age", "lt", "1e2").matches(&json!({"age": 30})));
+        assert!(f("age", "lte", "0x1e").matches(&json!({"age": 30})));
+        assert!(!f("age", "gt", "abc").matches(&json!({"age": 30}))); // NaN
+        assert!(!f("age", "lt", "abc").matches(&json!({"age": 30})));
+        // string vs string: lexicographic
+        assert!(f("name", "gt", "abc").matches(&json!({"name": "b"})));
+        assert!(f("name", "lt", "10").matches(&json!({"name": "1"})));
+        assert!(f("name", "gt", "10").matches(&json!({"name": "9"})));
+        // booleans and null become numbers
+        assert!(f("ok", "gt", "0").matches(&json!({"ok": true})));
+        assert!(f("n", "gte", "").matches(&json!({"n": null})));
+        // missing -> undefined -> NaN
+        assert!(!f("missing", "gte", "0").matches(&json!({"age": 1})));
+        // "Infinity" is a number in JS, "inf" is not
+        assert!(f("age", "lt", "Infinity").matches(&json!({"age": 1})));
+        assert!(!f("age", "lt", "inf").matches(&json!({"age": 1})));
+    }
+
+    #[test]
+    fn string_operations_only_on_strings() {
+        let item = json!({"s": "hello world", "n": 5});
+        assert!(f("s", "contains", "lo w").matches(&item));
+        assert!(!f("s", "notContains", "lo w").matches(&item));
+        assert!(f("s", "notContains", "xyz").matches(&item));
+        assert!(f("s", "startsWith", "hell").matches(&item));
+        assert!(f("s", "endsWith", "world").matches(&item));
+        assert!(!f("n", "contains", "5").matches(&item));
+        assert!(!f("n", "notContains", "x").matches(&item));
+    }
+
+    #[test]
+    fn null_checks() {
+        let item = json!({"a": null, "b": 0});
+        assert!(f("a", "isNull", "").matches(&item));
+        assert!(f("missing", "isNull", "").matches(&item));
+        assert!(!f("b", "isNull", "").matches(&item));
+        assert!(f("b", "isNotNull", "").matches(&item));
+        assert!(f("x", "isNull", "").matches(&json!(null)));
+    }
+
+    #[test]
+    fn arrays_index_like_js() {
+        let item = json!(["a", "b"]);
+        assert!(f("1", "eq", "b").matches(&item));
+        assert!(f("length", "gt", "1").matches(&item));
+        assert!(f("5", "isNull", "").matches(&item));
+    }
+
+    #[test]
+    fn all_must_match() {
+        let item = json!({"a": "x", "b": 2});
+        assert!(matches_all(&[f("a", "eq", "x"), f("b", "gt", "1")], &item));
+        assert!(!matches_all(&[f("a", "eq", "x"), f("b", "gt", "2")], &item));
+        assert!(matches_all(&[], &item));
+    }
+
+    #[test]
+    fn types_from_raw_json() {
+        assert_eq!(json_type("{}"), "object");
+        assert_eq!(json_type("[1]"), "array");
+        assert_eq!(json_type("\"s\""), "string");
+        assert_eq!(json_type("true"), "boolean");
+        assert_eq!(json_type("null"), "null");
+        assert_eq!(json_type("-1.5"), "number");
+    }
+
+    #[test]
+    fn js_to_number() {
+        assert_eq!(js_string_to_number(" 42 "), 42.0);
+        assert_eq!(js_string_to_number(""), 0.0);
+        assert!(js_string_to_number("12px").is_nan());
+        assert_eq!(js_string_to_number("0b101"), 5.0);
+        assert_eq!(js_string_to_number(".5"), 0.5);
+    }
+}

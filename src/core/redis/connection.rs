@@ -1,0 +1,297 @@
+//! One multiplexed, auto-reconnecting Redis connection per adapter.
+//!
+//! Behaviour (documented in the README too):
+//! - The connection is opened on first use (or eagerly by [`RedisHandle::warm_up`]); every
+//!   concurrent call shares it and Redis pipelines them on one socket.
+//! - If the socket drops, the next command triggers one reconnect attempt bounded by
+//!   `connect_timeout`; commands issued while the server is down fail within that bound
+//!   with `MOTIA_CONNECT`/`MOTIA_TIMEOUT` instead of hanging, and the following command tries again.
+//! - Each command is bounded by `command_timeout`.
+//! - [`RedisHandle::close`] drops the connection; later calls fail with `MOTIA_CLOSED`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use serde::Deserialize;
+
+use crate::error::{AdapterError, Result};
+
+pub const DEFAULT_HOST: &str = "localhost";
+pub const DEFAULT_PORT: u16 = 6379;
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 30_000;
+
+/// Connection settings after the JS layer normalised the user's shape
+/// (node-redis client, node-redis options or the legacy flat form).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedisConnectionConfig {
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: bool,
+    /// Accept any certificate (node's `rejectUnauthorized: false`).
+    #[serde(default)]
+    pub tls_insecure: bool,
+    /// PEM root certificate(s) to trust instead of the webpki roots.
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<i64>,
+    pub connect_timeout: Option<u64>,
+    pub command_timeout: Option<u64>,
+}
+
+impl RedisConnectionConfig {
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| AdapterError::config("connection", e.to_string()))
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS).max(1))
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT_MS).max(1))
+    }
+
+    /// Builds the redis-rs client. Never puts the URL or password in an error.
+    pub fn client(&self) -> Result<redis::Client> {
+        let mut info = match &self.url {
+            Some(url) => url
+                .as_str()
+                .into_connection_info()
+                .map_err(|_| AdapterError::config("url", "not a valid redis:// or rediss:// URL"))?,
+            None => {
+                let host = self.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string());
+                let port = self.port.unwrap_or(DEFAULT_PORT);
+                let addr = if self.tls {
+                    ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: self.tls_insecure,
+                        tls_params: None,
+                    }
+                } else {
+                    ConnectionAddr::Tcp(host, port)
+                };
+                addr.into_connection_info()
+                    .map_err(|e| AdapterError::config("socket", e.to_string()))?
+            }
+        };
+        if self.url.is_some() && self.tls_insecure {
+            if let ConnectionAddr::TcpTls {
+                host, port, tls_params, ..
+            } = info.addr().clone()
+            {
+                info = info.set_addr(ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: true,
+                    tls_params,
+                });
+            }
+        }
+        let mut settings: RedisConnectionInfo = info.redis_settings().clone();
+        if let Some(u) = &self.username {
+            settings = settings.set_username(u);
+        }
+        if let Some(p) = &self.password {
+            settings = settings.set_password(p);
+        }
+        if let Some(db) = self.database {
+            settings = settings.set_db(db);
+        }
+        let info = info.set_redis_settings(settings.set_lib_name("motia-native-adapters", env!("CARGO_PKG_VERSION")));
+        let is_tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        if is_tls && (self.ca.is_some() || self.cert.is_some()) {
+            let client_tls = match (&self.cert, &self.key) {
+                (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
+                    client_cert: c.clone().into_bytes(),
+                    client_key: k.clone().into_bytes(),
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(AdapterError::config(
+                        "socket.cert",
+                        "`cert` and `key` must be given together",
+                    ))
+                }
+            };
+            let certs = redis::TlsCertificates {
+                client_tls,
+                root_cert: self.ca.clone().map(String::into_bytes),
+            };
+            redis::Client::build_with_tls(info, certs).map_err(|e| AdapterError::config("socket.ca", e.to_string()))
+        } else {
+            redis::Client::open(info).map_err(|e| AdapterError::config("connection", e.to_string()))
+        }
+    }
+}
+
+/// Maps a redis-rs error to ours using the driver's own predicates (never message parsing).
+pub fn classify(e: redis::RedisError) -> AdapterError {
+    use redis::ErrorKind;
+    let code = e.code().unwrap_or("");
+    if e.kind() == ErrorKind::AuthenticationFailed || code == "WRONGPASS" || code == "NOAUTH" {
+        return AdapterError::Auth(format!("Redis rejected the credentials: {e}"));
+    }
+    if e.is_timeout() {
+        return AdapterError::Timeout(format!("Redis did not answer in time: {e}"));
+    }
+    if e.is_connection_refusal() || e.is_io_error() {
+        return AdapterError::Connect(format!("cannot reach Redis: {e}"));
+    }
+    if e.is_connection_dropped() {
+        return AdapterError::Connect(format!("connection to Redis lost: {e}"));
+    }
+    AdapterError::Backend(format!("Redis error: {e}"))
+}
+
+enum Slot {
+    Idle,
+    Ready(ConnectionManager),
+    Closed,
+}
+
+/// Shared, lazily-connected, auto-reconnecting Redis connection.
+pub struct RedisHandle {
+    client: redis::Client,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    slot: Mutex<Slot>,
+    init: tokio::sync::Mutex<()>,
+}
+
+impl RedisHandle {
+    pub fn new(config: &RedisConnectionConfig) -> Result<Self> {
+        crate::core::tls::install_crypto_provider();
+        Ok(RedisHandle {
+            client: config.client()?,
+            connect_timeout: config.connect_timeout(),
+            command_timeout: config.command_timeout(),
+            slot: Mutex::new(Slot::Idle),
+            init: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    fn current(&self) -> Result<Option<ConnectionManager>> {
+        match &*self
+            .slot
+            .lock()
+            .map_err(|_| AdapterError::Internal("poisoned lock".into()))?
+        {
+            Slot::Idle => Ok(None),
+            Slot::Ready(c) => Ok(Some(c.clone())),
+            Slot::Closed => Err(AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())),
+        }
+    }
+
+    /// Returns the shared connection, connecting first if needed (bounded by `connect_timeout`).
+    pub async fn conn(&self) -> Result<ConnectionManager> {
+        if let Some(c) = self.current()? {
+            return Ok(c);
+        }
+        let _guard = self.init.lock().await;
+        if let Some(c) = self.current()? {
+            return Ok(c);
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            .set_number_of_retries(0);
+        let fut = ConnectionManager::new_with_config(self.client.clone(), config);
+        let manager = match tokio::time::timeout(self.connect_timeout + Duration::from_millis(250), fut).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => return Err(classify(e)),
+            Err(_) => {
+                return Err(AdapterError::Timeout(format!(
+                    "could not connect to Redis within {} ms",
+                    self.connect_timeout.as_millis()
+                )))
+            }
+        };
+        let mut slot = self
+            .slot
+            .lock()
+            .map_err(|_| AdapterError::Internal("poisoned lock".into()))?;
+        match &*slot {
+            Slot::Closed => Err(AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())),
+            _ => {
+                *slot = Slot::Ready(manager.clone());
+                Ok(manager)
+            }
+        }
+    }
+
+    /// Runs one pipeline (or single command) on the shared connection.
+    pub async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
+        let mut conn = self.conn().await?;
+        pipe.query_async(&mut conn).await.map_err(classify)
+    }
+
+    pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.conn().await?;
+        cmd.query_async(&mut conn).await.map_err(classify)
+    }
+
+    /// Drops the connection. In-flight commands finish; new ones fail with `MOTIA_CLOSED`.
+    pub fn close(&self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Slot::Closed;
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.slot.lock().map(|s| matches!(*s, Slot::Closed)), Ok(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_normalised_config() {
+        let c = RedisConnectionConfig::from_json(r#"{"host":"127.0.0.1","port":6380,"password":"x","database":2}"#)
+            .unwrap();
+        assert_eq!(c.port, Some(6380));
+        assert_eq!(c.connect_timeout(), Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS));
+        assert!(c.client().is_ok());
+    }
+
+    #[test]
+    fn bad_url_names_the_field_and_hides_the_secret() {
+        let c = RedisConnectionConfig {
+            url: Some("http://u:topsecret@h".into()),
+            ..Default::default()
+        };
+        let e = c.client().unwrap_err();
+        assert_eq!(e.code(), "MOTIA_CONFIG");
+        assert!(e.js_message().contains("`url`"));
+        assert!(!e.js_message().contains("topsecret"));
+    }
+
+    #[test]
+    fn rediss_url_is_tls() {
+        let c = RedisConnectionConfig {
+            url: Some("rediss://:pw@example.com:6390/3".into()),
+            ..Default::default()
+        };
+        let client = c.client().unwrap();
+        assert!(matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        ));
+        assert_eq!(client.get_connection_info().redis_settings().db(), 3);
+    }
+}

@@ -1,0 +1,94 @@
+//! Every Redis key and SCAN pattern the adapters use is built here and nowhere else.
+//! Layouts are those of `@motiadev/adapter-redis-*@0.17` (wire compatibility).
+
+/// Default prefix of `RedisStateAdapter` keys.
+pub const DEFAULT_STATE_PREFIX: &str = "motia:state:";
+
+/// Escapes Redis glob metacharacters (`* ? [ ] \`) so a literal id can never match other keys.
+pub fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Key naming of the state adapter: STRING keys `${prefix}${traceId}:${key}`.
+#[derive(Debug, Clone)]
+pub struct StateKeys {
+    prefix: String,
+}
+
+impl StateKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        StateKeys { prefix: prefix.into() }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn key(&self, trace_id: &str, key: &str) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + trace_id.len() + key.len() + 1);
+        s.push_str(&self.prefix);
+        s.push_str(trace_id);
+        s.push(':');
+        s.push_str(key);
+        s
+    }
+
+    /// SCAN pattern matching exactly the keys of one trace (glob characters escaped).
+    pub fn group_pattern(&self, trace_id: &str) -> String {
+        format!("{}{}:*", glob_escape(&self.prefix), glob_escape(trace_id))
+    }
+
+    /// SCAN pattern matching every state key under the prefix.
+    pub fn all_pattern(&self) -> String {
+        format!("{}*", glob_escape(&self.prefix))
+    }
+
+    /// The part of `full` after `${prefix}${traceId}:`.
+    pub fn strip_group<'a>(&self, trace_id: &str, full: &'a str) -> Option<&'a str> {
+        full.strip_prefix(self.prefix.as_str())?
+            .strip_prefix(trace_id)?
+            .strip_prefix(':')
+    }
+
+    /// Splits a full key into (traceId, key) at the first `:` after the prefix, as 0.17 does.
+    pub fn split<'a>(&self, full: &'a str) -> Option<(&'a str, &'a str)> {
+        full.strip_prefix(self.prefix.as_str())?.split_once(':')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_layout_matches_0_17() {
+        let k = StateKeys::new(DEFAULT_STATE_PREFIX);
+        assert_eq!(k.key("trace-123", "userData"), "motia:state:trace-123:userData");
+        assert_eq!(k.group_pattern("trace-123"), "motia:state:trace-123:*");
+        assert_eq!(k.all_pattern(), "motia:state:*");
+    }
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(glob_escape("a*b?c[d]e\\f"), "a\\*b\\?c\\[d\\]e\\\\f");
+        let k = StateKeys::new("p:");
+        assert_eq!(k.group_pattern("*"), "p:\\*:*");
+        assert_eq!(k.group_pattern("a[b]"), "p:a\\[b\\]:*");
+    }
+
+    #[test]
+    fn strip_and_split() {
+        let k = StateKeys::new("motia:state:");
+        assert_eq!(k.strip_group("t1", "motia:state:t1:x:y"), Some("x:y"));
+        assert_eq!(k.strip_group("t1", "motia:state:t10:x"), None);
+        assert_eq!(k.split("motia:state:t1:x:y"), Some(("t1", "x:y")));
+        assert_eq!(k.split("other:t1:x"), None);
+    }
+}

@@ -1,0 +1,52 @@
+// Shared test helpers: service URLs, unique names, and a loud failure when a service is missing.
+import net from 'node:net'
+import { randomUUID } from 'node:crypto'
+
+export const REDIS_HOST = process.env.TEST_REDIS_HOST || '127.0.0.1'
+export const REDIS_PORT = Number(process.env.TEST_REDIS_PORT || 6379)
+export const REDIS_URL = `redis://${REDIS_HOST}:${REDIS_PORT}`
+
+/** A prefix no other test (or run) uses, e.g. `test:3f2a…:`. */
+export function uniquePrefix(tag = 'test') {
+  return `${tag}:${randomUUID().slice(0, 8)}:`
+}
+
+function canConnect(host, port, timeoutMs = 1500) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port })
+    const done = (ok) => {
+      s.destroy()
+      resolve(ok)
+    }
+    s.setTimeout(timeoutMs, () => done(false))
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
+}
+
+/** Fails (never skips) when the service is not listening, with the command that starts it. */
+export async function requireService(name, host, port) {
+  if (!(await canConnect(host, port))) {
+    throw new Error(
+      `${name} is not listening on ${host}:${port}. Start it with \`npm run services\` (bash scripts/services.sh ${name.toLowerCase()}).`,
+    )
+  }
+}
+
+export const requireRedis = () => requireService('Redis', REDIS_HOST, REDIS_PORT)
+
+/** Polls `fn` until it returns a truthy value or the timeout passes. */
+export async function eventually(fn, { timeout = 10000, interval = 50 } = {}) {
+  const end = Date.now() + timeout
+  let last
+  for (;;) {
+    try {
+      last = await fn()
+      if (last) return last
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > end) throw new Error(`condition not met within ${timeout} ms (last: ${last})`)
+    await new Promise((r) => setTimeout(r, interval))
+  }
+}

@@ -1,0 +1,130 @@
+'use strict'
+/**
+ * Normalises every Redis connection shape users already write for the 0.17 adapters into the
+ * one JSON object the Rust side understands, and validates it. A bad value fails here, at
+ * construction, with a MOTIA_CONFIG error naming the field (never echoing a password or URL).
+ *
+ * Accepted shapes:
+ *  1. a node-redis client instance (we read `client.options` and open our own connection;
+ *     the user's client is never used or closed);
+ *  2. node-redis options: `{url, socket: {host, port, tls, connectTimeout, reconnectStrategy,
+ *     rejectUnauthorized, ca, cert, key}, username, password, database}`;
+ *  3. the legacy flat form `{host, port, password, username, database, keyPrefix, ttl, socket}`.
+ */
+const { configError } = require('./errors.js')
+
+function isRedisClient(x) {
+  return x !== null && typeof x === 'object' && 'isOpen' in x && 'connect' in x
+}
+
+function isPlainObject(x) {
+  return x !== null && typeof x === 'object' && !Array.isArray(x)
+}
+
+function optString(obj, field, label) {
+  const v = obj[field]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'string') throw configError(label, `must be a string, got ${typeof v}`)
+  return v
+}
+
+function optInt(obj, field, label, min, max) {
+  let v = obj[field]
+  if (v === undefined || v === null || v === '') return undefined
+  if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) v = Number(v)
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw configError(label, `must be an integer between ${min} and ${max}`)
+  }
+  return v
+}
+
+function pem(v, label) {
+  if (v === undefined || v === null) return undefined
+  if (Array.isArray(v)) return v.map((x) => pem(x, label)).join('\n')
+  if (typeof v === 'string') return v
+  if (typeof Buffer !== 'undefined' && Buffer.isBuffer(v)) return v.toString('utf8')
+  throw configError(label, 'must be a PEM string or Buffer')
+}
+
+/**
+ * @returns {{ connection: object, legacy: {keyPrefix?: string, ttl?: number} }}
+ */
+function normalizeRedis(input) {
+  if (input === undefined || input === null) input = {}
+  if (isRedisClient(input)) {
+    const opts = input.options
+    input = isPlainObject(opts) ? opts : {}
+  }
+  if (!isPlainObject(input)) {
+    throw configError('connection', 'expected a node-redis client, node-redis options or {host, port, ...}')
+  }
+  const out = {}
+  const socket = input.socket === undefined || input.socket === null ? {} : input.socket
+  if (!isPlainObject(socket)) throw configError('socket', 'must be an object')
+
+  const url = optString(input, 'url', 'url')
+  if (url !== undefined) {
+    if (!/^rediss?:\/\//i.test(url)) throw configError('url', 'must start with redis:// or rediss://')
+    out.url = url
+  }
+  const host = optString(socket, 'host', 'socket.host') ?? optString(input, 'host', 'host')
+  if (host !== undefined) {
+    if (host.trim() === '') throw configError(socket.host !== undefined ? 'socket.host' : 'host', 'must not be empty')
+    out.host = host
+  }
+  const port = optInt(socket, 'port', 'socket.port', 1, 65535) ?? optInt(input, 'port', 'port', 1, 65535)
+  if (port !== undefined) out.port = port
+  if (socket.path !== undefined) throw configError('socket.path', 'unix sockets are not supported; use host/port or url')
+
+  const tls = socket.tls
+  if (tls !== undefined && tls !== null && tls !== false) {
+    if (tls !== true && !isPlainObject(tls)) throw configError('socket.tls', 'must be a boolean or TLS options object')
+    out.tls = true
+  }
+  const tlsOpts = isPlainObject(tls) ? { ...socket, ...tls } : socket
+  if (tlsOpts.rejectUnauthorized === false) out.tlsInsecure = true
+  const ca = pem(tlsOpts.ca, 'socket.ca')
+  if (ca !== undefined) out.ca = ca
+  const cert = pem(tlsOpts.cert, 'socket.cert')
+  const key = pem(tlsOpts.key, 'socket.key')
+  if ((cert === undefined) !== (key === undefined)) throw configError('socket.cert', '`cert` and `key` must be given together')
+  if (cert !== undefined) {
+    out.cert = cert
+    out.key = key
+  }
+
+  const username = optString(input, 'username', 'username')
+  if (username !== undefined) out.username = username
+  const password = optString(input, 'password', 'password')
+  if (password !== undefined) out.password = password
+  const database = optInt(input, 'database', 'database', 0, 1 << 20) ?? optInt(input, 'db', 'db', 0, 1 << 20)
+  if (database !== undefined) out.database = database
+
+  const connectTimeout = optInt(socket, 'connectTimeout', 'socket.connectTimeout', 1, 2 ** 31 - 1)
+  if (connectTimeout !== undefined) out.connectTimeout = connectTimeout
+  const rs = socket.reconnectStrategy
+  if (rs !== undefined && rs !== null && rs !== false && typeof rs !== 'function' && typeof rs !== 'number') {
+    throw configError('socket.reconnectStrategy', 'must be a function, a number of milliseconds or false')
+  }
+
+  const legacy = {}
+  if (input.keyPrefix !== undefined) legacy.keyPrefix = input.keyPrefix
+  if (input.ttl !== undefined) legacy.ttl = input.ttl
+  return { connection: out, legacy }
+}
+
+function checkPrefix(v, label) {
+  if (typeof v !== 'string') throw configError(label, 'must be a string')
+  return v
+}
+
+/** `ttl` in seconds: undefined/null/0 mean "no expiry" (as in 0.17). */
+function checkTtlSeconds(v, label) {
+  if (v === undefined || v === null || v === 0) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
+    throw configError(label, 'must be a positive integer number of seconds')
+  }
+  return v
+}
+
+module.exports = { normalizeRedis, isRedisClient, checkPrefix, checkTtlSeconds, optInt }

@@ -1,0 +1,63 @@
+'use strict'
+/**
+ * Errors thrown or rejected by motia-native-adapters carry a stable `code` (see README "Error codes").
+ * Rust errors arrive as `[CODE] message`; `fromNative` turns them into a MotiaAdapterError.
+ */
+
+const ErrorCodes = Object.freeze({
+  /** Invalid configuration or argument; the message names the field. */
+  CONFIG: 'MOTIA_CONFIG',
+  /** The server could not be reached (refused, DNS, TLS). */
+  CONNECT: 'MOTIA_CONNECT',
+  /** The server rejected the credentials. */
+  AUTH: 'MOTIA_AUTH',
+  /** Connecting or a command took longer than its timeout. */
+  TIMEOUT: 'MOTIA_TIMEOUT',
+  /** The server answered with an error or the connection broke mid-command. */
+  BACKEND: 'MOTIA_BACKEND',
+  /** Stored bytes are not valid JSON (written by something else). */
+  DECODE: 'MOTIA_DECODE',
+  /** A value cannot be represented as JSON (BigInt, circular, undefined). Nothing was written. */
+  SERIALIZE: 'MOTIA_SERIALIZE',
+  /** The adapter was closed by cleanup()/shutdown(). */
+  CLOSED: 'MOTIA_CLOSED',
+  /** A bug inside the addon (a Rust panic). Please report it. */
+  INTERNAL: 'MOTIA_INTERNAL',
+})
+
+class MotiaAdapterError extends Error {
+  constructor(code, message, options) {
+    super(message, options)
+    this.name = 'MotiaAdapterError'
+    this.code = code
+  }
+}
+
+const PREFIX = /^\[(MOTIA_[A-Z_]+)\] /
+
+/** Removes `user:password@` from URL-like text. */
+function redact(text) {
+  return String(text).replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]*@/gi, '$1***@')
+}
+
+function fromNative(err) {
+  if (err instanceof MotiaAdapterError) return err
+  const message = redact(err && err.message !== undefined ? err.message : String(err))
+  const m = PREFIX.exec(message)
+  if (m) return new MotiaAdapterError(m[1], message)
+  return new MotiaAdapterError(ErrorCodes.INTERNAL, `[${ErrorCodes.INTERNAL}] ${message}`)
+}
+
+function configError(field, problem) {
+  return new MotiaAdapterError(ErrorCodes.CONFIG, `[${ErrorCodes.CONFIG}] invalid option \`${field}\`: ${problem}`)
+}
+
+function serializeError(what, cause) {
+  const reason = cause ? `: ${cause.message || cause}` : ''
+  return new MotiaAdapterError(
+    ErrorCodes.SERIALIZE,
+    `[${ErrorCodes.SERIALIZE}] ${what} cannot be stored as JSON${reason}; nothing was written`,
+  )
+}
+
+module.exports = { ErrorCodes, MotiaAdapterError, fromNative, configError, serializeError, redact }

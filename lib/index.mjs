@@ -1,0 +1,5 @@
+// ESM entry: the same objects as the CommonJS entry (one copy of the native addon).
+import cjs from './index.js'
+
+export const { RedisStateAdapter, ErrorCodes, MotiaAdapterError } = cjs
+export default cjs

@@ -1,0 +1,155 @@
+'use strict'
+const { NativeRedisState } = require('./native.js')
+const { Batcher } = require('./batcher.js')
+const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
+const { fromNative, serializeError, configError } = require('./errors.js')
+
+const DEFAULT_STATE_PREFIX = 'motia:state:'
+const OP_GET = 0
+const OP_SET = 1
+const OP_DELETE = 2
+const OP_EXISTS = 3
+
+const same = (v) => v
+const nullish = (v) => (v === undefined ? null : v)
+
+function stringify(value, what) {
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (e) {
+    throw serializeError(what, e)
+  }
+  if (text === undefined) throw serializeError(what, `JSON.stringify returned undefined for a ${typeof value}`)
+  return text
+}
+
+function call(promise) {
+  return promise.catch((e) => {
+    throw fromNative(e)
+  })
+}
+
+function parse(text) {
+  return JSON.parse(text)
+}
+
+/**
+ * Drop-in for `@motiadev/adapter-redis-state` (Motia `StateAdapter`), backed by Rust.
+ * Same keys (`${keyPrefix}${traceId}:${key}`, JSON strings, `SET … EX ttl`), so pods of both kinds share data.
+ */
+class RedisStateAdapter {
+  constructor(connection, options) {
+    const { connection: conn, legacy } = normalizeRedis(connection)
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw configError('options', 'must be an object {keyPrefix?, ttl?}')
+    }
+    const opts = { ...legacy, ...(options || {}) }
+    const keyPrefix = opts.keyPrefix === undefined || opts.keyPrefix === null ? DEFAULT_STATE_PREFIX : checkPrefix(opts.keyPrefix, 'keyPrefix')
+    const ttl = checkTtlSeconds(opts.ttl, 'ttl')
+    const commandTimeout = optInt(opts, 'commandTimeout', 'commandTimeout', 1, 2 ** 31 - 1)
+    if (commandTimeout !== undefined) conn.commandTimeout = commandTimeout
+    try {
+      this._native = new NativeRedisState(JSON.stringify(conn), keyPrefix || DEFAULT_STATE_PREFIX, ttl)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    this.keyPrefix = keyPrefix || DEFAULT_STATE_PREFIX
+    this.ttl = ttl
+    const native = this._native
+    this._batcher = new Batcher((k, t, ks, v) => native.batch(k, t, ks, v))
+    this._native.warmUp()
+  }
+
+  /** Value stored under (traceId, key), or null. */
+  get(traceId, key) {
+    return this._batcher.push(OP_GET, `${traceId}`, `${key}`, '', nullish)
+  }
+
+  /** Stores `value` as JSON (with `EX ttl` when configured) and returns it. Rejects with MOTIA_SERIALIZE if JSON cannot hold it. */
+  set(traceId, key, value) {
+    let text
+    try {
+      text = stringify(value, `value of key "${key}"`)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this._batcher.push(OP_SET, `${traceId}`, `${key}`, text, () => value)
+  }
+
+  /** Atomically removes (traceId, key) and returns the previous value, or null (GETDEL). */
+  delete(traceId, key) {
+    return this._batcher.push(OP_DELETE, `${traceId}`, `${key}`, '', nullish)
+  }
+
+  /** Whether (traceId, key) exists (RFC). */
+  exists(traceId, key) {
+    return this._batcher.push(OP_EXISTS, `${traceId}`, `${key}`, '', (v) => v === true)
+  }
+
+  /** Every value of a trace (unordered, like 0.17). One round trip per SCAN batch. */
+  getGroup(traceId) {
+    return call(this._native.getGroup(`${traceId}`)).then(parse)
+  }
+
+  /** Values of several keys of one trace, null where missing (RFC). */
+  getMany(traceId, keys) {
+    if (!Array.isArray(keys)) return Promise.reject(configError('keys', 'must be an array of strings'))
+    return call(this._native.getMany(`${traceId}`, keys.map((k) => `${k}`))).then(parse)
+  }
+
+  /** Writes several keys of one trace atomically (MULTI/EXEC); nothing is written if any value is not JSON (RFC). */
+  setMany(traceId, items) {
+    if (items === null || typeof items !== 'object') return Promise.reject(configError('items', 'must be an object'))
+    const keys = []
+    const values = []
+    try {
+      for (const [k, v] of Object.entries(items)) {
+        keys.push(k)
+        values.push(stringify(v, `value of key "${k}"`))
+      }
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return call(this._native.setMany(`${traceId}`, keys, values))
+  }
+
+  /** Deletes every key of a trace (SCAN + pipelined UNLINK; glob characters in traceId are escaped). */
+  clear(traceId) {
+    return call(this._native.clear(`${traceId}`))
+  }
+
+  /** Key names of a trace, prefix stripped. */
+  keys(traceId) {
+    return call(this._native.keys(`${traceId}`))
+  }
+
+  /** Every trace id that has keys under the prefix. */
+  traceIds() {
+    return call(this._native.traceIds())
+  }
+
+  /** Items of one group (or all), with the 12 StateFilter operations applied in Rust. */
+  items(input) {
+    const groupId = input && input.groupId !== undefined && input.groupId !== null ? `${input.groupId}` : null
+    const filter = input && Array.isArray(input.filter) && input.filter.length > 0 ? JSON.stringify(input.filter) : null
+    return call(this._native.items(groupId, filter)).then(parse)
+  }
+
+  /** PING; true when Redis answers. */
+  async isHealthy() {
+    try {
+      return await this._native.ping()
+    } catch {
+      return false
+    }
+  }
+
+  /** Waits for queued calls, then closes our connection (never a client you passed in). */
+  async cleanup() {
+    await this._batcher.idle()
+    this._native.close()
+  }
+}
+
+module.exports = { RedisStateAdapter, DEFAULT_STATE_PREFIX }

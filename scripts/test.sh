@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `npm test`: start missing services, build the addon, run the Rust unit tests, then jest against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+
+if [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund
+fi
+
+# Release build of the addon (a no-op in ~2 s when nothing changed).
+npm run build --silent
+
+# Pure-logic unit tests of the napi-free core.
+cargo test --lib --quiet
+
+NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings" npx jest --runInBand "$@"

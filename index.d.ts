@@ -138,5 +138,14 @@ export declare class NativeRedisState {
   close(): void
 }
 
+/** Internal: completion-channel variant; `submit` returns at once and `cb(id, s)` is called later. */
+export declare class ProbeChannel {
+  constructor(cb: (arg: [number, string]) => void)
+  submit(id: number, s: string): void
+}
+
+/** Internal: resolves with its input (cost of one napi async call). */
+export declare function probeEchoAsync(s: string): Promise<string>
+
 /** Internal, for tests: panics inside the addon to prove a panic becomes a rejection. */
 export declare function testPanic(message: string): Promise<void>

@@ -836,4 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeRedisState = nativeBinding.NativeRedisState
+module.exports.ProbeChannel = nativeBinding.ProbeChannel
+module.exports.probeEchoAsync = nativeBinding.probeEchoAsync
 module.exports.testPanic = nativeBinding.testPanic

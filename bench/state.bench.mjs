@@ -74,10 +74,11 @@ cases.push({
   },
 })
 
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null
 const rows = []
 // warm up both (connections, JIT)
 for (const s of Object.values(impls)) await run((i) => s.set('warm', `k${i % 10}`, value), { total: 2000, concurrency: 16 })
-for (const c of cases) {
+for (const c of cases.filter((x) => !only || only.test(x.name))) {
   const row = { name: c.name }
   for (const which of ['upstream', 'ours']) {
     const s = impls[which]

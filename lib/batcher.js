@@ -17,7 +17,7 @@ class Batcher {
    * @param {(kinds: number[], traces: string[], keys: string[], values: string[]) => Promise<string>} send
    * @param {number} maxInFlight
    */
-  constructor(send, maxInFlight = 2) {
+  constructor(send, maxInFlight = Number(process.env.MOTIA_NATIVE_MAX_IN_FLIGHT || 2)) {
     this.send = send
     this.maxInFlight = maxInFlight
     this.inFlight = 0

@@ -9,3 +9,27 @@
 pub mod binding;
 pub mod core;
 pub mod error;
+
+/// A small tokio runtime (2 workers, or 1 on a 1-CPU machine): the work per call is tiny and
+/// cross-thread wake-ups dominate, so more workers only add context switches.
+/// `MOTIA_NATIVE_THREADS` overrides it.
+#[napi_derive::module_init]
+fn init() {
+    let threads = std::env::var("MOTIA_NATIVE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get().min(2))
+                .unwrap_or(1)
+        })
+        .max(1);
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("motia-native")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
+}

@@ -2,4 +2,5 @@
 //! The public JS classes (`RedisStateAdapter`, ...) live in `lib/` and wrap these `Native*` ones.
 
 pub mod guard;
+pub mod probe;
 pub mod redis_state_adapter;

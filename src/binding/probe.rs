@@ -1,0 +1,42 @@
+//! Internal probes used by bench/boundary.bench.mjs to measure the cost of crossing napi.
+
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+/// Internal: resolves with its input (cost of one napi async call).
+#[napi]
+pub async fn probe_echo_async(s: String) -> String {
+    s
+}
+
+type Completion = ThreadsafeFunction<(u32, String), (), (u32, String), napi::Status, false, true>;
+
+/// Internal: completion-channel variant; `submit` returns at once and `cb(id, s)` is called later.
+#[napi]
+pub struct ProbeChannel {
+    tsfn: std::sync::Arc<Completion>,
+}
+
+#[napi]
+impl ProbeChannel {
+    #[napi(constructor)]
+    pub fn new(cb: Function<(u32, String), ()>) -> napi::Result<Self> {
+        let tsfn = cb
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        Ok(ProbeChannel {
+            tsfn: std::sync::Arc::new(tsfn),
+        })
+    }
+
+    #[napi]
+    pub fn submit(&self, id: u32, s: String) {
+        let tsfn = self.tsfn.clone();
+        napi::bindgen_prelude::spawn(async move {
+            tsfn.call((id, s), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+    }
+}

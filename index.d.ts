@@ -117,6 +117,31 @@ export declare class MotiaAdapterError extends Error {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead. */
+export declare class NativePostgresCron {
+  constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number)
+  tryAcquire(jobName: string, ttl: number): Promise<string | null>
+  release(lock: string): Promise<boolean>
+  renew(lock: string, ttl: number): Promise<boolean>
+  activeLocks(): Promise<string>
+  ping(): Promise<boolean>
+  /** Frees this instance's held locks and closes the connection. */
+  shutdown(): Promise<number>
+}
+
+/** Internal: the native lock store behind `RedisCronAdapter`. Use `RedisCronAdapter` instead. */
+export declare class NativeRedisCron {
+  constructor(connection: string, keyPrefix: string, instanceId: string, releaseGuardMs: number)
+  /** One acquisition attempt; the lock JSON, or null when another holder has it. */
+  tryAcquire(jobName: string, ttl: number): Promise<string | null>
+  release(lock: string): Promise<boolean>
+  renew(lock: string, ttl: number): Promise<boolean>
+  activeLocks(): Promise<string>
+  releaseAllOwned(): Promise<number>
+  ping(): Promise<boolean>
+  close(): void
+}
+
 /** Internal: the native state store behind `RedisStateAdapter`. Use `RedisStateAdapter` instead. */
 export declare class NativeRedisState {
   /** `connection` is the normalised connection JSON built by `lib/config.js`. */
@@ -143,6 +168,12 @@ export declare class ProbeChannel {
   constructor(cb: (arg: [number, string]) => void)
   submit(id: number, s: string): void
 }
+
+/**
+ * Internal: the next `count` fire times (ms since epoch) of a node-cron style expression after `afterMs`.
+ * Throws `[MOTIA_CONFIG] invalid cron expression "<expr>": …` for a bad expression or time zone.
+ */
+export declare function nextCronTimes(expression: string, timezone: string | undefined | null, afterMs: number, count: number): Array<number>
 
 /** Internal: resolves with its input (cost of one napi async call). */
 export declare function probeEchoAsync(s: string): Promise<string>

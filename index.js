@@ -835,7 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativePostgresCron = nativeBinding.NativePostgresCron
+module.exports.NativeRedisCron = nativeBinding.NativeRedisCron
 module.exports.NativeRedisState = nativeBinding.NativeRedisState
 module.exports.ProbeChannel = nativeBinding.ProbeChannel
+module.exports.nextCronTimes = nativeBinding.nextCronTimes
 module.exports.probeEchoAsync = nativeBinding.probeEchoAsync
 module.exports.testPanic = nativeBinding.testPanic

@@ -3,10 +3,17 @@
  * motia-native-adapters (CommonJS entry). `lib/index.mjs` re-exports the same objects for ESM.
  */
 const { RedisStateAdapter } = require('./state.js')
+const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
+const { CronScheduler, validateCronExpression, nextCronRuns } = require('./scheduler.js')
 const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
 
 module.exports = {
   RedisStateAdapter,
+  RedisCronAdapter,
+  PostgresCronAdapter,
+  CronScheduler,
+  validateCronExpression,
+  nextCronRuns,
   ErrorCodes,
   MotiaAdapterError,
 }

@@ -1,5 +1,14 @@
 // ESM entry: the same objects as the CommonJS entry (one copy of the native addon).
 import cjs from './index.js'
 
-export const { RedisStateAdapter, ErrorCodes, MotiaAdapterError } = cjs
+export const {
+  RedisStateAdapter,
+  RedisCronAdapter,
+  PostgresCronAdapter,
+  CronScheduler,
+  validateCronExpression,
+  nextCronRuns,
+  ErrorCodes,
+  MotiaAdapterError,
+} = cjs
 export default cjs

@@ -50,3 +50,13 @@ export async function eventually(fn, { timeout = 10000, interval = 50 } = {}) {
     await new Promise((r) => setTimeout(r, interval))
   }
 }
+
+export const PG_HOST = process.env.TEST_PG_HOST || '127.0.0.1'
+export const PG_PORT = Number(process.env.TEST_PG_PORT || 5432)
+export const PG_URL = process.env.TEST_PG_URL || `postgres://postgres@${PG_HOST}:${PG_PORT}/postgres`
+export const requirePostgres = () => requireService('Postgres', PG_HOST, PG_PORT)
+
+/** A SQL identifier no other test uses. */
+export function uniqueTable(tag = 'motia_test') {
+  return `${tag}_${randomUUID().replace(/-/g, '').slice(0, 10)}`
+}

@@ -2,5 +2,8 @@
 //! The public JS classes (`RedisStateAdapter`, ...) live in `lib/` and wrap these `Native*` ones.
 
 pub mod guard;
+pub mod postgres_cron_adapter;
 pub mod probe;
+pub mod redis_cron_adapter;
 pub mod redis_state_adapter;
+pub mod schedule;

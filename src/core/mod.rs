@@ -1,5 +1,8 @@
 //! Backend logic with no napi dependency: compiles and unit-tests without Node.
 
+pub mod cron_lock;
 pub mod filter;
+pub mod postgres;
 pub mod redis;
+pub mod schedule;
 pub mod tls;

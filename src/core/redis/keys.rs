@@ -92,3 +92,52 @@ mod tests {
         assert_eq!(k.split("other:t1:x"), None);
     }
 }
+
+/// Default prefix of `RedisCronAdapter` lock keys.
+pub const DEFAULT_CRON_PREFIX: &str = "motia:cron:lock:";
+/// Fencing counters live outside the lock prefix so upstream's `SCAN ${keyPrefix}*` never sees them.
+pub const CRON_FENCE_NAMESPACE: &str = "motia:cron:fence:";
+
+/// Key naming of the cron locks: STRING `${prefix}${jobName}` holding the lock JSON (0.17 layout),
+/// plus a fencing counter `motia:cron:fence:${prefix}${jobName}`.
+#[derive(Debug, Clone)]
+pub struct CronKeys {
+    prefix: String,
+}
+
+impl CronKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        CronKeys { prefix: prefix.into() }
+    }
+
+    pub fn lock(&self, job: &str) -> String {
+        format!("{}{}", self.prefix, job)
+    }
+
+    pub fn fence(&self, job: &str) -> String {
+        format!("{}{}{}", CRON_FENCE_NAMESPACE, self.prefix, job)
+    }
+
+    pub fn all_pattern(&self) -> String {
+        format!("{}*", glob_escape(&self.prefix))
+    }
+
+    pub fn job_of<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(self.prefix.as_str())
+    }
+}
+
+#[cfg(test)]
+mod cron_tests {
+    use super::*;
+
+    #[test]
+    fn cron_layout_matches_0_17() {
+        let k = CronKeys::new(DEFAULT_CRON_PREFIX);
+        assert_eq!(k.lock("daily-report"), "motia:cron:lock:daily-report");
+        assert_eq!(k.fence("daily-report"), "motia:cron:fence:motia:cron:lock:daily-report");
+        assert!(!k.fence("x").starts_with(DEFAULT_CRON_PREFIX));
+        assert_eq!(k.all_pattern(), "motia:cron:lock:*");
+        assert_eq!(k.job_of("motia:cron:lock:a:b"), Some("a:b"));
+    }
+}

@@ -1,5 +1,7 @@
-//! Redis backend: one shared connection type, key naming, and one module per adapter.
+//! Redis backend: one shared connection type, key naming, Lua scripts, and one module per adapter.
 
 pub mod connection;
+pub mod cron;
 pub mod keys;
+pub mod scripts;
 pub mod state;

@@ -1,0 +1,232 @@
+'use strict'
+/**
+ * Cron lock adapters (Motia `CronAdapter`): RedisCronAdapter (drop-in for
+ * @motiadev/adapter-redis-cron@0.17) and PostgresCronAdapter (RFC "Example 6").
+ *
+ * Both: acquire is atomic and carries a fencing token; release/renew/shutdown check ownership
+ * (lockId + instanceId) atomically on the server; release keeps the lock for a short guard window
+ * (`releaseGuard`, default 5000 ms from acquisition) so a replica whose timer fires late cannot
+ * run the same tick again; an opt-in watchdog (`autoRenew`) keeps renewing held locks.
+ */
+const { randomUUID } = require('node:crypto')
+const { NativeRedisCron, NativePostgresCron } = require('./native.js')
+const { normalizeRedis, checkPrefix, optInt } = require('./config.js')
+const { fromNative, configError } = require('./errors.js')
+
+const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
+const DEFAULT_LOCK_TTL = 300000
+const DEFAULT_RELEASE_GUARD = 5000
+const DEFAULT_PG_TABLE = 'motia_cron_locks'
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+function positiveMs(v, field, dflt) {
+  if (v === undefined || v === null) return dflt
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw configError(field, 'must be a non-negative number of milliseconds')
+  return v
+}
+
+function commonOptions(opts) {
+  if (opts.instanceId !== undefined && opts.instanceId !== null && typeof opts.instanceId !== 'string') {
+    throw configError('instanceId', 'must be a string')
+  }
+  const lockTTL = positiveMs(opts.lockTTL, 'lockTTL', DEFAULT_LOCK_TTL) || DEFAULT_LOCK_TTL
+  const autoRenew = opts.autoRenew
+  if (autoRenew !== undefined && typeof autoRenew !== 'boolean' && (typeof autoRenew !== 'object' || autoRenew === null)) {
+    throw configError('autoRenew', 'must be a boolean or {interval}')
+  }
+  if (opts.onLockLost !== undefined && typeof opts.onLockLost !== 'function') throw configError('onLockLost', 'must be a function')
+  return {
+    lockTTL,
+    lockRetryDelay: positiveMs(opts.lockRetryDelay, 'lockRetryDelay', 1000) || 1000,
+    lockRetryAttempts: optInt(opts, 'lockRetryAttempts', 'lockRetryAttempts', 0, 1000) || 0,
+    instanceId: opts.instanceId || `motia-${randomUUID()}`,
+    enableHealthCheck: opts.enableHealthCheck ?? true,
+    releaseGuard: positiveMs(opts.releaseGuard, 'releaseGuard', DEFAULT_RELEASE_GUARD),
+    autoRenew: autoRenew === true ? {} : autoRenew || null,
+    onLockLost: opts.onLockLost || null,
+  }
+}
+
+/** Shared behaviour of the two lock adapters; subclasses provide `_native`. */
+class LockAdapter {
+  constructor(opts) {
+    Object.assign(this, { _opts: opts })
+    this.instanceId = opts.instanceId
+    this.lockTTL = opts.lockTTL
+    this.releaseGuard = opts.releaseGuard
+    this._watchdogs = new Map()
+  }
+
+  /** Tries to take `jobName` for `ttl` ms (default lockTTL). Resolves the lock or null; rejects (fails closed) when the backend is down. */
+  async acquireLock(jobName, ttl) {
+    const t = ttl || this.lockTTL
+    const attempts = 1 + this._opts.lockRetryAttempts
+    for (let i = 0; i < attempts; i++) {
+      let json
+      try {
+        json = await this._native.tryAcquire(`${jobName}`, t)
+      } catch (e) {
+        throw fromNative(e)
+      }
+      if (json) {
+        const lock = JSON.parse(json)
+        if (this._opts.autoRenew) this._startWatchdog(lock, t)
+        return lock
+      }
+      if (i + 1 < attempts) await sleep(this._opts.lockRetryDelay)
+    }
+    return null
+  }
+
+  /** Releases a lock this instance holds (ownership checked on the server). The lock stays as a guard until acquiredAt + releaseGuard. */
+  async releaseLock(lock) {
+    if (!lock || typeof lock !== 'object') throw configError('lock', 'must be the CronLock returned by acquireLock')
+    this._stopWatchdog(lock.lockId)
+    try {
+      await this._native.release(JSON.stringify(lock))
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Extends a held lock to now + ttl. False when ownership was lost (or the backend is unreachable). */
+  async renewLock(lock, ttl) {
+    if (!lock || typeof lock !== 'object') return false
+    try {
+      return await this._native.renew(JSON.stringify(lock), ttl || this.lockTTL)
+    } catch {
+      return false
+    }
+  }
+
+  /** Locks currently held by any instance (released guards excluded). */
+  async getActiveLocks() {
+    try {
+      return JSON.parse(await this._native.activeLocks())
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** True when the backend answers (always true with enableHealthCheck: false). */
+  async isHealthy() {
+    if (!this._opts.enableHealthCheck) return true
+    try {
+      return await this._native.ping()
+    } catch {
+      return false
+    }
+  }
+
+  _startWatchdog(lock, ttl) {
+    const interval = (this._opts.autoRenew && this._opts.autoRenew.interval) || Math.max(50, Math.floor(ttl / 3))
+    let failures = 0
+    const timer = setInterval(async () => {
+      let ok
+      try {
+        ok = await this._native.renew(JSON.stringify(lock), ttl)
+      } catch (e) {
+        // backend unreachable: keep trying until the lock would have expired
+        if (++failures * interval >= ttl) ok = false
+        else return
+      }
+      if (!this._watchdogs.has(lock.lockId)) return
+      if (ok) {
+        failures = 0
+        lock.expiresAt = Date.now() + ttl
+        return
+      }
+      this._stopWatchdog(lock.lockId)
+      const report = this._opts.onLockLost
+      if (report) {
+        try {
+          report(lock)
+        } catch {}
+      } else {
+        console.warn(`[motia-native-adapters] lost cron lock "${lock.jobName}" (${lock.lockId}); stopped renewing it`)
+      }
+    }, interval)
+    timer.unref()
+    this._watchdogs.set(lock.lockId, timer)
+  }
+
+  _stopWatchdog(lockId) {
+    const t = this._watchdogs.get(lockId)
+    if (t) {
+      clearInterval(t)
+      this._watchdogs.delete(lockId)
+    }
+  }
+
+  _stopAllWatchdogs() {
+    for (const id of [...this._watchdogs.keys()]) this._stopWatchdog(id)
+  }
+}
+
+/**
+ * Drop-in for `@motiadev/adapter-redis-cron@0.17`: same key (`${keyPrefix}${jobName}`) and lock JSON,
+ * so upstream pods and ours exclude each other.
+ */
+class RedisCronAdapter extends LockAdapter {
+  constructor(connection, options) {
+    const { connection: conn, legacy } = normalizeRedis(connection)
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw configError('options', 'must be an object')
+    }
+    const raw = { ...legacy, ...(options || {}) }
+    const opts = commonOptions(raw)
+    const keyPrefix = (raw.keyPrefix !== undefined && raw.keyPrefix !== null && checkPrefix(raw.keyPrefix, 'keyPrefix')) || DEFAULT_CRON_PREFIX
+    super(opts)
+    this.keyPrefix = keyPrefix
+    try {
+      this._native = new NativeRedisCron(JSON.stringify(conn), keyPrefix, opts.instanceId, opts.releaseGuard)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Stops watchdogs, deletes the unreleased locks this instance holds, and closes our connection. */
+  async shutdown() {
+    this._stopAllWatchdogs()
+    try {
+      await this._native.releaseAllOwned()
+    } catch (e) {
+      // backend down: held locks expire by their TTL
+    } finally {
+      this._native.close()
+    }
+  }
+}
+
+/** Cron locks in a PostgreSQL table (created on first use). */
+class PostgresCronAdapter extends LockAdapter {
+  constructor(config) {
+    if (!config || typeof config !== 'object') throw configError('config', 'expected {connectionString, lockTTL?, instanceId?, tableName?}')
+    if (typeof config.connectionString !== 'string' || config.connectionString === '') {
+      throw configError('connectionString', 'must be a non-empty string')
+    }
+    const opts = commonOptions(config)
+    const tableName = config.tableName === undefined || config.tableName === null ? DEFAULT_PG_TABLE : config.tableName
+    if (typeof tableName !== 'string') throw configError('tableName', 'must be a string')
+    super(opts)
+    this.tableName = tableName
+    try {
+      this._native = new NativePostgresCron(config.connectionString, tableName, opts.instanceId, opts.releaseGuard)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Stops watchdogs, frees the locks this instance holds, and closes the connection. */
+  async shutdown() {
+    this._stopAllWatchdogs()
+    try {
+      await this._native.shutdown()
+    } catch {
+      // database down: held locks expire by their TTL
+    }
+  }
+}
+
+module.exports = { RedisCronAdapter, PostgresCronAdapter, DEFAULT_CRON_PREFIX, DEFAULT_RELEASE_GUARD }

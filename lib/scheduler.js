@@ -1,0 +1,135 @@
+'use strict'
+/**
+ * CronScheduler: runs handlers on node-cron style schedules across replicas, once per tick.
+ *
+ * Each tick's lock is named `${name}@${scheduledTimeMs}`, so every replica competes for the same
+ * tick however far apart their timers fire, and a finished tick's lock is left to expire (never
+ * released early) so a late replica cannot take it again. A watchdog renews the lock while the
+ * handler runs, so handlers longer than `lockTTL` stay exclusive.
+ */
+const native = require('./native.js')
+const { fromNative, configError } = require('./errors.js')
+
+const DEFAULT_SCHEDULER_LOCK_TTL = 60000
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+function nextRuns(expression, { timezone, after = Date.now(), count = 1 } = {}) {
+  if (typeof expression !== 'string') throw configError('expression', 'must be a string')
+  try {
+    return native.nextCronTimes(expression, timezone ?? null, after, count)
+  } catch (e) {
+    throw fromNative(e)
+  }
+}
+
+/** True when `expression` is a valid node-cron style expression (5 fields, or 6 with seconds). */
+function validateCronExpression(expression) {
+  try {
+    nextRuns(expression)
+    return true
+  } catch {
+    return false
+  }
+}
+
+class CronScheduler {
+  /**
+   * @param cronAdapter any Motia CronAdapter (ours or upstream)
+   * @param options {onError?(error, jobName), onSkip?(jobName, scheduledAt)}
+   */
+  constructor(cronAdapter, options = {}) {
+    if (!cronAdapter || typeof cronAdapter.acquireLock !== 'function') throw configError('cronAdapter', 'must implement CronAdapter')
+    this.adapter = cronAdapter
+    this.options = options || {}
+    this.jobs = new Map()
+    this.running = new Set()
+    this.stopped = false
+  }
+
+  /**
+   * Schedules `handler` under `name`. Rejects (MOTIA_CONFIG, quoting the expression) for an invalid
+   * expression or time zone. The handler gets `{name, scheduledAt, lock}` and is awaited.
+   */
+  async schedule(name, expression, handler, options = {}) {
+    if (typeof name !== 'string' || name === '') throw configError('name', 'must be a non-empty string')
+    if (typeof handler !== 'function') throw configError('handler', 'must be a function')
+    if (this.jobs.has(name)) throw configError('name', `a job named "${name}" is already scheduled`)
+    if (this.stopped) throw configError('scheduler', 'was stopped')
+    const timezone = options.timezone
+    const lockTTL = options.lockTTL ?? DEFAULT_SCHEDULER_LOCK_TTL
+    if (typeof lockTTL !== 'number' || !(lockTTL > 0)) throw configError('lockTTL', 'must be a positive number of milliseconds')
+    nextRuns(expression, { timezone }) // throws with the expression quoted
+    const job = { name, expression, handler, timezone, lockTTL, timer: null, runs: 0 }
+    this.jobs.set(name, job)
+    this._arm(job)
+  }
+
+  /** Stops one job's future ticks. */
+  unschedule(name) {
+    const job = this.jobs.get(name)
+    if (job) {
+      clearTimeout(job.timer)
+      this.jobs.delete(name)
+    }
+  }
+
+  /** Stops all future ticks and waits for running handlers to finish. */
+  async stop() {
+    this.stopped = true
+    for (const name of [...this.jobs.keys()]) this.unschedule(name)
+    await Promise.allSettled([...this.running])
+  }
+
+  _arm(job, after = Date.now()) {
+    if (!this.jobs.has(job.name)) return
+    const [at] = nextRuns(job.expression, { timezone: job.timezone, after })
+    const wait = Math.min(MAX_TIMEOUT, Math.max(0, at - Date.now()))
+    job.timer = setTimeout(() => {
+      if (Date.now() < at) return this._arm(job, after) // a long wait was capped
+      this._arm(job, at)
+      const run = this._tick(job, at)
+      this.running.add(run)
+      run.finally(() => this.running.delete(run))
+    }, wait)
+  }
+
+  async _tick(job, scheduledAt) {
+    let lock
+    try {
+      lock = await this.adapter.acquireLock(`${job.name}@${scheduledAt}`, job.lockTTL)
+    } catch (e) {
+      this._report(e, job.name) // backend down: fail closed, no run
+      return
+    }
+    if (!lock) {
+      if (this.options.onSkip) this.options.onSkip(job.name, scheduledAt)
+      return
+    }
+    const renewEvery = Math.max(50, Math.floor(job.lockTTL / 3))
+    const renewer = setInterval(() => {
+      Promise.resolve(this.adapter.renewLock(lock, job.lockTTL)).catch(() => {})
+    }, renewEvery)
+    renewer.unref()
+    try {
+      job.runs++
+      await job.handler({ name: job.name, scheduledAt, lock })
+    } catch (e) {
+      this._report(e, job.name)
+    } finally {
+      clearInterval(renewer)
+      // the tick's lock is left to expire: releasing it would let a late replica run this tick again
+    }
+  }
+
+  _report(error, name) {
+    if (this.options.onError) {
+      try {
+        this.options.onError(error, name)
+      } catch {}
+    } else {
+      console.error(`[motia-native-adapters] cron job "${name}" failed:`, error)
+    }
+  }
+}
+
+module.exports = { CronScheduler, validateCronExpression, nextCronRuns: nextRuns }

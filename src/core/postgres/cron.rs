@@ -1,0 +1,316 @@
+//! Cron locks in a PostgreSQL table (RFC "Example 6"), with the same semantics as the Redis
+//! locks: one row per job, `INSERT … ON CONFLICT DO UPDATE … WHERE expired` as the atomic
+//! acquire, ownership-checked release/renew, a fencing token that survives releases (rows are
+//! never deleted), and the release guard window. Every time comparison uses the database clock.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::core::cron_lock::CronLock;
+use crate::error::{AdapterError, Result};
+
+pub const DEFAULT_TABLE: &str = "motia_cron_locks";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Validates `name` or `schema.name` and returns it quoted. Never splices unchecked text into SQL.
+pub fn quote_table_name(name: &str) -> Result<String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.is_empty() || parts.len() > 2 {
+        return Err(AdapterError::config("tableName", "must be `table` or `schema.table`"));
+    }
+    let mut out = Vec::new();
+    for p in parts {
+        let ok = !p.is_empty()
+            && p.len() <= 63
+            && p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(AdapterError::config(
+                "tableName",
+                "must be a SQL identifier: letters, digits and _ (not starting with a digit), at most 63 characters, optionally schema-qualified",
+            ));
+        }
+        out.push(format!("\"{p}\""));
+    }
+    Ok(out.join("."))
+}
+
+fn classify(e: tokio_postgres::Error) -> AdapterError {
+    if let Some(code) = e.code() {
+        if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            return AdapterError::Auth(format!("PostgreSQL rejected the credentials: {e}"));
+        }
+    }
+    if e.is_closed() || e.as_db_error().is_none() {
+        // no server-side error: the connection failed or broke
+        let detail = std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string());
+        return AdapterError::Connect(format!("cannot reach PostgreSQL: {detail}"));
+    }
+    AdapterError::Backend(format!("PostgreSQL error: {e}"))
+}
+
+struct Sql {
+    create: String,
+    acquire: String,
+    release: String,
+    renew: String,
+    active: String,
+    shutdown: String,
+    purge: String,
+}
+
+impl Sql {
+    fn new(t: &str) -> Sql {
+        Sql {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (
+                   job_name TEXT PRIMARY KEY,
+                   lock_id TEXT NOT NULL,
+                   instance_id TEXT NOT NULL,
+                   acquired_at BIGINT NOT NULL,
+                   expires_at BIGINT NOT NULL,
+                   fencing_token BIGINT NOT NULL DEFAULT 1,
+                   released_at BIGINT)"
+            ),
+            acquire: format!(
+                "INSERT INTO {t} AS l (job_name, lock_id, instance_id, acquired_at, expires_at, fencing_token, released_at)
+                 VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS} + $4, {NOW_MS}, NULL)
+                 ON CONFLICT (job_name) DO UPDATE SET
+                   lock_id = EXCLUDED.lock_id, instance_id = EXCLUDED.instance_id,
+                   acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at,
+                   fencing_token = GREATEST(l.fencing_token + 1, EXCLUDED.fencing_token), released_at = NULL
+                 WHERE l.expires_at <= EXCLUDED.acquired_at
+                 RETURNING acquired_at, expires_at, fencing_token"
+            ),
+            release: format!(
+                "UPDATE {t} SET released_at = {NOW_MS},
+                   expires_at = GREATEST(LEAST(expires_at, acquired_at + $4), {NOW_MS})
+                 WHERE job_name = $1 AND lock_id = $2 AND instance_id = $3 AND released_at IS NULL
+                   AND expires_at > {NOW_MS}"
+            ),
+            renew: format!(
+                "UPDATE {t} SET expires_at = {NOW_MS} + $4
+                 WHERE job_name = $1 AND lock_id = $2 AND instance_id = $3 AND released_at IS NULL
+                   AND expires_at > {NOW_MS}"
+            ),
+            active: format!(
+                "SELECT job_name, instance_id, acquired_at, expires_at FROM {t}
+                 WHERE released_at IS NULL AND expires_at > {NOW_MS} ORDER BY job_name"
+            ),
+            shutdown: format!(
+                "UPDATE {t} SET released_at = {NOW_MS}, expires_at = {NOW_MS}
+                 WHERE instance_id = $1 AND released_at IS NULL AND expires_at > {NOW_MS}"
+            ),
+            // rows of jobs not seen for a day (e.g. per-tick lock names) are garbage; tokens stay
+            // monotonic without them because a new row starts at the current time in ms
+            purge: format!("DELETE FROM {t} WHERE expires_at < {NOW_MS} - 86400000"),
+        }
+    }
+}
+
+pub struct PgCronLocks {
+    config: tokio_postgres::Config,
+    connect_timeout: Duration,
+    sql: Sql,
+    instance_id: String,
+    release_guard_ms: u64,
+    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    closed: std::sync::atomic::AtomicBool,
+    acquisitions: std::sync::atomic::AtomicU64,
+}
+
+impl PgCronLocks {
+    pub fn new(connection_string: &str, table: &str, instance_id: String, release_guard_ms: u64) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(connection_string).map_err(|_| {
+            AdapterError::config(
+                "connectionString",
+                "not a valid PostgreSQL connection string (postgres://user:pass@host:port/db or key=value)",
+            )
+        })?;
+        let connect_timeout = config.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        Ok(PgCronLocks {
+            config,
+            connect_timeout,
+            sql: Sql::new(&quote_table_name(table)?),
+            instance_id,
+            release_guard_ms,
+            client: tokio::sync::Mutex::new(None),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            acquisitions: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// The shared client, (re)connecting and creating the table on first use.
+    async fn client(&self) -> Result<Arc<Client>> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AdapterError::Closed("the adapter was shut down".into()));
+        }
+        let mut slot = self.client.lock().await;
+        if let Some(c) = slot.as_ref() {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let connect = self.config.connect(NoTls);
+        let (client, connection) = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(classify(e)),
+            Err(_) => {
+                return Err(AdapterError::Timeout(format!(
+                    "could not connect to PostgreSQL within {} ms",
+                    self.connect_timeout.as_millis()
+                )))
+            }
+        };
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        // Serialise concurrent table creation across processes (CREATE … IF NOT EXISTS can race).
+        let create = format!(
+            "SELECT pg_advisory_xact_lock(7125080101); {}",
+            self.sql.create.replace('\n', " ")
+        );
+        client
+            .batch_execute(&format!("BEGIN; {create}; COMMIT;"))
+            .await
+            .map_err(classify)?;
+        let client = Arc::new(client);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    pub async fn try_acquire(&self, job: &str, ttl_ms: u64) -> Result<Option<CronLock>> {
+        let client = self.client().await?;
+        if self.acquisitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 256 == 0 {
+            let _ = client.execute(&self.sql.purge, &[]).await;
+        }
+        let lock_id = uuid::Uuid::new_v4().to_string();
+        let rows = client
+            .query(
+                &self.sql.acquire,
+                &[&job, &lock_id, &self.instance_id, &(ttl_ms as i64)],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows.first().map(|row| CronLock {
+            job_name: job.to_string(),
+            lock_id,
+            acquired_at: row.get(0),
+            expires_at: row.get(1),
+            instance_id: self.instance_id.clone(),
+            fencing_token: Some(row.get(2)),
+            released_at: None,
+        }))
+    }
+
+    pub async fn release(&self, lock: &CronLock) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                &self.sql.release,
+                &[
+                    &lock.job_name,
+                    &lock.lock_id,
+                    &lock.instance_id,
+                    &(self.release_guard_ms as i64),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(n > 0)
+    }
+
+    pub async fn renew(&self, lock: &CronLock, ttl_ms: u64) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                &self.sql.renew,
+                &[&lock.job_name, &lock.lock_id, &lock.instance_id, &(ttl_ms as i64)],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(n > 0)
+    }
+
+    pub async fn active_locks(&self) -> Result<String> {
+        let client = self.client().await?;
+        let rows = client.query(&self.sql.active, &[]).await.map_err(classify)?;
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "jobName": r.get::<_, String>(0),
+                    "instanceId": r.get::<_, String>(1),
+                    "acquiredAt": r.get::<_, i64>(2),
+                    "expiresAt": r.get::<_, i64>(3),
+                })
+            })
+            .collect();
+        Ok(serde_json::Value::Array(out).to_string())
+    }
+
+    pub async fn ping(&self) -> Result<bool> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(classify)?;
+        Ok(true)
+    }
+
+    /// Frees this instance's unreleased locks, then closes the connection.
+    pub async fn shutdown(&self) -> Result<u64> {
+        let n = match self.client().await {
+            Ok(client) => client
+                .execute(&self.sql.shutdown, &[&self.instance_id])
+                .await
+                .map_err(classify),
+            Err(AdapterError::Closed(_)) => Ok(0),
+            Err(e) => Err(e),
+        };
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        *self.client.lock().await = None;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_validated_and_quoted() {
+        assert_eq!(quote_table_name("motia_cron_locks").unwrap(), "\"motia_cron_locks\"");
+        assert_eq!(quote_table_name("ops.locks_2").unwrap(), "\"ops\".\"locks_2\"");
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "x; DROP TABLE y",
+            "a.b.c",
+            "\"q\"",
+            "a b",
+            &"x".repeat(64),
+        ] {
+            let e = quote_table_name(bad).unwrap_err();
+            assert_eq!(e.code(), "MOTIA_CONFIG", "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_connection_string_does_not_echo_it() {
+        let e = PgCronLocks::new("postgres://u:s3cret@h:notaport/db", DEFAULT_TABLE, "i".into(), 0)
+            .err()
+            .expect("must fail");
+        assert!(!e.js_message().contains("s3cret"));
+        assert!(e.js_message().contains("connectionString"));
+    }
+}

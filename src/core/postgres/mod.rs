@@ -1,0 +1,3 @@
+//! PostgreSQL backend (tokio-postgres).
+
+pub mod cron;

@@ -1,0 +1,196 @@
+//! Cron locks in Redis, wire-compatible with `@motiadev/adapter-redis-cron@0.17`
+//! (STRING `${keyPrefix}${jobName}` = lock JSON, `PX` expiry), plus fencing tokens and the
+//! release guard window (see `core::cron_lock`).
+
+use std::sync::Arc;
+
+use redis::{Script, Value};
+
+use super::connection::RedisHandle;
+use super::keys::CronKeys;
+use super::scripts;
+use crate::core::cron_lock::{guard_remaining_ms, now_ms, CronLock};
+use crate::error::{AdapterError, Result};
+
+pub struct RedisCronLocks {
+    redis: Arc<RedisHandle>,
+    keys: CronKeys,
+    instance_id: String,
+    release_guard_ms: u64,
+    acquire: Script,
+    release: Script,
+    renew: Script,
+    shutdown: Script,
+}
+
+impl RedisCronLocks {
+    pub fn new(redis: Arc<RedisHandle>, prefix: String, instance_id: String, release_guard_ms: u64) -> Self {
+        RedisCronLocks {
+            redis,
+            keys: CronKeys::new(prefix),
+            instance_id,
+            release_guard_ms,
+            acquire: Script::new(scripts::ACQUIRE),
+            release: Script::new(&scripts::release()),
+            renew: Script::new(&scripts::renew()),
+            shutdown: Script::new(scripts::SHUTDOWN),
+        }
+    }
+
+    pub fn redis(&self) -> &Arc<RedisHandle> {
+        &self.redis
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// One atomic attempt: `SET NX PX` with a fresh fencing token. `None` when someone holds it.
+    pub async fn try_acquire(&self, job: &str, ttl_ms: u64) -> Result<Option<CronLock>> {
+        let now = now_ms();
+        let mut lock = CronLock {
+            job_name: job.to_string(),
+            lock_id: uuid::Uuid::new_v4().to_string(),
+            acquired_at: now,
+            expires_at: now + ttl_ms as i64,
+            instance_id: self.instance_id.clone(),
+            fencing_token: None,
+            released_at: None,
+        };
+        let json = lock.to_json();
+        let open = &json[..json.len() - 1]; // without the closing brace; the script appends the token
+        let mut conn = self.redis.conn().await?;
+        let token: Option<i64> = self
+            .acquire
+            .key(self.keys.lock(job))
+            .key(self.keys.fence(job))
+            .arg(open)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(super::connection::classify)?;
+        Ok(token.map(|t| {
+            lock.fencing_token = Some(t);
+            lock
+        }))
+    }
+
+    /// Releases an owned lock; keeps it (marked released) for the guard window. False if not owned.
+    pub async fn release(&self, lock: &CronLock) -> Result<bool> {
+        let now = now_ms();
+        let guard = guard_remaining_ms(lock.acquired_at, self.release_guard_ms, now);
+        let mut released = lock.clone();
+        released.released_at = Some(now);
+        released.expires_at = now + guard as i64;
+        let mut conn = self.redis.conn().await?;
+        let r: i64 = self
+            .release
+            .key(self.keys.lock(&lock.job_name))
+            .arg(&lock.lock_id)
+            .arg(&lock.instance_id)
+            .arg(guard)
+            .arg(released.to_json())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(super::connection::classify)?;
+        Ok(r > 0)
+    }
+
+    /// Extends an owned, unreleased lock to `now + ttl`. False when ownership was lost.
+    pub async fn renew(&self, lock: &CronLock, ttl_ms: u64) -> Result<bool> {
+        let mut renewed = lock.clone();
+        renewed.expires_at = now_ms() + ttl_ms as i64;
+        let mut conn = self.redis.conn().await?;
+        let r: i64 = self
+            .renew
+            .key(self.keys.lock(&lock.job_name))
+            .arg(&lock.lock_id)
+            .arg(&lock.instance_id)
+            .arg(renewed.to_json())
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(super::connection::classify)?;
+        Ok(r == 1)
+    }
+
+    async fn scan_lock_keys(&self) -> Result<Vec<String>> {
+        let pattern = self.keys.all_pattern();
+        let mut cursor: u64 = 0;
+        let mut all = Vec::new();
+        loop {
+            let (next, found): (u64, Vec<String>) = self
+                .redis
+                .cmd(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            all.extend(found);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// Locks currently held (released-but-guarded records are not listed), as CronLockInfo JSON.
+    pub async fn active_locks(&self) -> Result<String> {
+        let keys = self.scan_lock_keys().await?;
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let mut cmd = redis::cmd("MGET");
+            cmd.arg(chunk);
+            let values: Vec<Value> = self.redis.cmd(&cmd).await?;
+            for (key, v) in chunk.iter().zip(values) {
+                let Value::BulkString(bytes) = v else { continue };
+                let Ok(lock) = serde_json::from_slice::<CronLock>(&bytes) else {
+                    continue;
+                };
+                if lock.released_at.is_some() || self.keys.job_of(key).is_none() {
+                    continue;
+                }
+                out.push(lock.info_json());
+            }
+        }
+        Ok(serde_json::Value::Array(out).to_string())
+    }
+
+    /// Deletes the unreleased locks this instance holds (atomically per batch). Returns the count.
+    pub async fn release_all_owned(&self) -> Result<i64> {
+        let keys = self.scan_lock_keys().await?;
+        let mut total = 0;
+        for chunk in keys.chunks(200) {
+            let mut conn = self.redis.conn().await?;
+            let mut inv = self.shutdown.prepare_invoke();
+            for k in chunk {
+                inv.key(k);
+            }
+            inv.arg(&self.instance_id);
+            let n: i64 = inv.invoke_async(&mut conn).await.map_err(super::connection::classify)?;
+            total += n;
+        }
+        Ok(total)
+    }
+
+    pub async fn ping(&self) -> Result<bool> {
+        let pong: String = self.redis.cmd(&redis::cmd("PING")).await?;
+        Ok(pong == "PONG")
+    }
+}
+
+/// Re-export for bindings that need to build a lock from JS input.
+pub fn parse_lock(json: &str) -> Result<CronLock> {
+    let lock = CronLock::from_json(json)?;
+    if lock.job_name.is_empty() {
+        return Err(AdapterError::config("lock.jobName", "must not be empty"));
+    }
+    Ok(lock)
+}

@@ -1,0 +1,79 @@
+//! Lua scripts, run by hash through `redis::Script` (EVALSHA, falling back to EVAL).
+//! Ownership checks decode the stored lock JSON and compare `lockId` and `instanceId`, exactly
+//! what `@motiadev/adapter-redis-cron@0.17` checks, so locks of both kinds exclude each other.
+
+/// KEYS: lock, fence. ARGV: lock JSON without its closing `}`, ttl ms.
+/// `SET NX PX` the lock with a fresh fencing token appended; returns the token or nil.
+/// The token is `max(previous + 1, server time in ms)`: it increases with every acquisition even
+/// after the small fence key (kept for the lock's TTL only, so per-tick lock names leave no
+/// garbage) has expired.
+pub const ACQUIRE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local token = math.max(last + 1, now)
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ttl + 60000)
+redis.call('SET', KEYS[1], ARGV[1] .. ',"fencingToken":' .. string.format('%d', token) .. '}', 'NX', 'PX', ttl)
+return token
+"#;
+
+/// Shared prologue: decodes KEYS[1]; returns the lock table when it is owned by ARGV[1]/ARGV[2].
+const OWNED: &str = r#"
+local function owned()
+  local current = redis.call('GET', KEYS[1])
+  if not current then return nil end
+  local ok, lock = pcall(cjson.decode, current)
+  if not ok or type(lock) ~= 'table' then return nil end
+  if lock.lockId ~= ARGV[1] or lock.instanceId ~= ARGV[2] then return nil end
+  return lock
+end
+"#;
+
+/// KEYS: lock. ARGV: lockId, instanceId, guard ms, released-lock JSON.
+/// Owned: keeps the released record for the guard window (or deletes it when the window is over).
+pub fn release() -> String {
+    format!(
+        "{OWNED}{}",
+        r#"
+local lock = owned()
+if not lock then return 0 end
+local guard = tonumber(ARGV[3])
+if guard > 0 then
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', guard)
+  return 2
+end
+return redis.call('DEL', KEYS[1])
+"#
+    )
+}
+
+/// KEYS: lock. ARGV: lockId, instanceId, renewed JSON, ttl ms. 1 when renewed.
+pub fn renew() -> String {
+    format!(
+        "{OWNED}{}",
+        r#"
+local lock = owned()
+if not lock or lock.releasedAt then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', tonumber(ARGV[4]))
+return 1
+"#
+    )
+}
+
+/// KEYS: lock keys. ARGV: instanceId. Deletes this instance's unreleased locks; returns how many.
+pub const SHUTDOWN: &str = r#"
+local n = 0
+for _, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if current then
+    local ok, lock = pcall(cjson.decode, current)
+    if ok and type(lock) == 'table' and lock.instanceId == ARGV[1] and not lock.releasedAt then
+      redis.call('DEL', key)
+      n = n + 1
+    end
+  end
+end
+return n
+"#;

@@ -239,8 +239,8 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
 
 test('control: the upstream adapter runs the same skewed tick more than once (the bug the guard fixes)', async () => {
   const keyPrefix = uniquePrefix('cronbug')
-  prefixes.push(keyPrefix)
-  const counterKey = `${keyPrefix}count`
+  const counterKey = `${uniquePrefix('cronbugcount')}count`
+  prefixes.push(keyPrefix, counterKey)
   const t0 = Date.now() + 2500
   await Promise.all(
     [0, 250, 500, 750, 1000].map((skew) =>

@@ -3,12 +3,12 @@ export async function run(op, { total, concurrency }) {
   const lat = new Float64Array(total)
   let next = 0
   const t0 = process.hrtime.bigint()
-  async function worker() {
+  async function worker(_, w) {
     for (;;) {
       const i = next++
       if (i >= total) return
       const s = process.hrtime.bigint()
-      await op(i)
+      await op(i, w)
       lat[i] = Number(process.hrtime.bigint() - s) / 1e3
     }
   }

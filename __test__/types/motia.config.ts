@@ -1,14 +1,30 @@
 // Compile-only: our classes must type-check where Motia 0.17 expects its interfaces.
-import type { AdapterConfig, Config, StateAdapter } from '@motiadev/core'
+import type { AdapterConfig, Config, CronAdapter, StateAdapter } from '@motiadev/core'
 import { createClient } from 'redis'
-import { RedisStateAdapter, ErrorCodes, MotiaAdapterError, type RedisStateAdapterOptions } from 'motia-native-adapters'
+import {
+  RedisStateAdapter,
+  RedisCronAdapter,
+  PostgresCronAdapter,
+  CronScheduler,
+  validateCronExpression,
+  ErrorCodes,
+  MotiaAdapterError,
+  type RedisStateAdapterOptions,
+} from 'motia-native-adapters'
 
 const options: RedisStateAdapterOptions = { keyPrefix: 'motia:state:', ttl: 3600 }
 const client = createClient({ url: 'redis://localhost:6379' })
 
 const adapters: AdapterConfig = {
   state: new RedisStateAdapter({ url: 'redis://localhost:6379' }, options),
+  cron: new RedisCronAdapter({ url: 'redis://localhost:6379' }, { lockTTL: 300000, instanceId: 'pod-1', releaseGuard: 5000 }),
 }
+const pgCron: CronAdapter = new PostgresCronAdapter({ connectionString: 'postgres://localhost/db', tableName: 'motia_cron_locks' })
+const redisCron: CronAdapter = new RedisCronAdapter(client, { keyPrefix: 'motia:cron:lock:', autoRenew: true })
+const scheduler = new CronScheduler(pgCron)
+void scheduler.schedule('report', '0 9 * * 1-5', async ({ scheduledAt }) => void scheduledAt, { timezone: 'Europe/Paris' })
+const valid: boolean = validateCronExpression('* * * * *')
+void [redisCron, valid]
 const state: StateAdapter = new RedisStateAdapter(client)
 const legacy: StateAdapter = new RedisStateAdapter({ host: 'localhost', port: 6379, password: 'x', keyPrefix: 'p:', ttl: 10 })
 const socket: StateAdapter = new RedisStateAdapter({ socket: { host: 'h', port: 6380, tls: true, connectTimeout: 5000 }, username: 'u', password: 'p', database: 1 })

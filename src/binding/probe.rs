@@ -40,3 +40,21 @@ impl ProbeChannel {
         });
     }
 }
+
+#[napi]
+impl ProbeChannel {
+    /// Internal: completion through the threadsafe function without a tokio hop.
+    #[napi]
+    pub fn submit_direct(&self, id: u32, s: String) {
+        self.tsfn.call((id, s), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+
+    /// Internal: completion from a plain OS thread (no tokio) to measure the wake-up cost alone.
+    #[napi]
+    pub fn submit_thread(&self, id: u32, s: String) {
+        let tsfn = self.tsfn.clone();
+        std::thread::spawn(move || {
+            tsfn.call((id, s), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+    }
+}

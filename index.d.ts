@@ -279,6 +279,29 @@ export declare class NativeRedisState {
   close(): void
 }
 
+/** Internal: one connection + one pub/sub connection shared by every stream of a manager. */
+export declare class NativeRedisStreams {
+  /** `on_message(channel, payload)` receives pub/sub messages (weak: never keeps Node alive). */
+  constructor(connection: string, keyPrefix: string, onMessage: (arg: [string, string]) => void)
+  warmUp(): void
+  get(stream: string, groupId: string, id: string): Promise<string | null>
+  /**
+   * `item` is the item JSON; with `open_now` it lacks its closing brace and `_createdAt`
+   * (kept from the stored item, else `open_now`) is appended. Returns `[type, item]` JSON.
+   */
+  set(stream: string, groupId: string, id: string, item: string, openNow?: number | undefined | null): Promise<string>
+  delete(stream: string, groupId: string, id: string): Promise<string | null>
+  getGroup(stream: string, groupId: string): Promise<string>
+  /** `query` is the JSON of `{where, whereUndefined, orderBy, orderDirection, limit, offset}`. */
+  query(stream: string, groupId: string, query: string): Promise<string>
+  clear(stream: string, groupId: string): Promise<void>
+  send(stream: string, groupId: string, id: string | undefined | null, event: string): Promise<void>
+  subscribe(channel: string): Promise<void>
+  unsubscribe(channel: string): Promise<void>
+  /** Closes the data and pub/sub connections. */
+  close(): Promise<void>
+}
+
 /** Internal: completion-channel variant; `submit` returns at once and `cb(id, s)` is called later. */
 export declare class ProbeChannel {
   constructor(cb: (arg: [number, string]) => void)

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativePostgresCron = nativeBinding.NativePostgresCron
 module.exports.NativeRedisCron = nativeBinding.NativeRedisCron
 module.exports.NativeRedisState = nativeBinding.NativeRedisState
+module.exports.NativeRedisStreams = nativeBinding.NativeRedisStreams
 module.exports.ProbeChannel = nativeBinding.ProbeChannel
 module.exports.nextCronTimes = nativeBinding.nextCronTimes
 module.exports.probeEchoAsync = nativeBinding.probeEchoAsync

@@ -4,11 +4,14 @@
  */
 const { RedisStateAdapter } = require('./state.js')
 const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
+const { RedisStreamAdapter, RedisStreamAdapterManager } = require('./streams.js')
 const { CronScheduler, validateCronExpression, nextCronRuns } = require('./scheduler.js')
 const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
 
 module.exports = {
   RedisStateAdapter,
+  RedisStreamAdapterManager,
+  RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
   CronScheduler,

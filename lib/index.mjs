@@ -3,6 +3,8 @@ import cjs from './index.js'
 
 export const {
   RedisStateAdapter,
+  RedisStreamAdapterManager,
+  RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
   CronScheduler,

@@ -6,4 +6,5 @@ pub mod postgres_cron_adapter;
 pub mod probe;
 pub mod redis_cron_adapter;
 pub mod redis_state_adapter;
+pub mod redis_stream_adapter;
 pub mod schedule;

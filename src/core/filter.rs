@@ -296,3 +296,112 @@ mod tests {
         assert_eq!(js_string_to_number(".5"), 0.5);
     }
 }
+
+/// JS `ToPrimitive` then relational `<` between two JSON values (`None` is `undefined`).
+pub fn js_less(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else { return false };
+    match (to_prim(a), to_prim(b)) {
+        (Prim::Str(x), Prim::Str(y)) => x.encode_utf16().lt(y.encode_utf16()),
+        (pa, pb) => {
+            let num = |p: Prim| match p {
+                Prim::Num(n) => n,
+                Prim::Str(s) => js_string_to_number(&s),
+            };
+            num(pa) < num(pb)
+        }
+    }
+}
+
+/// JS strict equality (`===`) of two parsed JSON values: objects and arrays are never equal
+/// (they are distinct references once parsed).
+pub fn js_strict_eq(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(Value::Null), Some(Value::Null)) => true,
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x == y,
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
+        (Some(Value::String(x)), Some(Value::String(y))) => x == y,
+        _ => false,
+    }
+}
+
+/// Stable merge sort that never panics on an inconsistent comparator (unlike `slice::sort_by`),
+/// giving the same order as V8's stable sort for consistent ones.
+pub fn stable_sort_by<T: Clone, F: FnMut(&T, &T) -> Ordering>(v: &mut Vec<T>, mut cmp: F) {
+    fn merge_sort<T: Clone, F: FnMut(&T, &T) -> Ordering>(v: &[T], cmp: &mut F) -> Vec<T> {
+        if v.len() <= 1 {
+            return v.to_vec();
+        }
+        let mid = v.len() / 2;
+        let left = merge_sort(&v[..mid], cmp);
+        let right = merge_sort(&v[mid..], cmp);
+        let mut out = Vec::with_capacity(v.len());
+        let (mut i, mut j) = (0, 0);
+        while i < left.len() && j < right.len() {
+            if cmp(&right[j], &left[i]) == Ordering::Less {
+                out.push(right[j].clone());
+                j += 1;
+            } else {
+                out.push(left[i].clone());
+                i += 1;
+            }
+        }
+        out.extend_from_slice(&left[i..]);
+        out.extend_from_slice(&right[j..]);
+        out
+    }
+    let sorted = merge_sort(v, &mut cmp);
+    *v = sorted;
+}
+
+/// `Array.prototype.slice(start, end)` index arithmetic.
+pub fn js_slice_bounds(len: usize, start: f64, end: Option<f64>) -> (usize, usize) {
+    let len_f = len as f64;
+    let norm = |x: f64| {
+        let x = if x.is_nan() { 0.0 } else { x.trunc() };
+        if x < 0.0 {
+            (len_f + x).max(0.0)
+        } else {
+            x.min(len_f)
+        }
+    };
+    let s = norm(start) as usize;
+    let e = end.map(norm).unwrap_or(len_f) as usize;
+    (s, e.max(s))
+}
+
+#[cfg(test)]
+mod js_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn less_and_strict_eq() {
+        assert!(js_less(Some(&json!(1)), Some(&json!(2))));
+        assert!(js_less(Some(&json!("10")), Some(&json!("9"))));
+        assert!(js_less(Some(&json!(9)), Some(&json!("10"))));
+        assert!(!js_less(None, Some(&json!(1))));
+        assert!(js_strict_eq(Some(&json!(1)), Some(&json!(1.0))));
+        assert!(!js_strict_eq(Some(&json!({})), Some(&json!({}))));
+        assert!(!js_strict_eq(Some(&json!("1")), Some(&json!(1))));
+        assert!(js_strict_eq(None, None));
+    }
+
+    #[test]
+    fn sort_is_stable_and_total_safe() {
+        let mut v = vec![(2, 'a'), (1, 'b'), (2, 'c'), (1, 'd')];
+        stable_sort_by(&mut v, |a, b| a.0.cmp(&b.0));
+        assert_eq!(v, vec![(1, 'b'), (1, 'd'), (2, 'a'), (2, 'c')]);
+        let mut w: Vec<f64> = vec![f64::NAN, 1.0, f64::NAN, 0.0];
+        stable_sort_by(&mut w, |a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal)); // must not panic
+        assert_eq!(w.len(), 4);
+    }
+
+    #[test]
+    fn slice_like_js() {
+        assert_eq!(js_slice_bounds(10, 2.0, Some(5.0)), (2, 5));
+        assert_eq!(js_slice_bounds(10, -3.0, None), (7, 10));
+        assert_eq!(js_slice_bounds(10, 0.0, Some(-2.0)), (0, 8));
+        assert_eq!(js_slice_bounds(3, 5.0, None), (3, 3));
+    }
+}

@@ -184,6 +184,14 @@ impl RedisHandle {
         self.command_timeout
     }
 
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
     fn current(&self) -> Result<Option<ConnectionManager>> {
         match &*self
             .slot

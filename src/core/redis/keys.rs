@@ -141,3 +141,52 @@ mod cron_tests {
         assert_eq!(k.job_of("motia:cron:lock:a:b"), Some("a:b"));
     }
 }
+
+/// Default prefix of stream hashes.
+pub const DEFAULT_STREAM_PREFIX: &str = "motia:stream:";
+/// Pub/sub channels are hard-coded in 0.17 (the key prefix does not apply to them).
+pub const STREAM_EVENTS_NAMESPACE: &str = "motia:stream:events:";
+
+/// Key naming of streams: one HASH per (stream, group) `${prefix}${stream}:group:${groupId}`
+/// (field = item id), channels `motia:stream:events:${stream}:${groupId}[:${id}]`.
+#[derive(Debug, Clone)]
+pub struct StreamKeys {
+    prefix: String,
+}
+
+impl StreamKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        StreamKeys { prefix: prefix.into() }
+    }
+
+    pub fn group(&self, stream: &str, group: &str) -> String {
+        format!("{}{}:group:{}", self.prefix, stream, group)
+    }
+
+    pub fn group_channel(stream: &str, group: &str) -> String {
+        format!("{STREAM_EVENTS_NAMESPACE}{stream}:{group}")
+    }
+
+    pub fn item_channel(stream: &str, group: &str, id: &str) -> String {
+        format!("{STREAM_EVENTS_NAMESPACE}{stream}:{group}:{id}")
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    #[test]
+    fn stream_layout_matches_0_17() {
+        let k = StreamKeys::new(DEFAULT_STREAM_PREFIX);
+        assert_eq!(k.group("todos", "inbox"), "motia:stream:todos:group:inbox");
+        assert_eq!(
+            StreamKeys::group_channel("todos", "inbox"),
+            "motia:stream:events:todos:inbox"
+        );
+        assert_eq!(
+            StreamKeys::item_channel("todos", "inbox", "t1"),
+            "motia:stream:events:todos:inbox:t1"
+        );
+    }
+}

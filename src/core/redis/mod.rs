@@ -3,5 +3,7 @@
 pub mod connection;
 pub mod cron;
 pub mod keys;
+pub mod pubsub;
 pub mod scripts;
 pub mod state;
+pub mod stream;

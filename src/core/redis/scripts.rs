@@ -77,3 +77,39 @@ for _, key in ipairs(KEYS) do
 end
 return n
 "#;
+
+/// KEYS: group hash. ARGV: id, mode ('full' | 'open'), item JSON (whole, or without its closing
+/// `}` when `_createdAt` must be filled in), now ms, group channel, item channel.
+/// Writes the item, keeping the stored `_createdAt` on update, and publishes `{type, data}` to the
+/// item channel and the group channel. Returns `{type, item}`.
+pub const STREAM_SET: &str = r#"
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+local item = ARGV[3]
+if ARGV[2] == 'open' then
+  local created = tonumber(ARGV[4])
+  if existing then
+    local ok, old = pcall(cjson.decode, existing)
+    if ok and type(old) == 'table' and type(old._createdAt) == 'number' then created = old._createdAt end
+  end
+  item = item .. ',"_createdAt":' .. string.format('%d', created) .. '}'
+end
+redis.call('HSET', KEYS[1], ARGV[1], item)
+local kind = 'create'
+if existing then kind = 'update' end
+local msg = '{"type":"' .. kind .. '","data":' .. item .. '}'
+redis.call('PUBLISH', ARGV[6], msg)
+redis.call('PUBLISH', ARGV[5], msg)
+return {kind, item}
+"#;
+
+/// KEYS: group hash. ARGV: id, group channel, item channel. Removes the item and publishes
+/// `{type: 'delete', data}`; returns the removed item or nil.
+pub const STREAM_DELETE: &str = r#"
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if not existing then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local msg = '{"type":"delete","data":' .. existing .. '}'
+redis.call('PUBLISH', ARGV[3], msg)
+redis.call('PUBLISH', ARGV[2], msg)
+return existing
+"#;

@@ -1,0 +1,268 @@
+'use strict'
+/**
+ * Motia streams in Redis: RedisStreamAdapterManager (for `adapters.streams`) and RedisStreamAdapter.
+ * Layout-compatible with @motiadev/adapter-redis-streams@0.17: one HASH per (stream, group)
+ * `${keyPrefix}${streamName}:group:${groupId}`, field = id, value = JSON {...data, id, _createdAt};
+ * events on `motia:stream:events:${streamName}:${groupId}[:${id}]` as {type, data}.
+ */
+const { NativeRedisStreams } = require('./native.js')
+const { normalizeRedis, checkPrefix } = require('./config.js')
+const { fromNative, configError, serializeError } = require('./errors.js')
+
+const DEFAULT_STREAM_PREFIX = 'motia:stream:'
+const EVENTS_PREFIX = 'motia:stream:events:'
+const INTERNAL = Symbol('motia-native-adapters.internal')
+
+function call(p) {
+  return p.catch((e) => {
+    throw fromNative(e)
+  })
+}
+
+function channelName(streamName, channel) {
+  if (!channel || typeof channel !== 'object' || channel.groupId === undefined || channel.groupId === null) {
+    throw configError('channel', 'must be {groupId, id?}')
+  }
+  const base = `${EVENTS_PREFIX}${streamName}:${channel.groupId}`
+  return channel.id === undefined || channel.id === null ? base : `${base}:${channel.id}`
+}
+
+/** One native connection pair (data + pub/sub) and the subscription registry, shared by a manager's streams. */
+class StreamCore {
+  constructor(connection, options) {
+    const { connection: conn, legacy } = normalizeRedis(connection)
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw configError('options', 'must be an object {keyPrefix?}')
+    }
+    const opts = { ...legacy, ...(options || {}) }
+    this.keyPrefix = (opts.keyPrefix !== undefined && opts.keyPrefix !== null && checkPrefix(opts.keyPrefix, 'keyPrefix')) || DEFAULT_STREAM_PREFIX
+    this.handlers = new Map() // channel -> Set<{owner, handler}>
+    this.keepAlive = null
+    this.closed = false
+    const onMessage = (args) => this.dispatch(args[0], args[1])
+    try {
+      this.native = new NativeRedisStreams(JSON.stringify(conn), this.keyPrefix, onMessage)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    this.native.warmUp()
+  }
+
+  dispatch(channel, payload) {
+    const set = this.handlers.get(channel)
+    if (!set || set.size === 0) return
+    let event
+    try {
+      event = JSON.parse(payload)
+    } catch {
+      return // not ours: ignore foreign non-JSON messages
+    }
+    for (const { handler } of set) {
+      try {
+        const r = handler(event)
+        if (r && typeof r.then === 'function') r.then(undefined, (e) => console.error('[motia-native-adapters] stream subscriber failed:', e))
+      } catch (e) {
+        console.error('[motia-native-adapters] stream subscriber failed:', e)
+      }
+    }
+  }
+
+  updateKeepAlive() {
+    let count = 0
+    for (const s of this.handlers.values()) count += s.size
+    if (count > 0 && !this.keepAlive && !this.closed) this.keepAlive = setInterval(() => {}, 1 << 30)
+    if ((count === 0 || this.closed) && this.keepAlive) {
+      clearInterval(this.keepAlive)
+      this.keepAlive = null
+    }
+  }
+
+  async subscribe(owner, channel, handler) {
+    if (typeof handler !== 'function') throw configError('handler', 'must be a function')
+    let set = this.handlers.get(channel)
+    const first = !set || set.size === 0
+    if (!set) this.handlers.set(channel, (set = new Set()))
+    set.add({ owner, handler })
+    this.updateKeepAlive()
+    if (first) await call(this.native.subscribe(channel))
+  }
+
+  async unsubscribe(owner, channel) {
+    const set = this.handlers.get(channel)
+    if (!set) return
+    for (const entry of [...set]) if (entry.owner === owner) set.delete(entry)
+    this.updateKeepAlive()
+    if (set.size === 0) {
+      this.handlers.delete(channel)
+      await call(this.native.unsubscribe(channel))
+    }
+  }
+
+  async close() {
+    if (this.closed) return
+    this.closed = true
+    this.handlers.clear()
+    this.updateKeepAlive()
+    await this.native.close()
+  }
+}
+
+/** Structurally identical to @motiadev/core's abstract `StreamAdapter` (core is ESM-only and never uses instanceof). */
+class StreamAdapterBase {
+  constructor(streamName) {
+    this.streamName = streamName
+  }
+  async send(_channel, _event) {}
+  async subscribe(_channel, _handler) {}
+  async unsubscribe(_channel) {}
+  async clear(_groupId) {}
+  async query(_groupId, _filter) {
+    return []
+  }
+}
+
+class RedisStreamAdapter extends StreamAdapterBase {
+  /**
+   * `new RedisStreamAdapter(streamName, connection?, options?)` (0.17 shape; a node-redis client as the
+   * connection is read, never used) or `new RedisStreamAdapter({...connection, keyPrefix, streamName?})` (RFC/README shape).
+   */
+  constructor(streamName, connection, options) {
+    if (connection === INTERNAL) {
+      super(streamName)
+      this._core = options
+      this._owned = false
+    } else {
+      let name = streamName
+      let conn = connection
+      let opts = options
+      if (typeof streamName === 'object' && streamName !== null) {
+        conn = streamName
+        name = streamName.streamName ?? 'default'
+        opts = { keyPrefix: streamName.keyPrefix, ...(connection || {}) }
+      }
+      if (typeof name !== 'string' || name === '') throw configError('streamName', 'must be a non-empty string')
+      // 0.17 passes (streamName, config, sharedClient): a client in the third slot is the connection
+      if (options && typeof options === 'object' && 'isOpen' in options && 'connect' in options) {
+        opts = connection
+        conn = options
+      }
+      super(name)
+      this._core = new StreamCore(conn, opts)
+      this._owned = true
+    }
+    this.keyPrefix = this._core.keyPrefix
+  }
+
+  get _native() {
+    return this._core.native
+  }
+
+  /** The item, or null. */
+  get(groupId, id) {
+    return call(this._native.get(this.streamName, `${groupId}`, `${id}`)).then((t) => (t === null ? null : JSON.parse(t)))
+  }
+
+  /** Stores `{...data, id, _createdAt}` atomically (read, write, publish in one script) and returns it. `_createdAt` is kept on update. */
+  set(groupId, id, data) {
+    let json
+    let openNow = null
+    try {
+      if (data && data._createdAt) {
+        json = JSON.stringify({ ...data, id, _createdAt: data._createdAt })
+      } else {
+        const copy = { ...data, id }
+        delete copy._createdAt
+        json = JSON.stringify(copy).slice(0, -1)
+        openNow = Date.now()
+      }
+    } catch (e) {
+      return Promise.reject(serializeError(`stream item "${id}"`, e))
+    }
+    return call(this._native.set(this.streamName, `${groupId}`, `${id}`, json, openNow)).then((t) => JSON.parse(t)[1])
+  }
+
+  /** Removes the item atomically and publishes a delete event; returns it, or null. */
+  delete(groupId, id) {
+    return call(this._native.delete(this.streamName, `${groupId}`, `${id}`)).then((t) => (t === null ? null : JSON.parse(t)))
+  }
+
+  /** Every item of the group, ascending by `_createdAt`. */
+  getGroup(groupId) {
+    return call(this._native.getGroup(this.streamName, `${groupId}`)).then(JSON.parse)
+  }
+
+  /** `where` (strict equality), `orderBy`/`orderDirection`, `offset`, `limit`, evaluated in Rust. */
+  query(groupId, filter = {}) {
+    const f = filter || {}
+    const where = f.where && typeof f.where === 'object' ? f.where : {}
+    const whereUndefined = Object.keys(where).filter((k) => where[k] === undefined)
+    const q = {
+      where,
+      whereUndefined,
+      orderBy: f.orderBy === undefined || f.orderBy === null ? null : String(f.orderBy),
+      orderDirection: f.orderDirection ?? null,
+      limit: typeof f.limit === 'number' ? f.limit : null,
+      offset: typeof f.offset === 'number' ? f.offset : null,
+    }
+    let text
+    try {
+      text = JSON.stringify(q)
+    } catch (e) {
+      return Promise.reject(serializeError('query filter', e))
+    }
+    return call(this._native.query(this.streamName, `${groupId}`, text)).then(JSON.parse)
+  }
+
+  /** Deletes the whole group. */
+  clear(groupId) {
+    return call(this._native.clear(this.streamName, `${groupId}`))
+  }
+
+  /** Publishes `event` on the group channel (or the item channel with `channel.id`). */
+  send(channel, event) {
+    let text
+    try {
+      channelName(this.streamName, channel)
+      text = JSON.stringify(event)
+    } catch (e) {
+      return Promise.reject(e.code ? e : serializeError('event', e))
+    }
+    const id = channel.id === undefined || channel.id === null ? null : `${channel.id}`
+    return call(this._native.send(this.streamName, `${channel.groupId}`, id, text))
+  }
+
+  /** Live `{type, data}` events of a group (`{groupId}`) or one item (`{groupId, id}`), from every replica. */
+  async subscribe(channel, handler) {
+    await this._core.subscribe(this, channelName(this.streamName, channel), handler)
+  }
+
+  async unsubscribe(channel) {
+    await this._core.unsubscribe(this, channelName(this.streamName, channel))
+  }
+
+  /** Drops this stream's subscriptions (and closes the connections of a standalone adapter). */
+  async cleanup() {
+    for (const [ch, set] of this._core.handlers) for (const e of set) if (e.owner === this) await this._core.unsubscribe(this, ch)
+    if (this._owned) await this._core.close()
+  }
+}
+
+/** `adapters.streams` for Motia 0.17: one shared connection (and one pub/sub connection) for every stream. */
+class RedisStreamAdapterManager {
+  constructor(connection, options) {
+    this._core = new StreamCore(connection, options)
+    this.keyPrefix = this._core.keyPrefix
+  }
+
+  /** Cheap: no connection, no I/O (Motia calls it for every stream on every step execution). */
+  createStream(streamName) {
+    return new RedisStreamAdapter(`${streamName}`, INTERNAL, this._core)
+  }
+
+  /** Closes both connections; subscriptions end. */
+  async shutdown() {
+    await this._core.close()
+  }
+}
+
+module.exports = { RedisStreamAdapter, RedisStreamAdapterManager, StreamAdapterBase, DEFAULT_STREAM_PREFIX }

@@ -1,0 +1,139 @@
+//! Native half of `RedisStreamAdapterManager` / `RedisStreamAdapter` (JS classes in `lib/streams.js`).
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use super::guard::{run, run_sync};
+use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
+use crate::core::redis::pubsub::Subscriber;
+use crate::core::redis::stream::{ItemJson, RedisStreams, StreamQuery};
+use crate::error::AdapterError;
+
+type OnMessage = ThreadsafeFunction<(String, String), (), (String, String), napi::Status, false, true>;
+
+/// Internal: one connection + one pub/sub connection shared by every stream of a manager.
+#[napi]
+pub struct NativeRedisStreams {
+    inner: Arc<RedisStreams>,
+    subscriber: Arc<Subscriber>,
+}
+
+#[napi]
+impl NativeRedisStreams {
+    /// `on_message(channel, payload)` receives pub/sub messages (weak: never keeps Node alive).
+    #[napi(constructor)]
+    pub fn new(
+        connection: String,
+        key_prefix: String,
+        on_message: Function<(String, String), ()>,
+    ) -> napi::Result<Self> {
+        let tsfn: OnMessage = on_message
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        let tsfn = Arc::new(tsfn);
+        run_sync(move || {
+            let config = RedisConnectionConfig::from_json(&connection)?;
+            let handle = Arc::new(RedisHandle::new(&config)?);
+            let deliver = {
+                let tsfn = tsfn.clone();
+                Arc::new(move |channel: String, payload: String| {
+                    tsfn.call((channel, payload), ThreadsafeFunctionCallMode::NonBlocking);
+                })
+            };
+            let subscriber = Subscriber::new(handle.client().clone(), handle.connect_timeout(), deliver);
+            Ok(NativeRedisStreams {
+                inner: Arc::new(RedisStreams::new(handle, key_prefix)),
+                subscriber,
+            })
+        })
+    }
+
+    #[napi]
+    pub fn warm_up(&self) {
+        let inner = self.inner.clone();
+        napi::bindgen_prelude::spawn(async move {
+            let _ = inner.redis().conn().await;
+        });
+    }
+
+    #[napi]
+    pub async fn get(&self, stream: String, group_id: String, id: String) -> napi::Result<Option<String>> {
+        run(self.inner.get(&stream, &group_id, &id)).await
+    }
+
+    /// `item` is the item JSON; with `open_now` it lacks its closing brace and `_createdAt`
+    /// (kept from the stored item, else `open_now`) is appended. Returns `[type, item]` JSON.
+    #[napi]
+    pub async fn set(
+        &self,
+        stream: String,
+        group_id: String,
+        id: String,
+        item: String,
+        open_now: Option<f64>,
+    ) -> napi::Result<String> {
+        run(async {
+            let item = match open_now {
+                Some(now) => ItemJson::Open(&item, now as i64),
+                None => ItemJson::Full(&item),
+            };
+            self.inner.set(&stream, &group_id, &id, item).await
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn delete(&self, stream: String, group_id: String, id: String) -> napi::Result<Option<String>> {
+        run(self.inner.delete(&stream, &group_id, &id)).await
+    }
+
+    #[napi]
+    pub async fn get_group(&self, stream: String, group_id: String) -> napi::Result<String> {
+        run(self.inner.get_group(&stream, &group_id)).await
+    }
+
+    /// `query` is the JSON of `{where, whereUndefined, orderBy, orderDirection, limit, offset}`.
+    #[napi]
+    pub async fn query(&self, stream: String, group_id: String, query: String) -> napi::Result<String> {
+        run(async {
+            let q: StreamQuery =
+                serde_json::from_str(&query).map_err(|e| AdapterError::config("filter", e.to_string()))?;
+            self.inner.query(&stream, &group_id, &q).await
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn clear(&self, stream: String, group_id: String) -> napi::Result<()> {
+        run(self.inner.clear(&stream, &group_id)).await
+    }
+
+    #[napi]
+    pub async fn send(&self, stream: String, group_id: String, id: Option<String>, event: String) -> napi::Result<()> {
+        run(self.inner.send(&stream, &group_id, id.as_deref(), &event)).await
+    }
+
+    #[napi]
+    pub async fn subscribe(&self, channel: String) -> napi::Result<()> {
+        let sub = self.subscriber.clone();
+        run(async move { sub.subscribe(&channel).await }).await
+    }
+
+    #[napi]
+    pub async fn unsubscribe(&self, channel: String) -> napi::Result<()> {
+        run(self.subscriber.unsubscribe(&channel)).await
+    }
+
+    /// Closes the data and pub/sub connections.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        self.inner.redis().close();
+        self.subscriber.stop().await;
+        Ok(())
+    }
+}

@@ -1,8 +1,10 @@
 // Compile-only: our classes must type-check where Motia 0.17 expects its interfaces.
-import type { AdapterConfig, Config, CronAdapter, StateAdapter } from '@motiadev/core'
+import type { AdapterConfig, Config, CronAdapter, StateAdapter, StreamAdapter, StreamAdapterManager } from '@motiadev/core'
 import { createClient } from 'redis'
 import {
   RedisStateAdapter,
+  RedisStreamAdapterManager,
+  RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
   CronScheduler,
@@ -17,6 +19,7 @@ const client = createClient({ url: 'redis://localhost:6379' })
 
 const adapters: AdapterConfig = {
   state: new RedisStateAdapter({ url: 'redis://localhost:6379' }, options),
+  streams: new RedisStreamAdapterManager({ url: 'redis://localhost:6379' }, { keyPrefix: 'motia:stream:' }),
   cron: new RedisCronAdapter({ url: 'redis://localhost:6379' }, { lockTTL: 300000, instanceId: 'pod-1', releaseGuard: 5000 }),
 }
 const pgCron: CronAdapter = new PostgresCronAdapter({ connectionString: 'postgres://localhost/db', tableName: 'motia_cron_locks' })
@@ -24,7 +27,11 @@ const redisCron: CronAdapter = new RedisCronAdapter(client, { keyPrefix: 'motia:
 const scheduler = new CronScheduler(pgCron)
 void scheduler.schedule('report', '0 9 * * 1-5', async ({ scheduledAt }) => void scheduledAt, { timezone: 'Europe/Paris' })
 const valid: boolean = validateCronExpression('* * * * *')
-void [redisCron, valid]
+const manager: StreamAdapterManager = new RedisStreamAdapterManager(client)
+const todos: StreamAdapter<{ title: string }> = manager.createStream<{ title: string }>('todos')
+const direct: StreamAdapter<{ name: string }> = new RedisStreamAdapter<{ name: string }>('users', { url: 'redis://localhost:6379' })
+const rfc = new RedisStreamAdapter({ host: 'localhost', port: 6379, keyPrefix: 'motia:stream:' })
+void [redisCron, valid, todos, direct, rfc]
 const state: StateAdapter = new RedisStateAdapter(client)
 const legacy: StateAdapter = new RedisStateAdapter({ host: 'localhost', port: 6379, password: 'x', keyPrefix: 'p:', ttl: 10 })
 const socket: StateAdapter = new RedisStateAdapter({ socket: { host: 'h', port: 6380, tls: true, connectTimeout: 5000 }, username: 'u', password: 'p', database: 1 })

@@ -297,6 +297,43 @@ mod tests {
     }
 }
 
+/// A value prepared once for repeated JS relational comparisons (sorting).
+#[derive(Debug, Clone)]
+pub enum SortKey {
+    Undefined,
+    Num(f64),
+    Str(Vec<u16>),
+}
+
+impl SortKey {
+    pub fn of(v: Option<&Value>) -> SortKey {
+        match v {
+            None => SortKey::Undefined,
+            Some(v) => match to_prim(v) {
+                Prim::Num(n) => SortKey::Num(n),
+                Prim::Str(s) => SortKey::Str(s.encode_utf16().collect()),
+            },
+        }
+    }
+
+    fn num(&self) -> f64 {
+        match self {
+            SortKey::Undefined => f64::NAN,
+            SortKey::Num(n) => *n,
+            SortKey::Str(s) => js_string_to_number(&String::from_utf16_lossy(s)),
+        }
+    }
+
+    /// JS `a < b`.
+    pub fn less(&self, other: &SortKey) -> bool {
+        match (self, other) {
+            (SortKey::Undefined, _) | (_, SortKey::Undefined) => false,
+            (SortKey::Str(a), SortKey::Str(b)) => a < b,
+            (a, b) => a.num() < b.num(),
+        }
+    }
+}
+
 /// JS `ToPrimitive` then relational `<` between two JSON values (`None` is `undefined`).
 pub fn js_less(a: Option<&Value>, b: Option<&Value>) -> bool {
     let (Some(a), Some(b)) = (a, b) else { return false };
@@ -325,33 +362,38 @@ pub fn js_strict_eq(a: Option<&Value>, b: Option<&Value>) -> bool {
     }
 }
 
-/// Stable merge sort that never panics on an inconsistent comparator (unlike `slice::sort_by`),
-/// giving the same order as V8's stable sort for consistent ones.
-pub fn stable_sort_by<T: Clone, F: FnMut(&T, &T) -> Ordering>(v: &mut Vec<T>, mut cmp: F) {
-    fn merge_sort<T: Clone, F: FnMut(&T, &T) -> Ordering>(v: &[T], cmp: &mut F) -> Vec<T> {
-        if v.len() <= 1 {
-            return v.to_vec();
-        }
-        let mid = v.len() / 2;
-        let left = merge_sort(&v[..mid], cmp);
-        let right = merge_sort(&v[mid..], cmp);
-        let mut out = Vec::with_capacity(v.len());
-        let (mut i, mut j) = (0, 0);
-        while i < left.len() && j < right.len() {
-            if cmp(&right[j], &left[i]) == Ordering::Less {
-                out.push(right[j].clone());
-                j += 1;
-            } else {
-                out.push(left[i].clone());
-                i += 1;
+/// Stable merge sort of indices `0..n` that never panics on an inconsistent comparator (unlike
+/// `slice::sort_by`) and gives the same order as V8's stable sort for consistent ones. Sorting
+/// indices keeps the items themselves in place (no clones).
+pub fn stable_sort_indices<F: FnMut(usize, usize) -> Ordering>(n: usize, mut cmp: F) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut buf: Vec<usize> = vec![0; n];
+    let mut width = 1;
+    while width < n {
+        let mut start = 0;
+        while start < n {
+            let mid = (start + width).min(n);
+            let end = (start + 2 * width).min(n);
+            let (mut i, mut j, mut k) = (start, mid, start);
+            while i < mid && j < end {
+                if cmp(idx[j], idx[i]) == Ordering::Less {
+                    buf[k] = idx[j];
+                    j += 1;
+                } else {
+                    buf[k] = idx[i];
+                    i += 1;
+                }
+                k += 1;
             }
+            buf[k..k + (mid - i)].copy_from_slice(&idx[i..mid]);
+            k += mid - i;
+            buf[k..k + (end - j)].copy_from_slice(&idx[j..end]);
+            start = end;
         }
-        out.extend_from_slice(&left[i..]);
-        out.extend_from_slice(&right[j..]);
-        out
+        std::mem::swap(&mut idx, &mut buf);
+        width *= 2;
     }
-    let sorted = merge_sort(v, &mut cmp);
-    *v = sorted;
+    idx
 }
 
 /// `Array.prototype.slice(start, end)` index arithmetic.
@@ -389,12 +431,20 @@ mod js_tests {
 
     #[test]
     fn sort_is_stable_and_total_safe() {
-        let mut v = vec![(2, 'a'), (1, 'b'), (2, 'c'), (1, 'd')];
-        stable_sort_by(&mut v, |a, b| a.0.cmp(&b.0));
-        assert_eq!(v, vec![(1, 'b'), (1, 'd'), (2, 'a'), (2, 'c')]);
-        let mut w: Vec<f64> = vec![f64::NAN, 1.0, f64::NAN, 0.0];
-        stable_sort_by(&mut w, |a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal)); // must not panic
-        assert_eq!(w.len(), 4);
+        let v = [(2, 'a'), (1, 'b'), (2, 'c'), (1, 'd'), (0, 'e')];
+        let order = stable_sort_indices(v.len(), |a, b| v[a].0.cmp(&v[b].0));
+        let sorted: Vec<_> = order.iter().map(|&i| v[i]).collect();
+        assert_eq!(sorted, vec![(0, 'e'), (1, 'b'), (1, 'd'), (2, 'a'), (2, 'c')]);
+        let w = [f64::NAN, 1.0, f64::NAN, 0.0, 3.0, -1.0, f64::NAN];
+        let order = stable_sort_indices(w.len(), |a, b| w[a].partial_cmp(&w[b]).unwrap_or(Ordering::Equal)); // must not panic
+        assert_eq!(order.len(), w.len());
+        for n in 0..40 {
+            let data: Vec<u32> = (0..n).map(|i| (i * 7919) % 13).collect();
+            let order = stable_sort_indices(data.len(), |a, b| data[a].cmp(&data[b]));
+            let mut expect: Vec<usize> = (0..data.len()).collect();
+            expect.sort_by_key(|&i| data[i]);
+            assert_eq!(order, expect);
+        }
     }
 
     #[test]

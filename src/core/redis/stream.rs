@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use super::connection::{classify, RedisHandle};
 use super::keys::StreamKeys;
 use super::scripts;
-use crate::core::filter::{js_less, js_slice_bounds, js_strict_eq, stable_sort_by};
+use crate::core::filter::{js_slice_bounds, js_strict_eq, stable_sort_indices, SortKey};
 use crate::error::{AdapterError, Result};
 
 pub struct RedisStreams {
@@ -45,7 +45,8 @@ pub struct StreamQuery {
     pub offset: Option<f64>,
 }
 
-fn created_at(raw: &str) -> f64 {
+/// Validates one stored item and reads its `_createdAt` in a single pass (other fields skipped).
+fn validate_created_at(raw: &str, what: &str) -> Result<f64> {
     #[derive(Deserialize)]
     struct Created {
         #[serde(rename = "_createdAt")]
@@ -54,14 +55,17 @@ fn created_at(raw: &str) -> f64 {
     match serde_json::from_str::<Created>(raw) {
         Ok(Created {
             created: Some(Json::Number(n)),
-        }) => n.as_f64().unwrap_or(0.0),
-        _ => 0.0,
+        }) => Ok(n.as_f64().unwrap_or(0.0)),
+        Ok(_) => Ok(0.0),
+        // valid JSON that is not an object (or has an odd _createdAt) still sorts as 0
+        Err(_) => serde_json::from_str::<serde::de::IgnoredAny>(raw)
+            .map(|_| 0.0)
+            .map_err(|e| AdapterError::Decode(format!("{what} is not valid JSON ({e})"))),
     }
 }
 
-fn validate(raw: &[u8], what: &str) -> Result<String> {
-    let text =
-        String::from_utf8(raw.to_vec()).map_err(|_| AdapterError::Decode(format!("{what} is not UTF-8 JSON")))?;
+fn validate(raw: Vec<u8>, what: &str) -> Result<String> {
+    let text = String::from_utf8(raw).map_err(|_| AdapterError::Decode(format!("{what} is not UTF-8 JSON")))?;
     serde_json::from_str::<serde::de::IgnoredAny>(&text)
         .map_err(|e| AdapterError::Decode(format!("{what} is not valid JSON ({e})")))?;
     Ok(text)
@@ -86,7 +90,7 @@ impl RedisStreams {
             .redis
             .cmd(redis::cmd("HGET").arg(self.keys.group(stream, group)).arg(id))
             .await?;
-        v.map(|b| validate(&b, &format!("item \"{id}\" of {stream}/{group}")))
+        v.map(|b| validate(b, &format!("item \"{id}\" of {stream}/{group}")))
             .transpose()
     }
 
@@ -123,99 +127,128 @@ impl RedisStreams {
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        v.map(|b| validate(&b, &format!("item \"{id}\" of {stream}/{group}")))
+        v.map(|b| validate(b, &format!("item \"{id}\" of {stream}/{group}")))
             .transpose()
     }
 
-    async fn items(&self, stream: &str, group: &str) -> Result<Vec<(String, String)>> {
+    /// HGETALL as `(id, item JSON)` pairs, moving the bytes out of the reply (no copies).
+    async fn raw_items(&self, stream: &str, group: &str) -> Result<Vec<(String, String)>> {
         let v: Value = self
             .redis
             .cmd(redis::cmd("HGETALL").arg(self.keys.group(stream, group)))
             .await?;
-        let pairs: Vec<(String, Vec<u8>)> = match v {
-            Value::Map(m) => m
-                .into_iter()
-                .filter_map(|(k, v)| {
-                    Some((
-                        redis::from_redis_value::<String>(k).ok()?,
-                        redis::from_redis_value(v).ok()?,
-                    ))
-                })
-                .collect(),
-            other => redis::from_redis_value::<Vec<(String, Vec<u8>)>>(other)
-                .map_err(|e| AdapterError::Backend(format!("bad HGETALL reply: {e}")))?,
+        let flat: Vec<Value> = match v {
+            Value::Map(m) => m.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+            Value::Array(a) => a,
+            Value::Nil => Vec::new(),
+            other => return Err(AdapterError::Backend(format!("bad HGETALL reply: {other:?}"))),
         };
-        pairs
-            .into_iter()
-            .map(|(id, raw)| {
-                let text = validate(&raw, &format!("item \"{id}\" of {stream}/{group}"))?;
-                Ok((id, text))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            let (Value::BulkString(k), Value::BulkString(v)) = (k, v) else {
+                continue;
+            };
+            let id = String::from_utf8(k).unwrap_or_default();
+            let text = String::from_utf8(v)
+                .map_err(|_| AdapterError::Decode(format!("item \"{id}\" of {stream}/{group} is not UTF-8 JSON")))?;
+            out.push((id, text));
+        }
+        Ok(out)
+    }
+
+    /// Items validated and ordered by `_createdAt` (missing = 0), stable.
+    async fn ordered(&self, stream: &str, group: &str) -> Result<Vec<String>> {
+        let items = self.raw_items(stream, group).await?;
+        let mut keys = Vec::with_capacity(items.len());
+        for (id, text) in &items {
+            keys.push(validate_created_at(
+                text,
+                &format!("item \"{id}\" of {stream}/{group}"),
+            )?);
+        }
+        let order = stable_sort_indices(items.len(), |a, b| {
+            keys[a].partial_cmp(&keys[b]).unwrap_or(Ordering::Equal)
+        });
+        let mut slots: Vec<Option<String>> = items.into_iter().map(|(_, t)| Some(t)).collect();
+        Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
     }
 
     /// Every item of a group as a JSON array text, ascending by `_createdAt` (missing = 0).
     pub async fn get_group(&self, stream: &str, group: &str) -> Result<String> {
-        let mut items: Vec<(f64, String)> = self
-            .items(stream, group)
-            .await?
-            .into_iter()
-            .map(|(_, t)| (created_at(&t), t))
-            .collect();
-        stable_sort_by(&mut items, |a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
-        Ok(join(items.iter().map(|(_, t)| t.as_str())))
+        let items = self.ordered(stream, group).await?;
+        Ok(join(items.iter().map(String::as_str)))
     }
 
     /// `query`: where (strict equality), orderBy/orderDirection (JS `<`/`>`), offset, limit — in Rust.
+    /// Each item is split into its top-level fields as raw JSON; only the fields the query looks
+    /// at are parsed, and only the selected items go back to JS.
     pub async fn query(&self, stream: &str, group: &str, q: &StreamQuery) -> Result<String> {
-        let mut items: Vec<(f64, String)> = self
-            .items(stream, group)
-            .await?
-            .into_iter()
-            .map(|(_, t)| (created_at(&t), t))
-            .collect();
-        stable_sort_by(&mut items, |a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
-        let mut parsed: Vec<(Json, String)> = Vec::with_capacity(items.len());
-        for (_, text) in items {
-            let v: Json = serde_json::from_str(&text)
-                .map_err(|e| AdapterError::Decode(format!("stream item is not valid JSON ({e})")))?;
-            let keep = q.r#where.iter().all(|(k, want)| js_strict_eq(v.get(k), Some(want)))
-                && q.where_undefined.iter().all(|k| v.get(k).is_none());
+        let items = self.raw_items(stream, group).await?;
+        let order_key = q.order_by.as_deref();
+        // (createdAt, orderBy field, text) of the items that pass `where`
+        let mut kept: Vec<(f64, SortKey, &str)> = Vec::with_capacity(items.len());
+        for (id, text) in &items {
+            let fields: Fields = match serde_json::from_str(text) {
+                Ok(f) => f,
+                Err(_) => {
+                    // valid JSON that is not an object: every field is undefined
+                    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+                        AdapterError::Decode(format!("item \"{id}\" of {stream}/{group} is not valid JSON ({e})"))
+                    })?;
+                    Fields::default()
+                }
+            };
+            let field =
+                |k: &str| -> Option<Json> { fields.0.get(k).and_then(|raw| serde_json::from_str(raw.get()).ok()) };
+            let keep = q
+                .r#where
+                .iter()
+                .all(|(k, want)| js_strict_eq(field(k).as_ref(), Some(want)))
+                && q.where_undefined.iter().all(|k| !fields.0.contains_key(k.as_str()));
             if keep {
-                parsed.push((v, text));
+                let created = match field("_createdAt") {
+                    Some(Json::Number(n)) => n.as_f64().unwrap_or(0.0),
+                    _ => 0.0,
+                };
+                let key = order_key
+                    .map(|k| SortKey::of(field(k).as_ref()))
+                    .unwrap_or(SortKey::Undefined);
+                kept.push((created, key, text.as_str()));
             }
         }
-        if let Some(key) = q.order_by.as_deref() {
+        let mut order = stable_sort_indices(kept.len(), |a, b| {
+            kept[a].0.partial_cmp(&kept[b].0).unwrap_or(Ordering::Equal)
+        });
+        if order_key.is_some() {
             let asc = q.order_direction.as_deref() != Some("desc");
-            stable_sort_by(&mut parsed, |a, b| {
-                let (x, y) = (a.0.get(key), b.0.get(key));
-                if js_less(x, y) {
-                    if asc {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    }
-                } else if js_less(y, x) {
-                    if asc {
-                        Ordering::Greater
-                    } else {
-                        Ordering::Less
-                    }
+            let by_created = order.clone();
+            let sorted = stable_sort_indices(by_created.len(), |a, b| {
+                let (x, y) = (&kept[by_created[a]].1, &kept[by_created[b]].1);
+                let ord = if x.less(y) {
+                    Ordering::Less
+                } else if y.less(x) {
+                    Ordering::Greater
                 } else {
                     Ordering::Equal
+                };
+                if asc {
+                    ord
+                } else {
+                    ord.reverse()
                 }
             });
+            order = sorted.into_iter().map(|i| by_created[i]).collect();
         }
-        let mut texts: Vec<&str> = parsed.iter().map(|(_, t)| t.as_str()).collect();
         if let Some(off) = q.offset.filter(|o| *o != 0.0 && !o.is_nan()) {
-            let (s, e) = js_slice_bounds(texts.len(), off, None);
-            texts = texts[s..e].to_vec();
+            let (s, e) = js_slice_bounds(order.len(), off, None);
+            order = order[s..e].to_vec();
         }
         if let Some(lim) = q.limit.filter(|l| *l != 0.0 && !l.is_nan()) {
-            let (s, e) = js_slice_bounds(texts.len(), 0.0, Some(lim));
-            texts = texts[s..e].to_vec();
+            let (s, e) = js_slice_bounds(order.len(), 0.0, Some(lim));
+            order = order[s..e].to_vec();
         }
-        Ok(join(texts.into_iter()))
+        Ok(join(order.into_iter().map(|i| kept[i].2)))
     }
 
     pub async fn clear(&self, stream: &str, group: &str) -> Result<()> {
@@ -236,6 +269,12 @@ impl RedisStreams {
             .map(|_| ())
     }
 }
+
+/// The top-level fields of an item, values left as raw JSON (parsed only when needed).
+#[derive(Default, Deserialize)]
+struct Fields<'a>(
+    #[serde(borrow)] std::collections::HashMap<std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue>,
+);
 
 fn join<'a>(parts: impl Iterator<Item = &'a str>) -> String {
     let mut out = String::from("[");

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/services.sh
+# the suites use Redis and PostgreSQL (RabbitMQ/Kafka adapters are not in this release yet)
+bash scripts/services.sh redis postgres
 
 if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund

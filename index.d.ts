@@ -339,6 +339,8 @@ export declare class NativeRedisStreams {
   /** `on_message(channel, payload)` receives pub/sub messages (weak: never keeps Node alive). */
   constructor(connection: string, keyPrefix: string, onMessage: (arg: [string, string]) => void)
   warmUp(): void
+  /** Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete). */
+  batch(kinds: Array<number>, streams: Array<string>, groups: Array<string>, ids: Array<string>, payloads: Array<string>, nows: Array<number>): Promise<string>
   get(stream: string, groupId: string, id: string): Promise<string | null>
   /**
    * `item` is the item JSON; with `open_now` it lacks its closing brace and `_createdAt`

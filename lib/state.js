@@ -57,13 +57,13 @@ class RedisStateAdapter {
     this.keyPrefix = keyPrefix || DEFAULT_STATE_PREFIX
     this.ttl = ttl
     const native = this._native
-    this._batcher = new Batcher((k, t, ks, v) => native.batch(k, t, ks, v))
+    this._batcher = new Batcher((k, t, ks, v) => native.batch(k, t, ks, v), 4)
     this._native.warmUp()
   }
 
   /** Value stored under (traceId, key), or null. */
   get(traceId, key) {
-    return this._batcher.push(OP_GET, `${traceId}`, `${key}`, '', nullish)
+    return this._batcher.push([OP_GET, `${traceId}`, `${key}`, ''], nullish)
   }
 
   /** Stores `value` as JSON (with `EX ttl` when configured) and returns it. Rejects with MOTIA_SERIALIZE if JSON cannot hold it. */
@@ -74,17 +74,17 @@ class RedisStateAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
-    return this._batcher.push(OP_SET, `${traceId}`, `${key}`, text, () => value)
+    return this._batcher.push([OP_SET, `${traceId}`, `${key}`, text], () => value)
   }
 
   /** Atomically removes (traceId, key) and returns the previous value, or null (GETDEL). */
   delete(traceId, key) {
-    return this._batcher.push(OP_DELETE, `${traceId}`, `${key}`, '', nullish)
+    return this._batcher.push([OP_DELETE, `${traceId}`, `${key}`, ''], nullish)
   }
 
   /** Whether (traceId, key) exists (RFC). */
   exists(traceId, key) {
-    return this._batcher.push(OP_EXISTS, `${traceId}`, `${key}`, '', (v) => v === true)
+    return this._batcher.push([OP_EXISTS, `${traceId}`, `${key}`, ''], (v) => v === true)
   }
 
   /** Every value of a trace (unordered, like 0.17). One round trip per SCAN batch. */

@@ -8,6 +8,14 @@
 const { NativeRedisStreams } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
 const { fromNative, configError, serializeError } = require('./errors.js')
+const { Batcher } = require('./batcher.js')
+
+const OP_GET = 0
+const OP_SET_FULL = 1
+const OP_SET_OPEN = 2
+const OP_DELETE = 3
+const same = (v) => v
+const second = (v) => v[1]
 
 const DEFAULT_STREAM_PREFIX = 'motia:stream:'
 const EVENTS_PREFIX = 'motia:stream:events:'
@@ -45,6 +53,8 @@ class StreamCore {
     } catch (e) {
       throw fromNative(e)
     }
+    const native = this.native
+    this.batcher = new Batcher((k, s, g, i, p, n) => native.batch(k, s, g, i, p, n), 6)
     this.native.warmUp()
   }
 
@@ -101,6 +111,7 @@ class StreamCore {
   async close() {
     if (this.closed) return
     this.closed = true
+    await this.batcher.idle()
     this.handlers.clear()
     this.updateKeepAlive()
     await this.native.close()
@@ -159,7 +170,7 @@ class RedisStreamAdapter extends StreamAdapterBase {
 
   /** The item, or null. */
   get(groupId, id) {
-    return call(this._native.get(this.streamName, `${groupId}`, `${id}`)).then((t) => (t === null ? null : JSON.parse(t)))
+    return this._core.batcher.push([OP_GET, this.streamName, `${groupId}`, `${id}`, '', 0], same)
   }
 
   /** Stores `{...data, id, _createdAt}` atomically (read, write, publish in one script) and returns it. `_createdAt` is kept on update. */
@@ -178,12 +189,12 @@ class RedisStreamAdapter extends StreamAdapterBase {
     } catch (e) {
       return Promise.reject(serializeError(`stream item "${id}"`, e))
     }
-    return call(this._native.set(this.streamName, `${groupId}`, `${id}`, json, openNow)).then((t) => JSON.parse(t)[1])
+    return this._core.batcher.push([openNow === null ? OP_SET_FULL : OP_SET_OPEN, this.streamName, `${groupId}`, `${id}`, json, openNow || 0], second)
   }
 
   /** Removes the item atomically and publishes a delete event; returns it, or null. */
   delete(groupId, id) {
-    return call(this._native.delete(this.streamName, `${groupId}`, `${id}`)).then((t) => (t === null ? null : JSON.parse(t)))
+    return this._core.batcher.push([OP_DELETE, this.streamName, `${groupId}`, `${id}`, '', 0], same)
   }
 
   /** Every item of the group, ascending by `_createdAt`. */

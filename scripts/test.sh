@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh redis postgres
 
 if [ ! -d node_modules ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 
 # Release build of the addon (a no-op in ~2 s when nothing changed).

@@ -9,7 +9,7 @@ use napi_derive::napi;
 use super::guard::{run, run_sync};
 use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
 use crate::core::redis::pubsub::Subscriber;
-use crate::core::redis::stream::{ItemJson, RedisStreams, StreamQuery};
+use crate::core::redis::stream::{ItemJson, RedisStreams, StreamOp, StreamOpKind, StreamQuery};
 use crate::error::AdapterError;
 
 type OnMessage = ThreadsafeFunction<(String, String), (), (String, String), napi::Status, false, true>;
@@ -59,6 +59,41 @@ impl NativeRedisStreams {
         napi::bindgen_prelude::spawn(async move {
             let _ = inner.redis().conn().await;
         });
+    }
+
+    /// Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete).
+    #[napi]
+    pub async fn batch(
+        &self,
+        kinds: Vec<u32>,
+        streams: Vec<String>,
+        groups: Vec<String>,
+        ids: Vec<String>,
+        payloads: Vec<String>,
+        nows: Vec<f64>,
+    ) -> napi::Result<String> {
+        run(async {
+            let n = kinds.len();
+            if [streams.len(), groups.len(), ids.len(), payloads.len(), nows.len()]
+                .iter()
+                .any(|l| *l != n)
+            {
+                return Err(AdapterError::Internal("batch arrays differ in length".into()));
+            }
+            let mut ops = Vec::with_capacity(n);
+            for i in 0..n {
+                ops.push(StreamOp {
+                    kind: StreamOpKind::from_code(kinds[i])?,
+                    stream: &streams[i],
+                    group: &groups[i],
+                    id: &ids[i],
+                    payload: &payloads[i],
+                    now: nows[i] as i64,
+                });
+            }
+            self.inner.batch(&ops).await
+        })
+        .await
     }
 
     #[napi]

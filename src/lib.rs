@@ -15,6 +15,14 @@ pub mod error;
 /// `MOTIA_NATIVE_THREADS` overrides it.
 #[napi_derive::module_init]
 fn init() {
+    // A panic is already turned into a rejected promise (`MOTIA_INTERNAL`); print one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("motia-native-adapters: internal panic{at} (reported to the caller as MOTIA_INTERNAL)");
+    }));
     let threads = std::env::var("MOTIA_NATIVE_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -297,7 +297,7 @@ export declare class NativePostgresCron {
   activeLocks(): Promise<string>
   ping(): Promise<boolean>
   /** Frees this instance's held locks and closes the connection. */
-  shutdown(): Promise<number>
+  shutdown(): Promise<void>
 }
 
 /** Internal: the native lock store behind `RedisCronAdapter`. Use `RedisCronAdapter` instead. */
@@ -308,9 +308,9 @@ export declare class NativeRedisCron {
   release(lock: string): Promise<boolean>
   renew(lock: string, ttl: number): Promise<boolean>
   activeLocks(): Promise<string>
-  releaseAllOwned(): Promise<number>
   ping(): Promise<boolean>
-  close(): void
+  /** Deletes this instance's unreleased locks and closes the connection. */
+  shutdown(): Promise<void>
 }
 
 /** Internal: the native state store behind `RedisStateAdapter`. Use `RedisStateAdapter` instead. */

@@ -190,11 +190,9 @@ class RedisCronAdapter extends LockAdapter {
   async shutdown() {
     this._stopAllWatchdogs()
     try {
-      await this._native.releaseAllOwned()
-    } catch (e) {
+      await this._native.shutdown()
+    } catch {
       // backend down: held locks expire by their TTL
-    } finally {
-      this._native.close()
     }
   }
 }

@@ -1,6 +1,7 @@
 //! `#[napi]` classes only: one file per exported class, each a thin shell over `crate::core`.
 //! The public JS classes (`RedisStateAdapter`, ...) live in `lib/` and wrap these `Native*` ones.
 
+pub mod cron_common;
 pub mod guard;
 pub mod postgres_cron_adapter;
 pub mod probe;

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use napi_derive::napi;
 
-use super::guard::{run, run_sync};
-use crate::core::cron_lock::check_ttl;
+use super::cron_common as common;
+use super::guard::run_sync;
 use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
-use crate::core::redis::cron::{parse_lock, RedisCronLocks};
+use crate::core::redis::cron::RedisCronLocks;
 
 /// Internal: the native lock store behind `RedisCronAdapter`. Use `RedisCronAdapter` instead.
 #[napi]
@@ -27,11 +27,7 @@ impl NativeRedisCron {
         run_sync(|| {
             let config = RedisConnectionConfig::from_json(&connection)?;
             let handle = Arc::new(RedisHandle::new(&config)?);
-            let guard = if release_guard_ms.is_finite() && release_guard_ms > 0.0 {
-                release_guard_ms as u64
-            } else {
-                0
-            };
+            let guard = common::guard_ms(release_guard_ms);
             Ok(NativeRedisCron {
                 inner: Arc::new(RedisCronLocks::new(handle, key_prefix, instance_id, guard)),
             })
@@ -41,44 +37,32 @@ impl NativeRedisCron {
     /// One acquisition attempt; the lock JSON, or null when another holder has it.
     #[napi]
     pub async fn try_acquire(&self, job_name: String, ttl: f64) -> napi::Result<Option<String>> {
-        run(async {
-            let ttl = check_ttl(ttl, "ttl")?;
-            Ok(self.inner.try_acquire(&job_name, ttl).await?.map(|l| l.to_json()))
-        })
-        .await
+        common::try_acquire(&*self.inner, job_name, ttl).await
     }
 
     #[napi]
     pub async fn release(&self, lock: String) -> napi::Result<bool> {
-        run(async { self.inner.release(&parse_lock(&lock)?).await }).await
+        common::release(&*self.inner, lock).await
     }
 
     #[napi]
     pub async fn renew(&self, lock: String, ttl: f64) -> napi::Result<bool> {
-        run(async {
-            let ttl = check_ttl(ttl, "ttl")?;
-            self.inner.renew(&parse_lock(&lock)?, ttl).await
-        })
-        .await
+        common::renew(&*self.inner, lock, ttl).await
     }
 
     #[napi]
     pub async fn active_locks(&self) -> napi::Result<String> {
-        run(self.inner.active_locks()).await
-    }
-
-    #[napi]
-    pub async fn release_all_owned(&self) -> napi::Result<i64> {
-        run(self.inner.release_all_owned()).await
+        common::active_locks(&*self.inner).await
     }
 
     #[napi]
     pub async fn ping(&self) -> napi::Result<bool> {
-        run(self.inner.ping()).await
+        common::ping(&*self.inner).await
     }
 
+    /// Deletes this instance's unreleased locks and closes the connection.
     #[napi]
-    pub fn close(&self) {
-        self.inner.redis().close();
+    pub async fn shutdown(&self) -> napi::Result<()> {
+        common::shutdown(&*self.inner).await
     }
 }

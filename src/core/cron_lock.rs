@@ -118,3 +118,20 @@ mod tests {
         assert!(check_ttl(f64::NAN, "ttl").is_err());
     }
 }
+
+/// What both lock backends provide; the napi classes share one implementation over it
+/// (`binding::cron_common`).
+pub trait CronLocks: Send + Sync + 'static {
+    /// One atomic attempt; `None` when another holder has the job.
+    fn try_acquire(&self, job: &str, ttl_ms: u64)
+        -> impl std::future::Future<Output = Result<Option<CronLock>>> + Send;
+    /// Releases an owned lock (kept as a guard for the release window). False if not owned.
+    fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send;
+    /// Extends an owned, unreleased lock to now + ttl. False when ownership was lost.
+    fn renew(&self, lock: &CronLock, ttl_ms: u64) -> impl std::future::Future<Output = Result<bool>> + Send;
+    /// Held locks as a JSON array of CronLockInfo.
+    fn active_locks(&self) -> impl std::future::Future<Output = Result<String>> + Send;
+    fn ping(&self) -> impl std::future::Future<Output = Result<bool>> + Send;
+    /// Frees this instance's unreleased locks and closes the connection.
+    fn shutdown(&self) -> impl std::future::Future<Output = Result<()>> + Send;
+}

@@ -314,3 +314,30 @@ mod tests {
         assert!(e.js_message().contains("connectionString"));
     }
 }
+
+impl crate::core::cron_lock::CronLocks for PgCronLocks {
+    fn try_acquire(
+        &self,
+        job: &str,
+        ttl_ms: u64,
+    ) -> impl std::future::Future<Output = Result<Option<CronLock>>> + Send {
+        PgCronLocks::try_acquire(self, job, ttl_ms)
+    }
+    fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send {
+        PgCronLocks::release(self, lock)
+    }
+    fn renew(&self, lock: &CronLock, ttl_ms: u64) -> impl std::future::Future<Output = Result<bool>> + Send {
+        PgCronLocks::renew(self, lock, ttl_ms)
+    }
+    fn active_locks(&self) -> impl std::future::Future<Output = Result<String>> + Send {
+        PgCronLocks::active_locks(self)
+    }
+    fn ping(&self) -> impl std::future::Future<Output = Result<bool>> + Send {
+        PgCronLocks::ping(self)
+    }
+    async fn shutdown(&self) -> Result<()> {
+        // database down: held locks simply expire by their TTL
+        let _ = PgCronLocks::shutdown(self).await;
+        Ok(())
+    }
+}

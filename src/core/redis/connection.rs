@@ -252,6 +252,32 @@ impl RedisHandle {
         cmd.query_async(&mut conn).await.map_err(classify)
     }
 
+    /// Every key matching `pattern` (full SCAN, deduplicated: SCAN may return a key twice).
+    pub async fn scan_all(&self, pattern: &str, count: usize) -> Result<Vec<String>> {
+        let mut cursor: u64 = 0;
+        let mut all = Vec::new();
+        loop {
+            let (next, found): (u64, Vec<String>) = self
+                .cmd(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(count),
+                )
+                .await?;
+            all.extend(found);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
     /// Drops the connection. In-flight commands finish; new ones fail with `MOTIA_CLOSED`.
     pub fn close(&self) {
         if let Ok(mut slot) = self.slot.lock() {

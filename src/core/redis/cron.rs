@@ -115,30 +115,7 @@ impl RedisCronLocks {
     }
 
     async fn scan_lock_keys(&self) -> Result<Vec<String>> {
-        let pattern = self.keys.all_pattern();
-        let mut cursor: u64 = 0;
-        let mut all = Vec::new();
-        loop {
-            let (next, found): (u64, Vec<String>) = self
-                .redis
-                .cmd(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000),
-                )
-                .await?;
-            all.extend(found);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        all.sort_unstable();
-        all.dedup();
-        Ok(all)
+        self.redis.scan_all(&self.keys.all_pattern(), 1000).await
     }
 
     /// Locks currently held (released-but-guarded records are not listed), as CronLockInfo JSON.
@@ -193,4 +170,32 @@ pub fn parse_lock(json: &str) -> Result<CronLock> {
         return Err(AdapterError::config("lock.jobName", "must not be empty"));
     }
     Ok(lock)
+}
+
+impl crate::core::cron_lock::CronLocks for RedisCronLocks {
+    fn try_acquire(
+        &self,
+        job: &str,
+        ttl_ms: u64,
+    ) -> impl std::future::Future<Output = Result<Option<CronLock>>> + Send {
+        RedisCronLocks::try_acquire(self, job, ttl_ms)
+    }
+    fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send {
+        RedisCronLocks::release(self, lock)
+    }
+    fn renew(&self, lock: &CronLock, ttl_ms: u64) -> impl std::future::Future<Output = Result<bool>> + Send {
+        RedisCronLocks::renew(self, lock, ttl_ms)
+    }
+    fn active_locks(&self) -> impl std::future::Future<Output = Result<String>> + Send {
+        RedisCronLocks::active_locks(self)
+    }
+    fn ping(&self) -> impl std::future::Future<Output = Result<bool>> + Send {
+        RedisCronLocks::ping(self)
+    }
+    async fn shutdown(&self) -> Result<()> {
+        // Redis down: held locks simply expire by their TTL
+        let _ = self.release_all_owned().await;
+        self.redis.close();
+        Ok(())
+    }
 }

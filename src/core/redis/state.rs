@@ -280,40 +280,15 @@ impl RedisState {
         Ok(())
     }
 
-    /// All keys of a trace (full key names), deduplicated (SCAN may repeat keys).
-    async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>> {
-        let mut all = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, found): (u64, Vec<String>) = self
-                .redis
-                .cmd(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(scan_count()),
-                )
-                .await?;
-            all.extend(found);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        all.sort_unstable();
-        all.dedup();
-        Ok(all)
-    }
-
-    /// `getGroup`: every value of a trace as one JSON array text (SCAN order; missing keys dropped).
-    pub async fn get_group(&self, trace_id: &str) -> Result<String> {
-        let mut out = String::from("[");
+    /// SCAN + MGET of every key matching `pattern`, one round trip per SCAN batch; `each(key, value)`
+    /// sees each existing key once (SCAN may repeat keys; keys deleted meanwhile are skipped).
+    async fn scan_mget<F>(&self, pattern: &str, mut each: F) -> Result<()>
+    where
+        F: FnMut(&str, Vec<u8>) -> Result<()>,
+    {
         let mut seen = std::collections::HashSet::new();
-        let mut count = 0usize;
         self.scan_each(
-            &self.keys.group_pattern(trace_id),
+            pattern,
             |pipe, keys| {
                 let mut c = redis::cmd("MGET");
                 c.arg(keys);
@@ -332,19 +307,28 @@ impl RedisState {
                     .map_err(|e| AdapterError::Backend(format!("bad MGET reply: {e}")))?;
                 for (k, v) in keys.iter().zip(values) {
                     if let Some(bytes) = v {
-                        if !seen.insert(k.clone()) {
-                            continue;
+                        if seen.insert(k.clone()) {
+                            each(k, bytes)?;
                         }
-                        if count > 0 {
-                            out.push(',');
-                        }
-                        push_json(&mut out, &bytes, &format!("key \"{k}\""))?;
-                        count += 1;
                     }
                 }
                 Ok(())
             },
         )
+        .await
+    }
+
+    /// `getGroup`: every value of a trace as one JSON array text (SCAN order; missing keys dropped).
+    pub async fn get_group(&self, trace_id: &str) -> Result<String> {
+        let mut out = String::from("[");
+        let mut count = 0usize;
+        self.scan_mget(&self.keys.group_pattern(trace_id), |k, bytes| {
+            if count > 0 {
+                out.push(',');
+            }
+            count += 1;
+            push_json(&mut out, &bytes, &format!("key \"{k}\""))
+        })
         .await?;
         out.push(']');
         Ok(out)
@@ -370,7 +354,10 @@ impl RedisState {
 
     /// `keys`: the key names of a trace, prefix stripped.
     pub async fn keys(&self, trace_id: &str) -> Result<Vec<String>> {
-        let full = self.scan_keys(&self.keys.group_pattern(trace_id)).await?;
+        let full = self
+            .redis
+            .scan_all(&self.keys.group_pattern(trace_id), scan_count())
+            .await?;
         Ok(full
             .iter()
             .filter_map(|k| self.keys.strip_group(trace_id, k).map(str::to_owned))
@@ -379,7 +366,7 @@ impl RedisState {
 
     /// `traceIds`: first `:`-separated segment after the prefix, deduplicated (0.17 semantics).
     pub async fn trace_ids(&self) -> Result<Vec<String>> {
-        let full = self.scan_keys(&self.keys.all_pattern()).await?;
+        let full = self.redis.scan_all(&self.keys.all_pattern(), scan_count()).await?;
         let mut ids: Vec<String> = full
             .iter()
             .filter_map(|k| self.keys.split(k).map(|(t, _)| t.to_owned()))
@@ -397,73 +384,41 @@ impl RedisState {
             None => self.keys.all_pattern(),
         };
         let mut out = String::from("[");
-        let mut seen = std::collections::HashSet::new();
         let mut count = 0usize;
         let keys = &self.keys;
-        self.scan_each(
-            &pattern,
-            |pipe, ks| {
-                let mut c = redis::cmd("MGET");
-                c.arg(ks);
-                pipe.add_command(c);
-                1
-            },
-            |ks, replies| {
-                let values = replies
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| AdapterError::Internal("missing MGET reply".into()))?;
-                if let Some(e) = server_error(&values) {
-                    return Err(e);
+        self.scan_mget(&pattern, |full, bytes| {
+            let split = match group_id {
+                Some(g) => keys.strip_group(g, full).map(|k| (g, k)),
+                None => keys.split(full),
+            };
+            let Some((g, k)) = split else { return Ok(()) };
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| AdapterError::Decode(format!("value of key \"{full}\" is not UTF-8 JSON")))?;
+            if !filters.is_empty() {
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})")))?;
+                if !matches_all(filters, &value) {
+                    return Ok(());
                 }
-                let values: Vec<Option<Vec<u8>>> = redis::from_redis_value(values)
-                    .map_err(|e| AdapterError::Backend(format!("bad MGET reply: {e}")))?;
-                for (full, v) in ks.iter().zip(values) {
-                    let Some(bytes) = v else { continue };
-                    let (g, k) = match group_id {
-                        Some(g) => match keys.strip_group(g, full) {
-                            Some(k) => (g, k),
-                            None => continue,
-                        },
-                        None => match keys.split(full) {
-                            Some(p) => p,
-                            None => continue,
-                        },
-                    };
-                    if !seen.insert(full.clone()) {
-                        continue;
-                    }
-                    let text = std::str::from_utf8(&bytes)
-                        .map_err(|_| AdapterError::Decode(format!("value of key \"{full}\" is not UTF-8 JSON")))?;
-                    if !filters.is_empty() {
-                        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-                            AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})"))
-                        })?;
-                        if !matches_all(filters, &value) {
-                            continue;
-                        }
-                    } else {
-                        serde_json::from_str::<IgnoredAny>(text).map_err(|e| {
-                            AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})"))
-                        })?;
-                    }
-                    if count > 0 {
-                        out.push(',');
-                    }
-                    out.push_str("{\"groupId\":");
-                    out.push_str(&serde_json::Value::from(g).to_string());
-                    out.push_str(",\"key\":");
-                    out.push_str(&serde_json::Value::from(k).to_string());
-                    out.push_str(",\"type\":\"");
-                    out.push_str(json_type(text));
-                    out.push_str("\",\"value\":");
-                    out.push_str(text);
-                    out.push('}');
-                    count += 1;
-                }
-                Ok(())
-            },
-        )
+            } else {
+                serde_json::from_str::<IgnoredAny>(text)
+                    .map_err(|e| AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})")))?;
+            }
+            if count > 0 {
+                out.push(',');
+            }
+            count += 1;
+            out.push_str("{\"groupId\":");
+            out.push_str(&serde_json::Value::from(g).to_string());
+            out.push_str(",\"key\":");
+            out.push_str(&serde_json::Value::from(k).to_string());
+            out.push_str(",\"type\":\"");
+            out.push_str(json_type(text));
+            out.push_str("\",\"value\":");
+            out.push_str(text);
+            out.push('}');
+            Ok(())
+        })
         .await?;
         out.push(']');
         Ok(out)

@@ -88,8 +88,15 @@ local item = ARGV[3]
 if ARGV[2] == 'open' then
   local created = tonumber(ARGV[4])
   if existing then
-    local ok, old = pcall(cjson.decode, existing)
-    if ok and type(old) == 'table' and type(old._createdAt) == 'number' then created = old._createdAt end
+    -- fast path: `_createdAt` is the last top-level member (how both adapters write items);
+    -- anchored at the end, this cannot match inside a string or a nested object
+    local tail = string.match(existing, ',"_createdAt":(%d+)}$')
+    if tail then
+      created = tonumber(tail)
+    else
+      local ok, old = pcall(cjson.decode, existing)
+      if ok and type(old) == 'table' and type(old._createdAt) == 'number' then created = old._createdAt end
+    end
   end
   item = item .. ',"_createdAt":' .. string.format('%d', created) .. '}'
 end

@@ -341,13 +341,6 @@ export declare class NativeRedisStreams {
   warmUp(): void
   /** Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete). */
   batch(kinds: Array<number>, streams: Array<string>, groups: Array<string>, ids: Array<string>, payloads: Array<string>, nows: Array<number>): Promise<string>
-  get(stream: string, groupId: string, id: string): Promise<string | null>
-  /**
-   * `item` is the item JSON; with `open_now` it lacks its closing brace and `_createdAt`
-   * (kept from the stored item, else `open_now`) is appended. Returns `[type, item]` JSON.
-   */
-  set(stream: string, groupId: string, id: string, item: string, openNow?: number | undefined | null): Promise<string>
-  delete(stream: string, groupId: string, id: string): Promise<string | null>
   getGroup(stream: string, groupId: string): Promise<string>
   /** `query` is the JSON of `{where, whereUndefined, orderBy, orderDirection, limit, offset}`. */
   query(stream: string, groupId: string, query: string): Promise<string>

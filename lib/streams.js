@@ -15,7 +15,6 @@ const OP_SET_FULL = 1
 const OP_SET_OPEN = 2
 const OP_DELETE = 3
 const same = (v) => v
-const second = (v) => v[1]
 
 const DEFAULT_STREAM_PREFIX = 'motia:stream:'
 const EVENTS_PREFIX = 'motia:stream:events:'
@@ -176,20 +175,25 @@ class RedisStreamAdapter extends StreamAdapterBase {
   /** Stores `{...data, id, _createdAt}` atomically (read, write, publish in one script) and returns it. `_createdAt` is kept on update. */
   set(groupId, id, data) {
     let json
-    let openNow = null
+    let item
+    let open = false
     try {
       if (data && data._createdAt) {
-        json = JSON.stringify({ ...data, id, _createdAt: data._createdAt })
+        item = { ...data, id, _createdAt: data._createdAt }
+        json = JSON.stringify(item)
       } else {
-        const copy = { ...data, id }
-        delete copy._createdAt
-        json = JSON.stringify(copy).slice(0, -1)
-        openNow = Date.now()
+        item = { ...data, id }
+        delete item._createdAt
+        json = JSON.stringify(item).slice(0, -1)
+        open = true
       }
     } catch (e) {
       return Promise.reject(serializeError(`stream item "${id}"`, e))
     }
-    return this._core.batcher.push([openNow === null ? OP_SET_FULL : OP_SET_OPEN, this.streamName, `${groupId}`, `${id}`, json, openNow || 0], second)
+    const now = open ? Date.now() : 0
+    // like 0.17, resolve with the item object itself ({...data, id, _createdAt})
+    const done = open ? (r) => ((item._createdAt = r[1] === '' ? now : Number(r[1])), item) : () => item
+    return this._core.batcher.push([open ? OP_SET_OPEN : OP_SET_FULL, this.streamName, `${groupId}`, `${id}`, json, now], done)
   }
 
   /** Removes the item atomically and publishes a delete event; returns it, or null. */

@@ -9,7 +9,7 @@ use napi_derive::napi;
 use super::guard::{run, run_sync};
 use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
 use crate::core::redis::pubsub::Subscriber;
-use crate::core::redis::stream::{ItemJson, RedisStreams, StreamOp, StreamOpKind, StreamQuery};
+use crate::core::redis::stream::{RedisStreams, StreamOp, StreamOpKind, StreamQuery};
 use crate::error::AdapterError;
 
 type OnMessage = ThreadsafeFunction<(String, String), (), (String, String), napi::Status, false, true>;
@@ -94,37 +94,6 @@ impl NativeRedisStreams {
             self.inner.batch(&ops).await
         })
         .await
-    }
-
-    #[napi]
-    pub async fn get(&self, stream: String, group_id: String, id: String) -> napi::Result<Option<String>> {
-        run(self.inner.get(&stream, &group_id, &id)).await
-    }
-
-    /// `item` is the item JSON; with `open_now` it lacks its closing brace and `_createdAt`
-    /// (kept from the stored item, else `open_now`) is appended. Returns `[type, item]` JSON.
-    #[napi]
-    pub async fn set(
-        &self,
-        stream: String,
-        group_id: String,
-        id: String,
-        item: String,
-        open_now: Option<f64>,
-    ) -> napi::Result<String> {
-        run(async {
-            let item = match open_now {
-                Some(now) => ItemJson::Open(&item, now as i64),
-                None => ItemJson::Full(&item),
-            };
-            self.inner.set(&stream, &group_id, &id, item).await
-        })
-        .await
-    }
-
-    #[napi]
-    pub async fn delete(&self, stream: String, group_id: String, id: String) -> napi::Result<Option<String>> {
-        run(self.inner.delete(&stream, &group_id, &id)).await
     }
 
     #[napi]

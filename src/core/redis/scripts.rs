@@ -80,33 +80,39 @@ return n
 
 /// KEYS: group hash. ARGV: id, mode ('full' | 'open'), item JSON (whole, or without its closing
 /// `}` when `_createdAt` must be filled in), now ms, group channel, item channel.
-/// Writes the item, keeping the stored `_createdAt` on update, and publishes `{type, data}` to the
-/// item channel and the group channel. Returns `{type, item}`.
+/// Writes the item — in 'open' mode keeping the stored `_createdAt` on update — and publishes
+/// `{type, data}` to the item channel and the group channel. Returns `{type, createdAt}`
+/// (`createdAt` is '' in 'full' mode: the caller already has the whole item).
 pub const STREAM_SET: &str = r#"
-local existing = redis.call('HGET', KEYS[1], ARGV[1])
 local item = ARGV[3]
+local kind = 'create'
+local created = ''
 if ARGV[2] == 'open' then
-  local created = tonumber(ARGV[4])
+  created = ARGV[4]
+  local existing = redis.call('HGET', KEYS[1], ARGV[1])
   if existing then
+    kind = 'update'
     -- fast path: `_createdAt` is the last top-level member (how both adapters write items);
     -- anchored at the end, this cannot match inside a string or a nested object
-    local tail = string.match(existing, ',"_createdAt":(%d+)}$')
+    local tail = string.match(string.sub(existing, -48), ',"_createdAt":(%d+)}$')
     if tail then
-      created = tonumber(tail)
+      created = tail
     else
       local ok, old = pcall(cjson.decode, existing)
-      if ok and type(old) == 'table' and type(old._createdAt) == 'number' then created = old._createdAt end
+      if ok and type(old) == 'table' and type(old._createdAt) == 'number' then
+        created = string.format('%d', old._createdAt)
+      end
     end
   end
-  item = item .. ',"_createdAt":' .. string.format('%d', created) .. '}'
+  item = item .. ',"_createdAt":' .. created .. '}'
+elseif redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  kind = 'update'
 end
 redis.call('HSET', KEYS[1], ARGV[1], item)
-local kind = 'create'
-if existing then kind = 'update' end
 local msg = '{"type":"' .. kind .. '","data":' .. item .. '}'
 redis.call('PUBLISH', ARGV[6], msg)
 redis.call('PUBLISH', ARGV[5], msg)
-return {kind, item}
+return {kind, created}
 "#;
 
 /// KEYS: group hash. ARGV: id, group channel, item channel. Removes the item and publishes

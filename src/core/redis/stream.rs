@@ -239,9 +239,10 @@ impl RedisStreams {
             (_, Value::Nil) => Ok("null".into()),
             (StreamOpKind::Get | StreamOpKind::Delete, Value::BulkString(b)) => validate(b, &what()),
             (StreamOpKind::SetFull | StreamOpKind::SetOpen, v) => {
-                let (kind, item): (String, String) =
+                let (kind, created): (String, String) =
                     redis::from_redis_value(v).map_err(|e| AdapterError::Backend(format!("bad set reply: {e}")))?;
-                Ok(format!("[\"{kind}\",{item}]"))
+                // both are plain words/digits from our script: no escaping needed
+                Ok(format!("[\"{kind}\",\"{created}\"]"))
             }
             (_, other) => Err(AdapterError::Backend(format!("unexpected reply {other:?}"))),
         }
@@ -256,14 +257,15 @@ impl RedisStreams {
             .transpose()
     }
 
-    /// Returns `[type, item]` as JSON text (`type` is `create` or `update`).
+    /// Returns `[type, createdAt]` as JSON text (`type` is `create` or `update`; `createdAt` is the
+    /// stored `_createdAt` digits in open mode, '' otherwise).
     pub async fn set(&self, stream: &str, group: &str, id: &str, item: ItemJson<'_>) -> Result<String> {
         let (mode, json, now) = match item {
             ItemJson::Full(j) => ("full", j, 0),
             ItemJson::Open(j, now) => ("open", j, now),
         };
         let mut conn = self.redis.conn().await?;
-        let (kind, item): (String, String) = self
+        let (kind, created): (String, String) = self
             .set
             .key(self.keys.group(stream, group))
             .arg(id)
@@ -275,7 +277,7 @@ impl RedisStreams {
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        Ok(format!("[\"{kind}\",{item}]"))
+        Ok(format!("[\"{kind}\",\"{created}\"]"))
     }
 
     pub async fn delete(&self, stream: &str, group: &str, id: &str) -> Result<Option<String>> {

@@ -7,6 +7,7 @@ const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
 const { RedisStreamAdapter, RedisStreamAdapterManager } = require('./streams.js')
 const { CronScheduler, validateCronExpression, nextCronRuns } = require('./scheduler.js')
 const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
+const { adaptersFromEnv } = require('./env.js')
 
 module.exports = {
   RedisStateAdapter,
@@ -17,6 +18,7 @@ module.exports = {
   CronScheduler,
   validateCronExpression,
   nextCronRuns,
+  adaptersFromEnv,
   ErrorCodes,
   MotiaAdapterError,
 }

@@ -10,6 +10,7 @@ export const {
   CronScheduler,
   validateCronExpression,
   nextCronRuns,
+  adaptersFromEnv,
   ErrorCodes,
   MotiaAdapterError,
 } = cjs

@@ -9,6 +9,7 @@ import {
   PostgresCronAdapter,
   CronScheduler,
   validateCronExpression,
+  adaptersFromEnv,
   ErrorCodes,
   MotiaAdapterError,
   type RedisStateAdapterOptions,
@@ -37,6 +38,7 @@ const legacy: StateAdapter = new RedisStateAdapter({ host: 'localhost', port: 63
 const socket: StateAdapter = new RedisStateAdapter({ socket: { host: 'h', port: 6380, tls: true, connectTimeout: 5000 }, username: 'u', password: 'p', database: 1 })
 
 export const config: Config = { adapters }
+export const fromEnv: Config = { adapters: adaptersFromEnv(process.env) }
 
 async function typed() {
   const a = new RedisStateAdapter()

@@ -1,0 +1,82 @@
+// adaptersFromEnv: builds AdapterConfig from environment variables; errors name the variable.
+import { createClient } from 'redis'
+import { adaptersFromEnv, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
+import { REDIS_HOST, REDIS_PORT, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable } from './helpers/env.mjs'
+import pg from 'pg'
+
+beforeAll(async () => {
+  await requireRedis()
+  await requirePostgres()
+})
+
+test('unset or default adapters leave Motia its defaults', () => {
+  expect(adaptersFromEnv({})).toEqual({})
+  expect(adaptersFromEnv({ STATE_ADAPTER: 'memory', EVENT_ADAPTER: 'default', CRON_ADAPTER: '' })).toEqual({})
+})
+
+test('redis state, streams and cron from REDIS_HOST/REDIS_PORT and REDIS_KEY_PREFIX', async () => {
+  const base = uniquePrefix('env')
+  const a = adaptersFromEnv({
+    STATE_ADAPTER: 'redis',
+    STREAM_ADAPTER: 'redis',
+    CRON_ADAPTER: 'redis',
+    REDIS_HOST,
+    REDIS_PORT: String(REDIS_PORT),
+    REDIS_KEY_PREFIX: base,
+    STATE_TTL: '60',
+    INSTANCE_ID: 'pod-7',
+    CRON_RELEASE_GUARD: '0',
+  })
+  expect(a.state).toBeInstanceOf(RedisStateAdapter)
+  expect(a.streams).toBeInstanceOf(RedisStreamAdapterManager)
+  expect(a.cron).toBeInstanceOf(RedisCronAdapter)
+  expect(a.state.keyPrefix).toBe(`${base}state:`)
+  expect(a.state.ttl).toBe(60)
+  expect(a.cron.instanceId).toBe('pod-7')
+  await a.state.set('t', 'k', 1)
+  await a.streams.createStream('s').set('g', 'i', {})
+  const lock = await a.cron.acquireLock('job', 1000)
+  expect(lock.instanceId).toBe('pod-7')
+  const raw = createClient({ url: `redis://${REDIS_HOST}:${REDIS_PORT}` })
+  await raw.connect()
+  expect(await raw.get(`${base}state:t:k`)).toBe('1')
+  expect(await raw.hGet(`${base}stream:s:group:g`, 'i')).toContain('"id":"i"')
+  expect(await raw.get(`${base}cron:lock:job`)).toContain('pod-7')
+  for await (const keys of raw.scanIterator({ MATCH: `*${base}*`, COUNT: 1000 })) if (keys.length) await raw.del(keys)
+  await raw.quit()
+  await a.state.cleanup()
+  await a.streams.shutdown()
+  await a.cron.shutdown()
+})
+
+test('postgres cron from DATABASE_URL', async () => {
+  const table = uniqueTable('envcron')
+  const a = adaptersFromEnv({ CRON_ADAPTER: 'postgres', DATABASE_URL: PG_URL, CRON_TABLE: table })
+  expect(a.cron).toBeInstanceOf(PostgresCronAdapter)
+  expect(await a.cron.acquireLock('job', 1000)).not.toBeNull()
+  await a.cron.shutdown()
+  const db = new pg.Client({ connectionString: PG_URL })
+  await db.connect()
+  await db.query(`DROP TABLE IF EXISTS "${table}"`)
+  await db.end()
+})
+
+test.each([
+  [{ STATE_ADAPTER: 'mongo' }, 'STATE_ADAPTER'],
+  [{ EVENT_ADAPTER: 'rabbitmq' }, 'EVENT_ADAPTER'],
+  [{ STATE_ADAPTER: 'redis', REDIS_PORT: 'abc' }, 'REDIS_PORT'],
+  [{ STATE_ADAPTER: 'redis', REDIS_URL: 'http://x' }, 'REDIS_URL'],
+  [{ STATE_ADAPTER: 'redis', STATE_TTL: '-5' }, 'STATE_TTL'],
+  [{ STATE_ADAPTER: 'redis', REDIS_TLS: 'maybe' }, 'REDIS_TLS'],
+  [{ CRON_ADAPTER: 'postgres' }, 'DATABASE_URL'],
+  [{ CRON_ADAPTER: 'redis', CRON_LOCK_TTL: '0' }, 'CRON_LOCK_TTL'],
+])('%j -> names %s', (env, name) => {
+  let err
+  try {
+    adaptersFromEnv(env)
+  } catch (e) {
+    err = e
+  }
+  expect(err?.code).toBe(ErrorCodes.CONFIG)
+  expect(err.message).toContain(`\`${name}\``)
+})

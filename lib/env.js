@@ -1,0 +1,108 @@
+'use strict'
+/**
+ * adaptersFromEnv(env = process.env): builds Motia's `adapters` config from environment variables
+ * (RFC "Environment Variables" / "Docker Support"). Unset `*_ADAPTER` variables leave Motia's default.
+ * A missing or invalid variable throws MOTIA_CONFIG naming it.
+ */
+const { RedisStateAdapter } = require('./state.js')
+const { RedisStreamAdapterManager } = require('./streams.js')
+const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
+const { configError } = require('./errors.js')
+
+const DEFAULTS = new Set(['', 'default', 'memory', 'file', 'bullmq'])
+
+function choice(env, name, allowed, unavailable = []) {
+  const raw = env[name]
+  const v = raw === undefined ? '' : String(raw).trim().toLowerCase()
+  if (DEFAULTS.has(v)) return null
+  if (unavailable.includes(v)) throw configError(name, `"${v}" is not available in this version of motia-native-adapters`)
+  if (!allowed.includes(v)) throw configError(name, `must be one of ${[...allowed, 'default'].join(', ')} (got "${raw}")`)
+  return v
+}
+
+function int(env, name, { min = 0, max = 2 ** 31 - 1 } = {}) {
+  const raw = env[name]
+  if (raw === undefined || String(raw).trim() === '') return undefined
+  const s = String(raw).trim()
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw configError(name, `must be an integer between ${min} and ${max} (got "${raw}")`)
+  return Number(s)
+}
+
+function str(env, name) {
+  const raw = env[name]
+  return raw === undefined || raw === '' ? undefined : String(raw)
+}
+
+function bool(env, name) {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return false
+  const v = String(raw).trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off'].includes(v)) return false
+  throw configError(name, `must be true or false (got "${raw}")`)
+}
+
+function redisConnection(env) {
+  const url = str(env, 'REDIS_URL')
+  if (url !== undefined) {
+    if (!/^rediss?:\/\//i.test(url)) throw configError('REDIS_URL', 'must start with redis:// or rediss://')
+    return { url }
+  }
+  const conn = { socket: { host: str(env, 'REDIS_HOST') ?? 'localhost', port: int(env, 'REDIS_PORT', { min: 1, max: 65535 }) ?? 6379 } }
+  if (bool(env, 'REDIS_TLS')) conn.socket.tls = true
+  const password = str(env, 'REDIS_PASSWORD')
+  if (password !== undefined) conn.password = password
+  const username = str(env, 'REDIS_USERNAME')
+  if (username !== undefined) conn.username = username
+  const db = int(env, 'REDIS_DATABASE') ?? int(env, 'REDIS_DB')
+  if (db !== undefined) conn.database = db
+  return conn
+}
+
+function prefix(env, name, suffix) {
+  const explicit = str(env, name)
+  if (explicit !== undefined) return explicit
+  const base = str(env, 'REDIS_KEY_PREFIX')
+  return base === undefined ? undefined : `${base}${suffix}`
+}
+
+/**
+ * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres),
+ * EVENT_ADAPTER (not available yet: rabbitmq, kafka); REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
+ * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS; REDIS_KEY_PREFIX (base for the three prefixes) or
+ * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
+ * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL; CRON_TABLE.
+ */
+function adaptersFromEnv(env = process.env) {
+  if (!env || typeof env !== 'object') throw configError('env', 'must be an object such as process.env')
+  const adapters = {}
+  const stateKind = choice(env, 'STATE_ADAPTER', ['redis'])
+  const streamKind = choice(env, 'STREAM_ADAPTER', ['redis'])
+  const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres'])
+  choice(env, 'EVENT_ADAPTER', [], ['rabbitmq', 'kafka'])
+  const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis'
+  const redis = needsRedis ? redisConnection(env) : null
+  const instanceId = str(env, 'INSTANCE_ID')
+  const cronOptions = {
+    lockTTL: int(env, 'CRON_LOCK_TTL', { min: 1 }),
+    releaseGuard: int(env, 'CRON_RELEASE_GUARD'),
+    instanceId,
+  }
+
+  if (stateKind === 'redis') {
+    adapters.state = new RedisStateAdapter(redis, { keyPrefix: prefix(env, 'STATE_KEY_PREFIX', 'state:'), ttl: int(env, 'STATE_TTL', { min: 1 }) })
+  }
+  if (streamKind === 'redis') {
+    adapters.streams = new RedisStreamAdapterManager(redis, { keyPrefix: prefix(env, 'STREAM_KEY_PREFIX', 'stream:') })
+  }
+  if (cronKind === 'redis') {
+    adapters.cron = new RedisCronAdapter(redis, { ...cronOptions, keyPrefix: prefix(env, 'CRON_KEY_PREFIX', 'cron:lock:') })
+  } else if (cronKind === 'postgres') {
+    const connectionString = str(env, 'CRON_POSTGRES_URL') ?? str(env, 'DATABASE_URL')
+    if (connectionString === undefined) throw configError('DATABASE_URL', 'is required when CRON_ADAPTER=postgres (or set CRON_POSTGRES_URL)')
+    adapters.cron = new PostgresCronAdapter({ connectionString, tableName: str(env, 'CRON_TABLE'), ...cronOptions })
+  }
+  return adapters
+}
+
+module.exports = { adaptersFromEnv }

@@ -5,7 +5,7 @@ import { RedisCronAdapter as Upstream } from '@motiadev/adapter-redis-cron'
 import { createClient } from 'redis'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
-import { run, printTable } from './lib.mjs'
+import { run, printTable, compareAll } from './lib.mjs'
 
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const scale = Number(process.env.BENCH_SCALE || 1)
@@ -32,17 +32,9 @@ const cases = [
   },
 ]
 
-const rows = []
 for (const s of Object.values(impls)) await run(cycle(s, 'warm'), { total: 300, concurrency: 1 })
-for (const c of cases) {
-  const row = { name: c.name }
-  for (const which of ['upstream', 'ours']) {
-    if (c.setup) await c.setup(impls[which])
-    row[which] = await c.go(impls[which])
-  }
-  rows.push(row)
-}
-console.log(`\nRedisCronAdapter: ours vs @motiadev/adapter-redis-cron@0.17.14-beta.196, ${url}, scale ${scale}\n`)
+const rows = await compareAll(cases, impls)
+console.log(`\nRedisCronAdapter: ours vs @motiadev/adapter-redis-cron@0.17.14-beta.196, ${url}, scale ${scale}, median of ${process.env.BENCH_ROUNDS || 3} alternating rounds\n`)
 printTable(rows)
 for (const s of Object.values(impls)) await s.shutdown()
 const raw = createClient({ url })

@@ -39,3 +39,27 @@ export function printTable(rows) {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   for (const l of lines) console.log(line(l))
 }
+
+/**
+ * Runs every case for both implementations `rounds` times, alternating which goes first, and keeps
+ * the median by ops/s (this machine is noisy: single runs vary by ±50%).
+ */
+export async function compareAll(cases, impls, { rounds = Number(process.env.BENCH_ROUNDS || 3), only = process.env.BENCH_ONLY } = {}) {
+  const filter = only ? new RegExp(only) : null
+  const rows = []
+  for (const c of cases.filter((x) => !filter || filter.test(x.name))) {
+    const samples = { ours: [], upstream: [] }
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? ['upstream', 'ours'] : ['ours', 'upstream']
+      for (const which of order) {
+        if (c.setup) await c.setup(impls[which])
+        samples[which].push(await c.go(impls[which]))
+      }
+    }
+    const median = (xs) => xs.slice().sort((a, b) => a.opsPerSec - b.opsPerSec)[Math.floor(xs.length / 2)]
+    rows.push({ name: c.name, ours: median(samples.ours), upstream: median(samples.upstream) })
+    process.stderr.write('.')
+  }
+  process.stderr.write('\n')
+  return rows
+}

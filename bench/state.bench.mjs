@@ -5,7 +5,7 @@ import { RedisStateAdapter as Upstream } from '@motiadev/adapter-redis-state'
 import { createClient } from 'redis'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
-import { run, printTable } from './lib.mjs'
+import { run, printTable, compareAll } from './lib.mjs'
 
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const scale = Number(process.env.BENCH_SCALE || 1)
@@ -74,22 +74,10 @@ cases.push({
   },
 })
 
-const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null
-const rows = []
 // warm up both (connections, JIT)
 for (const s of Object.values(impls)) await run((i) => s.set('warm', `k${i % 10}`, value), { total: 2000, concurrency: 16 })
-for (const c of cases.filter((x) => !only || only.test(x.name))) {
-  const row = { name: c.name }
-  for (const which of ['upstream', 'ours']) {
-    const s = impls[which]
-    if (c.setup) await c.setup(s)
-    row[which] = await c.go(s)
-  }
-  rows.push(row)
-  process.stderr.write('.')
-}
-process.stderr.write('\n')
-console.log(`\nRedisStateAdapter: ours (motia-native-adapters) vs @motiadev/adapter-redis-state@0.17.14-beta.196, ${url}, scale ${scale}\n`)
+const rows = await compareAll(cases, impls)
+console.log(`\nRedisStateAdapter: ours (motia-native-adapters) vs @motiadev/adapter-redis-state@0.17.14-beta.196, ${url}, scale ${scale}, median of ${process.env.BENCH_ROUNDS || 3} alternating rounds\n`)
 printTable(rows)
 
 // cleanup

@@ -4,7 +4,7 @@ import { RedisStreamAdapterManager as Upstream } from '@motiadev/adapter-redis-s
 import { createClient } from 'redis'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
-import { run, printTable } from './lib.mjs'
+import { run, printTable, compareAll } from './lib.mjs'
 
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const scale = Number(process.env.BENCH_SCALE || 1)
@@ -41,19 +41,9 @@ cases.push({
   },
 })
 
-const rows = []
 for (const s of Object.values(streams)) await run((i) => s.set('warm', `w${i % 10}`, data(i)), { total: 1000, concurrency: 16 })
-for (const c of cases) {
-  const row = { name: c.name }
-  for (const which of ['upstream', 'ours']) {
-    if (c.setup) await c.setup(streams[which])
-    row[which] = await c.go(streams[which])
-  }
-  rows.push(row)
-  process.stderr.write('.')
-}
-process.stderr.write('\n')
-console.log(`\nRedisStreamAdapterManager: ours vs @motiadev/adapter-redis-streams@0.17.14-beta.196, ${url}, scale ${scale}\n`)
+const rows = await compareAll(cases, streams)
+console.log(`\nRedisStreamAdapterManager: ours vs @motiadev/adapter-redis-streams@0.17.14-beta.196, ${url}, scale ${scale}, median of ${process.env.BENCH_ROUNDS || 3} alternating rounds\n`)
 printTable(rows)
 await managers.ours.shutdown()
 await managers.upstream.shutdown()

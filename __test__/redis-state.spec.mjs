@@ -6,7 +6,7 @@ import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { RedisStateAdapter, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_HOST, REDIS_PORT, REDIS_URL, requireRedis, uniquePrefix } from './helpers/env.mjs'
+import { REDIS_HOST, REDIS_PORT, REDIS_URL, requireRedis, uniquePrefix, clientIds } from './helpers/env.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 let raw
@@ -421,6 +421,19 @@ describe('errors at runtime', () => {
     const s = make()
     await raw.hSet(`${s.keyPrefix}t:hash`, 'f', 'v')
     await expect(s.get('t', 'hash')).rejects.toMatchObject({ code: ErrorCodes.BACKEND })
+  })
+
+  test('a connection the server dropped is replaced without surfacing an error', async () => {
+    const before = await clientIds(raw)
+    const s = make()
+    await s.set('t', 'k', 'before')
+    // kill the connection this adapter opened (the one that was not there before)
+    const mine = [...(await clientIds(raw))].filter((id) => !before.has(id))
+    expect(mine.length).toBe(1) // one multiplexed connection per adapter
+    for (const id of mine) await raw.sendCommand(['CLIENT', 'KILL', 'ID', id])
+    expect(await s.get('t', 'k')).toBe('before')
+    await s.set('t', 'k', 'after')
+    expect(await s.get('t', 'k')).toBe('after')
   })
 
   test('after cleanup calls reject with MOTIA_CLOSED', async () => {

@@ -60,3 +60,14 @@ export const requirePostgres = () => requireService('Postgres', PG_HOST, PG_PORT
 export function uniqueTable(tag = 'motia_test') {
   return `${tag}_${randomUUID().replace(/-/g, '').slice(0, 10)}`
 }
+
+/** Ids of the connections currently open on the Redis server (CLIENT LIST). */
+export async function clientIds(raw) {
+  return new Set(
+    (await raw.sendCommand(['CLIENT', 'LIST']))
+      .split('\n')
+      .map((l) => /\bid=(\d+)/.exec(l))
+      .filter(Boolean)
+      .map((m) => m[1]),
+  )
+}

@@ -153,6 +153,15 @@ pub fn classify(e: redis::RedisError) -> AdapterError {
     AdapterError::Backend(format!("Redis error: {e}"))
 }
 
+/// A connection the server (or a proxy, or an idle timeout) closed is only noticed by the next
+/// command, which fails while the manager reconnects. That command is sent once more on the new
+/// connection, so an idle adapter never surfaces a spurious error. (If the first attempt had reached
+/// the server, a retried write is repeated: SET/HSET are idempotent, a retried GETDEL returns null,
+/// a retried cron acquire finds its own lock and reports "not acquired", i.e. fails closed.)
+fn retry_once(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error()
+}
+
 enum Slot {
     Idle,
     Ready(ConnectionManager),
@@ -241,15 +250,30 @@ impl RedisHandle {
         }
     }
 
-    /// Runs one pipeline (or single command) on the shared connection.
+    /// Runs one pipeline on the shared connection (see [`retry_once`] for dropped connections).
     pub async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
         let mut conn = self.conn().await?;
-        pipe.query_async(&mut conn).await.map_err(classify)
+        match pipe.query_async(&mut conn).await {
+            Err(e) if retry_once(&e) => pipe.query_async(&mut conn).await.map_err(classify),
+            r => r.map_err(classify),
+        }
     }
 
     pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         let mut conn = self.conn().await?;
-        cmd.query_async(&mut conn).await.map_err(classify)
+        match cmd.query_async(&mut conn).await {
+            Err(e) if retry_once(&e) => cmd.query_async(&mut conn).await.map_err(classify),
+            r => r.map_err(classify),
+        }
+    }
+
+    /// Runs a Lua script by hash (loading it when the server lacks it), retried like `query`.
+    pub async fn invoke<T: redis::FromRedisValue>(&self, inv: &redis::ScriptInvocation<'_>) -> Result<T> {
+        let mut conn = self.conn().await?;
+        match inv.invoke_async(&mut conn).await {
+            Err(e) if retry_once(&e) => inv.invoke_async(&mut conn).await.map_err(classify),
+            r => r.map_err(classify),
+        }
     }
 
     /// Every key matching `pattern` (full SCAN, deduplicated: SCAN may return a key twice).

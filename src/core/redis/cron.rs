@@ -59,16 +59,16 @@ impl RedisCronLocks {
         };
         let json = lock.to_json();
         let open = &json[..json.len() - 1]; // without the closing brace; the script appends the token
-        let mut conn = self.redis.conn().await?;
         let token: Option<i64> = self
-            .acquire
-            .key(self.keys.lock(job))
-            .key(self.keys.fence(job))
-            .arg(open)
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(super::connection::classify)?;
+            .redis
+            .invoke(
+                self.acquire
+                    .key(self.keys.lock(job))
+                    .key(self.keys.fence(job))
+                    .arg(open)
+                    .arg(ttl_ms),
+            )
+            .await?;
         Ok(token.map(|t| {
             lock.fencing_token = Some(t);
             lock
@@ -82,17 +82,17 @@ impl RedisCronLocks {
         let mut released = lock.clone();
         released.released_at = Some(now);
         released.expires_at = now + guard as i64;
-        let mut conn = self.redis.conn().await?;
         let r: i64 = self
-            .release
-            .key(self.keys.lock(&lock.job_name))
-            .arg(&lock.lock_id)
-            .arg(&lock.instance_id)
-            .arg(guard)
-            .arg(released.to_json())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(super::connection::classify)?;
+            .redis
+            .invoke(
+                self.release
+                    .key(self.keys.lock(&lock.job_name))
+                    .arg(&lock.lock_id)
+                    .arg(&lock.instance_id)
+                    .arg(guard)
+                    .arg(released.to_json()),
+            )
+            .await?;
         Ok(r > 0)
     }
 
@@ -100,17 +100,17 @@ impl RedisCronLocks {
     pub async fn renew(&self, lock: &CronLock, ttl_ms: u64) -> Result<bool> {
         let mut renewed = lock.clone();
         renewed.expires_at = now_ms() + ttl_ms as i64;
-        let mut conn = self.redis.conn().await?;
         let r: i64 = self
-            .renew
-            .key(self.keys.lock(&lock.job_name))
-            .arg(&lock.lock_id)
-            .arg(&lock.instance_id)
-            .arg(renewed.to_json())
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(super::connection::classify)?;
+            .redis
+            .invoke(
+                self.renew
+                    .key(self.keys.lock(&lock.job_name))
+                    .arg(&lock.lock_id)
+                    .arg(&lock.instance_id)
+                    .arg(renewed.to_json())
+                    .arg(ttl_ms),
+            )
+            .await?;
         Ok(r == 1)
     }
 
@@ -145,13 +145,12 @@ impl RedisCronLocks {
         let keys = self.scan_lock_keys().await?;
         let mut total = 0;
         for chunk in keys.chunks(200) {
-            let mut conn = self.redis.conn().await?;
             let mut inv = self.shutdown.prepare_invoke();
             for k in chunk {
                 inv.key(k);
             }
             inv.arg(&self.instance_id);
-            let n: i64 = inv.invoke_async(&mut conn).await.map_err(super::connection::classify)?;
+            let n: i64 = self.redis.invoke(&inv).await?;
             total += n;
         }
         Ok(total)

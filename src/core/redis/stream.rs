@@ -264,33 +264,33 @@ impl RedisStreams {
             ItemJson::Full(j) => ("full", j, 0),
             ItemJson::Open(j, now) => ("open", j, now),
         };
-        let mut conn = self.redis.conn().await?;
         let (kind, created): (String, String) = self
-            .set
-            .key(self.keys.group(stream, group))
-            .arg(id)
-            .arg(mode)
-            .arg(json)
-            .arg(now)
-            .arg(StreamKeys::group_channel(stream, group))
-            .arg(StreamKeys::item_channel(stream, group, id))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(classify)?;
+            .redis
+            .invoke(
+                self.set
+                    .key(self.keys.group(stream, group))
+                    .arg(id)
+                    .arg(mode)
+                    .arg(json)
+                    .arg(now)
+                    .arg(StreamKeys::group_channel(stream, group))
+                    .arg(StreamKeys::item_channel(stream, group, id)),
+            )
+            .await?;
         Ok(format!("[\"{kind}\",\"{created}\"]"))
     }
 
     pub async fn delete(&self, stream: &str, group: &str, id: &str) -> Result<Option<String>> {
-        let mut conn = self.redis.conn().await?;
         let v: Option<Vec<u8>> = self
-            .delete
-            .key(self.keys.group(stream, group))
-            .arg(id)
-            .arg(StreamKeys::group_channel(stream, group))
-            .arg(StreamKeys::item_channel(stream, group, id))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(classify)?;
+            .redis
+            .invoke(
+                self.delete
+                    .key(self.keys.group(stream, group))
+                    .arg(id)
+                    .arg(StreamKeys::group_channel(stream, group))
+                    .arg(StreamKeys::item_channel(stream, group, id)),
+            )
+            .await?;
         v.map(|b| validate(b, &format!("item \"{id}\" of {stream}/{group}")))
             .transpose()
     }

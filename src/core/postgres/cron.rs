@@ -15,7 +15,8 @@ use crate::error::{AdapterError, Result};
 
 pub const DEFAULT_TABLE: &str = "motia_cron_locks";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+// statement_timestamp() is one value for the whole statement (clock_timestamp() would differ between uses)
+const NOW_MS: &str = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
 
 /// Validates `name` or `schema.name` and returns it quoted. Never splices unchecked text into SQL.
 pub fn quote_table_name(name: &str) -> Result<String> {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_URL, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, eventually } from './helpers/env.mjs'
+import { REDIS_URL, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, eventually, deleteMatching } from './helpers/env.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 let raw
@@ -28,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const a of adapters) await a.shutdown().catch(() => {})
   for (const p of prefixes) {
-    for await (const keys of raw.scanIterator({ MATCH: `*${p}*`, COUNT: 1000 })) if (keys.length) await raw.del(keys)
+    await deleteMatching(raw, `*${p}*`)
   }
   for (const t of tables) await db.query(`DROP TABLE IF EXISTS "${t}"`)
   await raw.quit()

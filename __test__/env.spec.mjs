@@ -1,7 +1,7 @@
 // adaptersFromEnv: builds AdapterConfig from environment variables; errors name the variable.
 import { createClient } from 'redis'
 import { adaptersFromEnv, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_HOST, REDIS_PORT, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable } from './helpers/env.mjs'
+import { REDIS_HOST, REDIS_PORT, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, deleteMatching } from './helpers/env.mjs'
 import pg from 'pg'
 
 beforeAll(async () => {
@@ -42,7 +42,7 @@ test('redis state, streams and cron from REDIS_HOST/REDIS_PORT and REDIS_KEY_PRE
   expect(await raw.get(`${base}state:t:k`)).toBe('1')
   expect(await raw.hGet(`${base}stream:s:group:g`, 'i')).toContain('"id":"i"')
   expect(await raw.get(`${base}cron:lock:job`)).toContain('pod-7')
-  for await (const keys of raw.scanIterator({ MATCH: `*${base}*`, COUNT: 1000 })) if (keys.length) await raw.del(keys)
+  await deleteMatching(raw, `*${base}*`)
   await raw.quit()
   await a.state.cleanup()
   await a.streams.shutdown()

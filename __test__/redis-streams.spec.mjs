@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { RedisStreamAdapterManager, RedisStreamAdapter, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_URL, requireRedis, uniquePrefix, eventually, clientIds } from './helpers/env.mjs'
+import { REDIS_URL, requireRedis, uniquePrefix, eventually, clientIds, deleteMatching } from './helpers/env.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 let raw
@@ -35,7 +35,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   for (const m of managers) await m.shutdown().catch(() => {})
-  for (const p of prefixes) for await (const keys of raw.scanIterator({ MATCH: `${p}*`, COUNT: 1000 })) if (keys.length) await raw.del(keys)
+  for (const p of prefixes) await deleteMatching(raw, `${p}*`)
   await raw.quit()
 })
 

@@ -3,7 +3,7 @@
 import { createClient } from 'redis'
 import pg from 'pg'
 import { RedisCronAdapter, PostgresCronAdapter, CronScheduler, validateCronExpression, nextCronRuns, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_URL, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable } from './helpers/env.mjs'
+import { REDIS_URL, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, deleteMatching } from './helpers/env.mjs'
 
 let raw
 let db
@@ -40,7 +40,7 @@ const makers = {
   redis: () => {
     const keyPrefix = uniquePrefix('sched')
     cleanup.push(async () => {
-      for await (const keys of raw.scanIterator({ MATCH: `*${keyPrefix}*`, COUNT: 1000 })) if (keys.length) await raw.del(keys)
+      await deleteMatching(raw, `*${keyPrefix}*`)
     })
     return () => {
       const a = new RedisCronAdapter({ url: REDIS_URL }, { keyPrefix })

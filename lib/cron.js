@@ -51,7 +51,7 @@ function commonOptions(opts) {
 /** Shared behaviour of the two lock adapters; subclasses provide `_native`. */
 class LockAdapter {
   constructor(opts) {
-    Object.assign(this, { _opts: opts })
+    this._opts = opts
     this.instanceId = opts.instanceId
     this.lockTTL = opts.lockTTL
     this.releaseGuard = opts.releaseGuard

@@ -60,4 +60,11 @@ function serializeError(what, cause) {
   )
 }
 
-module.exports = { ErrorCodes, MotiaAdapterError, fromNative, configError, serializeError, redact }
+/** Maps a native promise's rejection to a MotiaAdapterError. */
+function callNative(promise) {
+  return promise.catch((e) => {
+    throw fromNative(e)
+  })
+}
+
+module.exports = { ErrorCodes, MotiaAdapterError, fromNative, callNative, configError, serializeError, redact }

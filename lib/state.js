@@ -2,7 +2,7 @@
 const { NativeRedisState } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
-const { fromNative, serializeError, configError } = require('./errors.js')
+const { fromNative, callNative: call, serializeError, configError } = require('./errors.js')
 
 const DEFAULT_STATE_PREFIX = 'motia:state:'
 const OP_GET = 0
@@ -10,7 +10,6 @@ const OP_SET = 1
 const OP_DELETE = 2
 const OP_EXISTS = 3
 
-const same = (v) => v
 const nullish = (v) => (v === undefined ? null : v)
 
 function stringify(value, what) {
@@ -22,16 +21,6 @@ function stringify(value, what) {
   }
   if (text === undefined) throw serializeError(what, `JSON.stringify returned undefined for a ${typeof value}`)
   return text
-}
-
-function call(promise) {
-  return promise.catch((e) => {
-    throw fromNative(e)
-  })
-}
-
-function parse(text) {
-  return JSON.parse(text)
 }
 
 /**
@@ -89,13 +78,13 @@ class RedisStateAdapter {
 
   /** Every value of a trace (unordered, like 0.17). One round trip per SCAN batch. */
   getGroup(traceId) {
-    return call(this._native.getGroup(`${traceId}`)).then(parse)
+    return call(this._native.getGroup(`${traceId}`)).then(JSON.parse)
   }
 
   /** Values of several keys of one trace, null where missing (RFC). */
   getMany(traceId, keys) {
     if (!Array.isArray(keys)) return Promise.reject(configError('keys', 'must be an array of strings'))
-    return call(this._native.getMany(`${traceId}`, keys.map((k) => `${k}`))).then(parse)
+    return call(this._native.getMany(`${traceId}`, keys.map((k) => `${k}`))).then(JSON.parse)
   }
 
   /** Writes several keys of one trace atomically (MULTI/EXEC); nothing is written if any value is not JSON (RFC). */
@@ -133,7 +122,7 @@ class RedisStateAdapter {
   items(input) {
     const groupId = input && input.groupId !== undefined && input.groupId !== null ? `${input.groupId}` : null
     const filter = input && Array.isArray(input.filter) && input.filter.length > 0 ? JSON.stringify(input.filter) : null
-    return call(this._native.items(groupId, filter)).then(parse)
+    return call(this._native.items(groupId, filter)).then(JSON.parse)
   }
 
   /** PING; true when Redis answers. */

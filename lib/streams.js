@@ -7,7 +7,7 @@
  */
 const { NativeRedisStreams } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
-const { fromNative, configError, serializeError } = require('./errors.js')
+const { fromNative, callNative: call, configError, serializeError } = require('./errors.js')
 const { Batcher } = require('./batcher.js')
 
 const OP_GET = 0
@@ -19,12 +19,6 @@ const same = (v) => v
 const DEFAULT_STREAM_PREFIX = 'motia:stream:'
 const EVENTS_PREFIX = 'motia:stream:events:'
 const INTERNAL = Symbol('motia-native-adapters.internal')
-
-function call(p) {
-  return p.catch((e) => {
-    throw fromNative(e)
-  })
-}
 
 function channelName(streamName, channel) {
   if (!channel || typeof channel !== 'object' || channel.groupId === undefined || channel.groupId === null) {

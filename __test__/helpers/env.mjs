@@ -71,3 +71,8 @@ export async function clientIds(raw) {
       .map((m) => m[1]),
   )
 }
+
+/** Deletes every key matching `pattern` (test prefixes contain no glob characters). */
+export async function deleteMatching(raw, pattern) {
+  for await (const keys of raw.scanIterator({ MATCH: pattern, COUNT: 1000 })) if (keys.length) await raw.del(keys)
+}

@@ -1,8 +1,7 @@
 //! The methods both native cron classes expose, written once over `core::cron_lock::CronLocks`.
 
 use super::guard::run;
-use crate::core::cron_lock::{check_ttl, CronLocks};
-use crate::core::redis::cron::parse_lock;
+use crate::core::cron_lock::{check_ttl, CronLock, CronLocks};
 
 pub async fn try_acquire<L: CronLocks>(l: &L, job_name: String, ttl: f64) -> napi::Result<Option<String>> {
     run(async {
@@ -13,13 +12,13 @@ pub async fn try_acquire<L: CronLocks>(l: &L, job_name: String, ttl: f64) -> nap
 }
 
 pub async fn release<L: CronLocks>(l: &L, lock: String) -> napi::Result<bool> {
-    run(async { l.release(&parse_lock(&lock)?).await }).await
+    run(async { l.release(&CronLock::from_json(&lock)?).await }).await
 }
 
 pub async fn renew<L: CronLocks>(l: &L, lock: String, ttl: f64) -> napi::Result<bool> {
     run(async {
         let ttl = check_ttl(ttl, "ttl")?;
-        l.renew(&parse_lock(&lock)?, ttl).await
+        l.renew(&CronLock::from_json(&lock)?, ttl).await
     })
     .await
 }

@@ -39,3 +39,10 @@ pub fn run_sync<T>(f: impl FnOnce() -> Result<T, AdapterError>) -> napi::Result<
         }
     }
 }
+
+/// Opens a Redis connection in the background so the first call does not pay for it.
+pub fn warm_up(redis: std::sync::Arc<crate::core::redis::connection::RedisHandle>) {
+    napi::bindgen_prelude::spawn(async move {
+        let _ = redis.conn().await;
+    });
+}

@@ -33,10 +33,7 @@ impl NativeRedisState {
     /// Opens the connection in the background so the first call does not pay for it.
     #[napi]
     pub fn warm_up(&self) {
-        let inner = self.inner.clone();
-        napi::bindgen_prelude::spawn(async move {
-            let _ = inner.redis().conn().await;
-        });
+        super::guard::warm_up(self.inner.redis().clone());
     }
 
     /// Coalesced get/set/delete/exists calls; see `core::redis::state::RedisState::batch`.

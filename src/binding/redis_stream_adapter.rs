@@ -55,10 +55,7 @@ impl NativeRedisStreams {
 
     #[napi]
     pub fn warm_up(&self) {
-        let inner = self.inner.clone();
-        napi::bindgen_prelude::spawn(async move {
-            let _ = inner.redis().conn().await;
-        });
+        super::guard::warm_up(self.inner.redis().clone());
     }
 
     /// Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete).

@@ -34,8 +34,14 @@ pub struct CronLock {
 }
 
 impl CronLock {
+    /// A lock handed back by JS (ours or an upstream adapter's), validated.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| AdapterError::config("lock", format!("not a CronLock: {e}")))
+        let lock: CronLock =
+            serde_json::from_str(text).map_err(|e| AdapterError::config("lock", format!("not a CronLock: {e}")))?;
+        if lock.job_name.is_empty() {
+            return Err(AdapterError::config("lock.jobName", "must not be empty"));
+        }
+        Ok(lock)
     }
 
     pub fn to_json(&self) -> String {

@@ -334,21 +334,6 @@ impl SortKey {
     }
 }
 
-/// JS `ToPrimitive` then relational `<` between two JSON values (`None` is `undefined`).
-pub fn js_less(a: Option<&Value>, b: Option<&Value>) -> bool {
-    let (Some(a), Some(b)) = (a, b) else { return false };
-    match (to_prim(a), to_prim(b)) {
-        (Prim::Str(x), Prim::Str(y)) => x.encode_utf16().lt(y.encode_utf16()),
-        (pa, pb) => {
-            let num = |p: Prim| match p {
-                Prim::Num(n) => n,
-                Prim::Str(s) => js_string_to_number(&s),
-            };
-            num(pa) < num(pb)
-        }
-    }
-}
-
 /// JS strict equality (`===`) of two parsed JSON values: objects and arrays are never equal
 /// (they are distinct references once parsed).
 pub fn js_strict_eq(a: Option<&Value>, b: Option<&Value>) -> bool {
@@ -419,10 +404,11 @@ mod js_tests {
 
     #[test]
     fn less_and_strict_eq() {
-        assert!(js_less(Some(&json!(1)), Some(&json!(2))));
-        assert!(js_less(Some(&json!("10")), Some(&json!("9"))));
-        assert!(js_less(Some(&json!(9)), Some(&json!("10"))));
-        assert!(!js_less(None, Some(&json!(1))));
+        let less = |a: Option<&Value>, b: Option<&Value>| SortKey::of(a).less(&SortKey::of(b));
+        assert!(less(Some(&json!(1)), Some(&json!(2))));
+        assert!(less(Some(&json!("10")), Some(&json!("9"))));
+        assert!(less(Some(&json!(9)), Some(&json!("10"))));
+        assert!(!less(None, Some(&json!(1))));
         assert!(js_strict_eq(Some(&json!(1)), Some(&json!(1.0))));
         assert!(!js_strict_eq(Some(&json!({})), Some(&json!({}))));
         assert!(!js_strict_eq(Some(&json!("1")), Some(&json!(1))));

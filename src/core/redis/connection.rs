@@ -308,10 +308,6 @@ impl RedisHandle {
             *slot = Slot::Closed;
         }
     }
-
-    pub fn is_closed(&self) -> bool {
-        matches!(self.slot.lock().map(|s| matches!(*s, Slot::Closed)), Ok(true))
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::connection::RedisHandle;
 use super::keys::CronKeys;
 use super::scripts;
 use crate::core::cron_lock::{guard_remaining_ms, now_ms, CronLock};
-use crate::error::{AdapterError, Result};
+use crate::error::Result;
 
 pub struct RedisCronLocks {
     redis: Arc<RedisHandle>,
@@ -160,15 +160,6 @@ impl RedisCronLocks {
         let pong: String = self.redis.cmd(&redis::cmd("PING")).await?;
         Ok(pong == "PONG")
     }
-}
-
-/// Re-export for bindings that need to build a lock from JS input.
-pub fn parse_lock(json: &str) -> Result<CronLock> {
-    let lock = CronLock::from_json(json)?;
-    if lock.job_name.is_empty() {
-        return Err(AdapterError::config("lock.jobName", "must not be empty"));
-    }
-    Ok(lock)
 }
 
 impl crate::core::cron_lock::CronLocks for RedisCronLocks {

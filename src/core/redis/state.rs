@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use redis::Value;
-use serde::de::IgnoredAny;
 
 use super::connection::{classify, RedisHandle};
 use super::keys::StateKeys;
+use crate::core::codec;
 use crate::core::filter::{json_type, matches_all, StateFilter};
 use crate::error::{AdapterError, Result};
 
@@ -55,30 +55,6 @@ pub struct RedisState {
     redis: Arc<RedisHandle>,
     keys: StateKeys,
     ttl: Option<u64>,
-}
-
-/// Appends `raw` to `out` if it is one valid JSON value; otherwise a decode error for `what`.
-fn push_json(out: &mut String, raw: &[u8], what: &str) -> Result<()> {
-    let text = std::str::from_utf8(raw).map_err(|_| {
-        AdapterError::Decode(format!(
-            "value of {what} is not UTF-8 JSON (written by something else?)"
-        ))
-    })?;
-    serde_json::from_str::<IgnoredAny>(text).map_err(|e| {
-        AdapterError::Decode(format!(
-            "value of {what} is not valid JSON ({e}); written by something else?"
-        ))
-    })?;
-    out.push_str(text);
-    Ok(())
-}
-
-fn push_err(out: &mut String, e: &AdapterError) {
-    out.push_str("[1,");
-    out.push_str(&serde_json::Value::from(e.code()).to_string());
-    out.push(',');
-    out.push_str(&serde_json::Value::from(e.js_message()).to_string());
-    out.push(']');
 }
 
 fn server_error(v: &Value) -> Option<AdapterError> {
@@ -157,22 +133,16 @@ impl RedisState {
                 out.push(',');
             }
             if let Some(e) = server_error(reply) {
-                push_err(&mut out, &e);
+                codec::push_err(&mut out, &e);
                 continue;
             }
             match (kind, reply) {
                 (OpKind::Get | OpKind::Delete, Value::BulkString(bytes)) => {
-                    let mut item = String::from("[0,");
-                    match push_json(
-                        &mut item,
-                        bytes,
-                        &format!("key \"{}\" of trace \"{}\"", keys[i], trace_ids[i]),
-                    ) {
-                        Ok(()) => {
-                            out.push_str(&item);
-                            out.push(']');
-                        }
-                        Err(e) => push_err(&mut out, &e),
+                    match codec::json_str(bytes, || {
+                        format!("value of key \"{}\" of trace \"{}\"", keys[i], trace_ids[i])
+                    }) {
+                        Ok(json) => codec::push_ok(&mut out, json),
+                        Err(e) => codec::push_err(&mut out, &e),
                     }
                 }
                 (OpKind::Exists, Value::Int(c)) => out.push_str(if *c > 0 { "[0,true]" } else { "[0,false]" }),
@@ -199,7 +169,9 @@ impl RedisState {
                 out.push(',');
             }
             match v {
-                Some(b) => push_json(&mut out, b, &format!("key \"{}\" of trace \"{trace_id}\"", keys[i]))?,
+                Some(b) => out.push_str(codec::json_str(b, || {
+                    format!("value of key \"{}\" of trace \"{trace_id}\"", keys[i])
+                })?),
                 None => out.push_str("null"),
             }
         }
@@ -327,7 +299,8 @@ impl RedisState {
                 out.push(',');
             }
             count += 1;
-            push_json(&mut out, &bytes, &format!("key \"{k}\""))
+            out.push_str(codec::json_str(&bytes, || format!("value of key \"{k}\""))?);
+            Ok(())
         })
         .await?;
         out.push(']');
@@ -392,18 +365,19 @@ impl RedisState {
                 None => keys.split(full),
             };
             let Some((g, k)) = split else { return Ok(()) };
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| AdapterError::Decode(format!("value of key \"{full}\" is not UTF-8 JSON")))?;
-            if !filters.is_empty() {
+            let text = if filters.is_empty() {
+                codec::json_str(&bytes, || format!("value of key \"{full}\""))?
+            } else {
+                // filtering parses the value anyway; that parse is the validation
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| AdapterError::Decode(format!("value of key \"{full}\" is not UTF-8 JSON")))?;
                 let value: serde_json::Value = serde_json::from_str(text)
                     .map_err(|e| AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})")))?;
                 if !matches_all(filters, &value) {
                     return Ok(());
                 }
-            } else {
-                serde_json::from_str::<IgnoredAny>(text)
-                    .map_err(|e| AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})")))?;
-            }
+                text
+            };
             if count > 0 {
                 out.push(',');
             }

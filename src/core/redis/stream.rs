@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 use super::connection::{classify, RedisHandle};
 use super::keys::StreamKeys;
 use super::scripts;
+use crate::core::codec;
 use crate::core::filter::{js_slice_bounds, js_strict_eq, stable_sort_indices, SortKey};
 use crate::error::{AdapterError, Result};
 
@@ -54,22 +55,6 @@ pub struct StreamOp<'a> {
     pub now: i64,
 }
 
-fn push_err(out: &mut String, e: &AdapterError) {
-    out.push_str("[1,");
-    out.push_str(&Json::from(e.code()).to_string());
-    out.push(',');
-    out.push_str(&Json::from(e.js_message()).to_string());
-    out.push(']');
-}
-
-/// How `set` receives the item JSON from JS.
-pub enum ItemJson<'a> {
-    /// Complete item (the caller supplied `_createdAt`).
-    Full(&'a str),
-    /// Item without its closing `}`; `_createdAt` (stored one, else `now`) is appended.
-    Open(&'a str, i64),
-}
-
 /// `StreamQueryFilter` after the JS layer serialised it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,7 +71,7 @@ pub struct StreamQuery {
 }
 
 /// Validates one stored item and reads its `_createdAt` in a single pass (other fields skipped).
-fn validate_created_at(raw: &str, what: &str) -> Result<f64> {
+fn validate_created_at(raw: &str, what: impl FnOnce() -> String) -> Result<f64> {
     #[derive(Deserialize)]
     struct Created {
         #[serde(rename = "_createdAt")]
@@ -98,17 +83,8 @@ fn validate_created_at(raw: &str, what: &str) -> Result<f64> {
         }) => Ok(n.as_f64().unwrap_or(0.0)),
         Ok(_) => Ok(0.0),
         // valid JSON that is not an object (or has an odd _createdAt) still sorts as 0
-        Err(_) => serde_json::from_str::<serde::de::IgnoredAny>(raw)
-            .map(|_| 0.0)
-            .map_err(|e| AdapterError::Decode(format!("{what} is not valid JSON ({e})"))),
+        Err(_) => codec::json_str(raw.as_bytes(), what).map(|_| 0.0),
     }
-}
-
-fn validate(raw: Vec<u8>, what: &str) -> Result<String> {
-    let text = String::from_utf8(raw).map_err(|_| AdapterError::Decode(format!("{what} is not UTF-8 JSON")))?;
-    serde_json::from_str::<serde::de::IgnoredAny>(&text)
-        .map_err(|e| AdapterError::Decode(format!("{what} is not valid JSON ({e})")))?;
-    Ok(text)
 }
 
 impl RedisStreams {
@@ -125,44 +101,41 @@ impl RedisStreams {
         &self.redis
     }
 
+    /// The script and its KEYS[1]/ARGV of a set or delete (the one place they are spelled out).
+    fn script_call<'s>(&'s self, op: &StreamOp<'_>) -> (&'s Script, Vec<String>) {
+        let (g, i) = (
+            StreamKeys::group_channel(op.stream, op.group),
+            StreamKeys::item_channel(op.stream, op.group, op.id),
+        );
+        match op.kind {
+            StreamOpKind::SetFull | StreamOpKind::SetOpen => {
+                let mode = if op.kind == StreamOpKind::SetFull {
+                    "full"
+                } else {
+                    "open"
+                };
+                (
+                    &self.set,
+                    vec![op.id.into(), mode.into(), op.payload.into(), op.now.to_string(), g, i],
+                )
+            }
+            _ => (&self.delete, vec![op.id.into(), g, i]),
+        }
+    }
+
     /// Many get/set/delete calls in one pipeline (scripts by EVALSHA; a NOSCRIPT reply, e.g. after
-    /// a server restart, falls back to a loading invocation). Returns a JSON array text with one
-    /// `[0, value]` or `[1, code, message]` per op (`value`: item or null; `[type, item]` for set).
+    /// a server restart, is retried through a loading invocation). Returns a JSON array text with
+    /// one `[0, value]` or `[1, code, message]` per op (`value`: item or null; `[type, createdAt]` for set).
     pub async fn batch(&self, ops: &[StreamOp<'_>]) -> Result<String> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for op in ops {
             let key = self.keys.group(op.stream, op.group);
-            match op.kind {
-                StreamOpKind::Get => {
-                    pipe.cmd("HGET").arg(&key).arg(op.id);
-                }
-                StreamOpKind::SetFull | StreamOpKind::SetOpen => {
-                    let mode = if op.kind == StreamOpKind::SetFull {
-                        "full"
-                    } else {
-                        "open"
-                    };
-                    pipe.cmd("EVALSHA")
-                        .arg(self.set.get_hash())
-                        .arg(1)
-                        .arg(&key)
-                        .arg(op.id)
-                        .arg(mode)
-                        .arg(op.payload)
-                        .arg(op.now)
-                        .arg(StreamKeys::group_channel(op.stream, op.group))
-                        .arg(StreamKeys::item_channel(op.stream, op.group, op.id));
-                }
-                StreamOpKind::Delete => {
-                    pipe.cmd("EVALSHA")
-                        .arg(self.delete.get_hash())
-                        .arg(1)
-                        .arg(&key)
-                        .arg(op.id)
-                        .arg(StreamKeys::group_channel(op.stream, op.group))
-                        .arg(StreamKeys::item_channel(op.stream, op.group, op.id));
-                }
+            if op.kind == StreamOpKind::Get {
+                pipe.cmd("HGET").arg(key).arg(op.id);
+            } else {
+                let (script, args) = self.script_call(op);
+                pipe.cmd("EVALSHA").arg(script.get_hash()).arg(1).arg(key).arg(args);
             }
         }
         let replies: Vec<Value> = self.redis.query(&pipe).await?;
@@ -173,126 +146,43 @@ impl RedisStreams {
             }
             let reply = match reply {
                 Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
-                    match self.single(op).await {
+                    let (script, args) = self.script_call(op);
+                    let mut inv = script.key(self.keys.group(op.stream, op.group));
+                    inv.arg(args);
+                    match self.redis.invoke::<Value>(&inv).await {
                         Ok(v) => v,
                         Err(e) => {
-                            push_err(&mut out, &e);
+                            codec::push_err(&mut out, &e);
                             continue;
                         }
                     }
                 }
                 other => other,
             };
-            match self.render(op, reply) {
-                Ok(text) => {
-                    out.push_str("[0,");
-                    out.push_str(&text);
-                    out.push(']');
-                }
-                Err(e) => push_err(&mut out, &e),
+            if let Err(e) = Self::render(&mut out, op, reply) {
+                codec::push_err(&mut out, &e);
             }
         }
         out.push(']');
         Ok(out)
     }
 
-    /// One op through `Script::invoke_async` (loads the script when the server lost it).
-    async fn single(&self, op: &StreamOp<'_>) -> Result<Value> {
-        let key = self.keys.group(op.stream, op.group);
-        let mut conn = self.redis.conn().await?;
-        let r = match op.kind {
-            StreamOpKind::Get => return self.redis.cmd(redis::cmd("HGET").arg(&key).arg(op.id)).await,
-            StreamOpKind::SetFull | StreamOpKind::SetOpen => {
-                let mode = if op.kind == StreamOpKind::SetFull {
-                    "full"
-                } else {
-                    "open"
-                };
-                self.set
-                    .key(&key)
-                    .arg(op.id)
-                    .arg(mode)
-                    .arg(op.payload)
-                    .arg(op.now)
-                    .arg(StreamKeys::group_channel(op.stream, op.group))
-                    .arg(StreamKeys::item_channel(op.stream, op.group, op.id))
-                    .invoke_async(&mut conn)
-                    .await
-            }
-            StreamOpKind::Delete => {
-                self.delete
-                    .key(&key)
-                    .arg(op.id)
-                    .arg(StreamKeys::group_channel(op.stream, op.group))
-                    .arg(StreamKeys::item_channel(op.stream, op.group, op.id))
-                    .invoke_async(&mut conn)
-                    .await
-            }
-        };
-        r.map_err(classify)
-    }
-
-    fn render(&self, op: &StreamOp<'_>, reply: Value) -> Result<String> {
-        let what = || format!("item \"{}\" of {}/{}", op.id, op.stream, op.group);
+    fn render(out: &mut String, op: &StreamOp<'_>, reply: Value) -> Result<()> {
         match (op.kind, reply) {
             (_, Value::ServerError(e)) => Err(classify(redis::RedisError::from(e))),
-            (_, Value::Nil) => Ok("null".into()),
-            (StreamOpKind::Get | StreamOpKind::Delete, Value::BulkString(b)) => validate(b, &what()),
+            (_, Value::Nil) => Ok(codec::push_ok(out, "null")),
+            (StreamOpKind::Get | StreamOpKind::Delete, Value::BulkString(b)) => {
+                let json = codec::json_str(&b, || format!("item \"{}\" of {}/{}", op.id, op.stream, op.group))?;
+                Ok(codec::push_ok(out, json))
+            }
             (StreamOpKind::SetFull | StreamOpKind::SetOpen, v) => {
                 let (kind, created): (String, String) =
                     redis::from_redis_value(v).map_err(|e| AdapterError::Backend(format!("bad set reply: {e}")))?;
                 // both are plain words/digits from our script: no escaping needed
-                Ok(format!("[\"{kind}\",\"{created}\"]"))
+                Ok(codec::push_ok(out, &format!("[\"{kind}\",\"{created}\"]")))
             }
             (_, other) => Err(AdapterError::Backend(format!("unexpected reply {other:?}"))),
         }
-    }
-
-    pub async fn get(&self, stream: &str, group: &str, id: &str) -> Result<Option<String>> {
-        let v: Option<Vec<u8>> = self
-            .redis
-            .cmd(redis::cmd("HGET").arg(self.keys.group(stream, group)).arg(id))
-            .await?;
-        v.map(|b| validate(b, &format!("item \"{id}\" of {stream}/{group}")))
-            .transpose()
-    }
-
-    /// Returns `[type, createdAt]` as JSON text (`type` is `create` or `update`; `createdAt` is the
-    /// stored `_createdAt` digits in open mode, '' otherwise).
-    pub async fn set(&self, stream: &str, group: &str, id: &str, item: ItemJson<'_>) -> Result<String> {
-        let (mode, json, now) = match item {
-            ItemJson::Full(j) => ("full", j, 0),
-            ItemJson::Open(j, now) => ("open", j, now),
-        };
-        let (kind, created): (String, String) = self
-            .redis
-            .invoke(
-                self.set
-                    .key(self.keys.group(stream, group))
-                    .arg(id)
-                    .arg(mode)
-                    .arg(json)
-                    .arg(now)
-                    .arg(StreamKeys::group_channel(stream, group))
-                    .arg(StreamKeys::item_channel(stream, group, id)),
-            )
-            .await?;
-        Ok(format!("[\"{kind}\",\"{created}\"]"))
-    }
-
-    pub async fn delete(&self, stream: &str, group: &str, id: &str) -> Result<Option<String>> {
-        let v: Option<Vec<u8>> = self
-            .redis
-            .invoke(
-                self.delete
-                    .key(self.keys.group(stream, group))
-                    .arg(id)
-                    .arg(StreamKeys::group_channel(stream, group))
-                    .arg(StreamKeys::item_channel(stream, group, id)),
-            )
-            .await?;
-        v.map(|b| validate(b, &format!("item \"{id}\" of {stream}/{group}")))
-            .transpose()
     }
 
     /// HGETALL as `(id, item JSON)` pairs, moving the bytes out of the reply (no copies).
@@ -326,10 +216,9 @@ impl RedisStreams {
         let items = self.raw_items(stream, group).await?;
         let mut keys = Vec::with_capacity(items.len());
         for (id, text) in &items {
-            keys.push(validate_created_at(
-                text,
-                &format!("item \"{id}\" of {stream}/{group}"),
-            )?);
+            keys.push(validate_created_at(text, || {
+                format!("item \"{id}\" of {stream}/{group}")
+            })?);
         }
         let order = stable_sort_indices(items.len(), |a, b| {
             keys[a].partial_cmp(&keys[b]).unwrap_or(Ordering::Equal)

@@ -7,6 +7,9 @@ import type {
   CronAdapter,
   CronLock,
   CronLockInfo,
+  Event,
+  EventAdapter,
+  QueueConfig,
   StateAdapter,
   StateItem,
   StateItemsInput,
@@ -14,6 +17,7 @@ import type {
   StateStreamEventChannel,
   StreamAdapterManager,
   StreamQueryFilter,
+  SubscriptionHandle,
 } from '@motiadev/core'
 import { StreamAdapter } from '@motiadev/core'
 
@@ -222,6 +226,67 @@ export declare class PostgresCronAdapter implements CronAdapter {
   getActiveLocks(): Promise<CronLockInfo[]>
 }
 
+/** Options of `@motiadev/adapter-rabbitmq-events@0.17`, plus `publishTimeout`, `shutdownTimeout` and `tls`. */
+export interface RabbitMQEventAdapterConfig {
+  /** `amqp://user:pass@host:5672/vhost` or `amqps://…`. Credentials never appear in errors or logs. */
+  url: string
+  /** Default `'topic'`. */
+  exchangeType?: 'direct' | 'topic' | 'fanout' | 'headers'
+  /** Default `'motia.events'`. */
+  exchangeName?: string
+  /** Durable exchange and queues, persistent messages. Default `true`. */
+  durable?: boolean
+  /** Default `false`. */
+  autoDelete?: boolean
+  /** ms to open a connection; also how long `subscribe()` waits before resolving while the broker is down. Default 10000. */
+  connectionTimeout?: number
+  /** Longest wait between reconnect attempts (ms; attempts start at 200 ms and double). Default 5000. */
+  reconnectDelay?: number
+  /** Unacked deliveries per consumer. Default 1 (as upstream). A standard queue's `concurrency` overrides it. */
+  prefetch?: number
+  /** Default `${exchangeName}.dlq`. */
+  deadLetterExchange?: string
+  /** Dead-lettered messages are routed with `${queue}.${deadLetterRoutingKey}` to `${queue}.dlq`. Default `'dlq'`. */
+  deadLetterRoutingKey?: string
+  /** How long `emit` waits for a connection and the broker's confirm before it rejects (ms). Default 30000. */
+  publishTimeout?: number
+  /** How long `unsubscribe`/`shutdown` wait for running handlers (ms). Default 10000. */
+  shutdownTimeout?: number
+  /** For `amqps://` with a private CA: the CA certificate(s) in PEM. */
+  tls?: { ca?: string | Buffer }
+}
+
+/** Accepted for type compatibility with upstream; not used as input (as upstream). */
+export interface RabbitMQSubscribeOptions {
+  queue?: string
+  exclusive?: boolean
+  durable?: boolean
+  prefetch?: number
+}
+
+/**
+ * Drop-in for `@motiadev/adapter-rabbitmq-events@0.17`: queue `motia.${topic}.${stepName}` with the same
+ * arguments and dead-letter topology, the same body and `x-retry-count` header. `emit` resolves on the
+ * publisher confirm; handlers are retried after `delaySeconds`, `maxRetries` times, then dead-lettered;
+ * every consumer comes back after a reconnect.
+ */
+export declare class RabbitMQEventAdapter implements EventAdapter {
+  constructor(config: RabbitMQEventAdapterConfig)
+  emit<TData>(event: Event<TData>): Promise<void>
+  subscribe<TData>(
+    topic: string,
+    stepName: string,
+    handler: (event: Event<TData>) => void | Promise<void>,
+    options?: Partial<QueueConfig>,
+  ): Promise<SubscriptionHandle>
+  unsubscribe(handle: SubscriptionHandle): Promise<void>
+  shutdown(): Promise<void>
+  getSubscriptionCount(topic: string): Promise<number>
+  listTopics(): Promise<string[]>
+  /** True while the connection to RabbitMQ is open. */
+  isConnected(): boolean
+}
+
 export interface CronJobContext {
   name: string
   /** The tick's scheduled time (ms since epoch); identical on every replica. */
@@ -309,6 +374,37 @@ export declare class NativePostgresCron {
   /** Frees this instance's held locks and closes the connection. */
   shutdown(): Promise<void>
 }
+
+/** Internal: one supervised RabbitMQ connection with its consumers. */
+export declare class NativeRabbitMq {
+  /**
+   * `config` is the JSON of the normalised adapter config. `on_deliveries([subscriptionId, generation,
+   * json])` receives batches of deliveries (weak: never keeps Node alive).
+   */
+  constructor(config: string, onDeliveries: (arg: [number, number, string]) => void)
+  /**
+   * Publishes rows `(topic, body, timestampMs)`; resolves a JSON array with `[0,null]` per confirmed
+   * message or `[1, code, message]`.
+   */
+  publish(topics: Array<string>, bodies: Array<string>, timestamps: Array<number>): Promise<string>
+  /** Starts consuming `motia.${topic}.${stepName}`; returns the subscription id at once. */
+  subscribe(topic: string, stepName: string, fifo: boolean, visibilityTimeout: number, prefetch: number): number
+  /**
+   * Resolves `null` once consuming, the error text while the broker is still unreachable (the
+   * subscription keeps trying), and rejects on a permanent error (credentials, 406 topology conflict).
+   */
+  waitReady(id: number, timeoutMs: number): Promise<string | null>
+  /** Rows `(subscriptionId, generation, deliveryTag, outcome)`; outcome 0 ack, 1 dead-letter, 2 requeue. */
+  settle(subs: Array<number>, generations: Array<number>, tags: Array<number>, outcomes: Array<number>): Promise<void>
+  /** Stops deliveries to a subscription; in-flight deliveries can still be settled. */
+  stop(id: number): void
+  /** Removes a subscription and closes its channel. */
+  remove(id: number): Promise<void>
+  isConnected(): boolean
+  /** Closes every channel and the connection; the supervisor stops reconnecting. */
+  shutdown(): Promise<void>
+}
+export type NativeRabbitMQ = NativeRabbitMq
 
 /** Internal: the native lock store behind `RedisCronAdapter`. Use `RedisCronAdapter` instead. */
 export declare class NativeRedisCron {

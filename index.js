@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativePostgresCron = nativeBinding.NativePostgresCron
+module.exports.NativeRabbitMq = nativeBinding.NativeRabbitMq
+module.exports.NativeRabbitMQ = nativeBinding.NativeRabbitMQ
 module.exports.NativeRedisCron = nativeBinding.NativeRedisCron
 module.exports.NativeRedisState = nativeBinding.NativeRedisState
 module.exports.NativeRedisStreams = nativeBinding.NativeRedisStreams

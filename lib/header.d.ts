@@ -7,6 +7,9 @@ import type {
   CronAdapter,
   CronLock,
   CronLockInfo,
+  Event,
+  EventAdapter,
+  QueueConfig,
   StateAdapter,
   StateItem,
   StateItemsInput,
@@ -14,6 +17,7 @@ import type {
   StateStreamEventChannel,
   StreamAdapterManager,
   StreamQueryFilter,
+  SubscriptionHandle,
 } from '@motiadev/core'
 import { StreamAdapter } from '@motiadev/core'
 
@@ -220,6 +224,67 @@ export declare class PostgresCronAdapter implements CronAdapter {
   isHealthy(): Promise<boolean>
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
+}
+
+/** Options of `@motiadev/adapter-rabbitmq-events@0.17`, plus `publishTimeout`, `shutdownTimeout` and `tls`. */
+export interface RabbitMQEventAdapterConfig {
+  /** `amqp://user:pass@host:5672/vhost` or `amqps://…`. Credentials never appear in errors or logs. */
+  url: string
+  /** Default `'topic'`. */
+  exchangeType?: 'direct' | 'topic' | 'fanout' | 'headers'
+  /** Default `'motia.events'`. */
+  exchangeName?: string
+  /** Durable exchange and queues, persistent messages. Default `true`. */
+  durable?: boolean
+  /** Default `false`. */
+  autoDelete?: boolean
+  /** ms to open a connection; also how long `subscribe()` waits before resolving while the broker is down. Default 10000. */
+  connectionTimeout?: number
+  /** Longest wait between reconnect attempts (ms; attempts start at 200 ms and double). Default 5000. */
+  reconnectDelay?: number
+  /** Unacked deliveries per consumer. Default 1 (as upstream). A standard queue's `concurrency` overrides it. */
+  prefetch?: number
+  /** Default `${exchangeName}.dlq`. */
+  deadLetterExchange?: string
+  /** Dead-lettered messages are routed with `${queue}.${deadLetterRoutingKey}` to `${queue}.dlq`. Default `'dlq'`. */
+  deadLetterRoutingKey?: string
+  /** How long `emit` waits for a connection and the broker's confirm before it rejects (ms). Default 30000. */
+  publishTimeout?: number
+  /** How long `unsubscribe`/`shutdown` wait for running handlers (ms). Default 10000. */
+  shutdownTimeout?: number
+  /** For `amqps://` with a private CA: the CA certificate(s) in PEM. */
+  tls?: { ca?: string | Buffer }
+}
+
+/** Accepted for type compatibility with upstream; not used as input (as upstream). */
+export interface RabbitMQSubscribeOptions {
+  queue?: string
+  exclusive?: boolean
+  durable?: boolean
+  prefetch?: number
+}
+
+/**
+ * Drop-in for `@motiadev/adapter-rabbitmq-events@0.17`: queue `motia.${topic}.${stepName}` with the same
+ * arguments and dead-letter topology, the same body and `x-retry-count` header. `emit` resolves on the
+ * publisher confirm; handlers are retried after `delaySeconds`, `maxRetries` times, then dead-lettered;
+ * every consumer comes back after a reconnect.
+ */
+export declare class RabbitMQEventAdapter implements EventAdapter {
+  constructor(config: RabbitMQEventAdapterConfig)
+  emit<TData>(event: Event<TData>): Promise<void>
+  subscribe<TData>(
+    topic: string,
+    stepName: string,
+    handler: (event: Event<TData>) => void | Promise<void>,
+    options?: Partial<QueueConfig>,
+  ): Promise<SubscriptionHandle>
+  unsubscribe(handle: SubscriptionHandle): Promise<void>
+  shutdown(): Promise<void>
+  getSubscriptionCount(topic: string): Promise<number>
+  listTopics(): Promise<string[]>
+  /** True while the connection to RabbitMQ is open. */
+  isConnected(): boolean
 }
 
 export interface CronJobContext {

@@ -8,6 +8,7 @@ const { RedisStreamAdapter, RedisStreamAdapterManager } = require('./streams.js'
 const { CronScheduler, validateCronExpression, nextCronRuns } = require('./scheduler.js')
 const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
 const { adaptersFromEnv } = require('./env.js')
+const { RabbitMQEventAdapter } = require('./rabbitmq.js')
 
 module.exports = {
   RedisStateAdapter,
@@ -15,6 +16,7 @@ module.exports = {
   RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
+  RabbitMQEventAdapter,
   CronScheduler,
   validateCronExpression,
   nextCronRuns,

@@ -7,6 +7,7 @@ export const {
   RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
+  RabbitMQEventAdapter,
   CronScheduler,
   validateCronExpression,
   nextCronRuns,

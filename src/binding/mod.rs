@@ -5,6 +5,7 @@ pub mod cron_common;
 pub mod guard;
 pub mod postgres_cron_adapter;
 pub mod probe;
+pub mod rabbitmq_event_adapter;
 pub mod redis_cron_adapter;
 pub mod redis_state_adapter;
 pub mod redis_stream_adapter;

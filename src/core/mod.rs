@@ -1,5 +1,6 @@
 //! Backend logic with no napi dependency: compiles and unit-tests without Node.
 
+pub mod amqp;
 pub mod codec;
 pub mod cron_lock;
 pub mod filter;

@@ -1,0 +1,184 @@
+//! Native half of `RabbitMQEventAdapter` (JS class in `lib/rabbitmq.js`, event semantics in `lib/events.js`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use super::guard::{run, run_sync};
+use crate::core::amqp::client::{AmqpClient, Outcome};
+use crate::core::amqp::config::AmqpConfig;
+use crate::core::amqp::topology::QueueSpec;
+use crate::core::codec::{push_err, push_ok};
+use crate::error::AdapterError;
+
+type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
+
+/// Internal: one supervised RabbitMQ connection with its consumers.
+#[napi]
+pub struct NativeRabbitMQ {
+    client: Arc<AmqpClient>,
+    on_deliveries: Arc<OnDeliveries>,
+}
+
+#[napi]
+impl NativeRabbitMQ {
+    /// `config` is the JSON of the normalised adapter config. `on_deliveries([subscriptionId, generation,
+    /// json])` receives batches of deliveries (weak: never keeps Node alive).
+    #[napi(constructor)]
+    pub fn new(config: String, on_deliveries: Function<(u32, u32, String), ()>) -> napi::Result<Self> {
+        let tsfn: OnDeliveries = on_deliveries
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        let on_deliveries = Arc::new(tsfn);
+        run_sync(move || {
+            let config = AmqpConfig::from_json(&config)?;
+            // The supervisor task needs the runtime: start it from inside it.
+            let client = napi::bindgen_prelude::within_runtime_if_available(|| AmqpClient::start(config));
+            Ok(NativeRabbitMQ { client, on_deliveries })
+        })
+    }
+
+    /// Publishes rows `(topic, body, timestampMs)`; resolves a JSON array with `[0,null]` per confirmed
+    /// message or `[1, code, message]`.
+    #[napi]
+    pub async fn publish(
+        &self,
+        topics: Vec<String>,
+        bodies: Vec<String>,
+        timestamps: Vec<f64>,
+    ) -> napi::Result<String> {
+        run(async {
+            if topics.len() != bodies.len() || topics.len() != timestamps.len() {
+                return Err(AdapterError::Internal("publish arrays differ in length".into()));
+            }
+            let rows: Vec<(&str, &str, u64)> = (0..topics.len())
+                .map(|i| (topics[i].as_str(), bodies[i].as_str(), timestamps[i].max(0.0) as u64))
+                .collect();
+            let results = self.client.publish(&rows).await;
+            let mut out = String::with_capacity(8 * results.len() + 2);
+            out.push('[');
+            for (i, r) in results.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match r {
+                    Ok(()) => push_ok(&mut out, "null"),
+                    Err(e) => push_err(&mut out, e),
+                }
+            }
+            out.push(']');
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Starts consuming `motia.${topic}.${stepName}`; returns the subscription id at once.
+    #[napi]
+    pub fn subscribe(
+        &self,
+        topic: String,
+        step_name: String,
+        fifo: bool,
+        visibility_timeout: f64,
+        prefetch: u32,
+    ) -> napi::Result<u32> {
+        run_sync(|| {
+            let cfg = self.client_config();
+            let spec = QueueSpec::new(&topic, &step_name, fifo, visibility_timeout, &cfg.0, &cfg.1);
+            let tsfn = self.on_deliveries.clone();
+            let deliver = Arc::new(move |sub: u32, generation: u32, batch: String| {
+                tsfn.call((sub, generation, batch), ThreadsafeFunctionCallMode::NonBlocking);
+            });
+            let client = self.client.clone();
+            napi::bindgen_prelude::within_runtime_if_available(move || {
+                client.subscribe(spec, prefetch.clamp(1, u32::from(u16::MAX)) as u16, deliver)
+            })
+        })
+    }
+
+    /// Resolves `null` once consuming, the error text while the broker is still unreachable (the
+    /// subscription keeps trying), and rejects on a permanent error (credentials, 406 topology conflict).
+    #[napi]
+    pub async fn wait_ready(&self, id: u32, timeout_ms: f64) -> napi::Result<Option<String>> {
+        run(async {
+            let r = self
+                .client
+                .wait_ready(id, Duration::from_millis(timeout_ms.max(0.0) as u64))
+                .await?;
+            Ok(r.map(|e| e.js_message()))
+        })
+        .await
+    }
+
+    /// Rows `(subscriptionId, generation, deliveryTag, outcome)`; outcome 0 ack, 1 dead-letter, 2 requeue.
+    #[napi]
+    pub async fn settle(
+        &self,
+        subs: Vec<u32>,
+        generations: Vec<u32>,
+        tags: Vec<f64>,
+        outcomes: Vec<u32>,
+    ) -> napi::Result<()> {
+        run(async {
+            let n = subs.len();
+            if generations.len() != n || tags.len() != n || outcomes.len() != n {
+                return Err(AdapterError::Internal("settle arrays differ in length".into()));
+            }
+            let mut rows = Vec::with_capacity(n);
+            for i in 0..n {
+                rows.push((
+                    subs[i],
+                    generations[i],
+                    tags[i] as u64,
+                    Outcome::from_code(outcomes[i])?,
+                ));
+            }
+            self.client.settle(&rows).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stops deliveries to a subscription; in-flight deliveries can still be settled.
+    #[napi]
+    pub fn stop(&self, id: u32) {
+        self.client.stop(id);
+    }
+
+    /// Removes a subscription and closes its channel.
+    #[napi]
+    pub async fn remove(&self, id: u32) -> napi::Result<()> {
+        run(async {
+            self.client.remove(id).await;
+            Ok(())
+        })
+        .await
+    }
+
+    #[napi]
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// Closes every channel and the connection; the supervisor stops reconnecting.
+    #[napi]
+    pub async fn shutdown(&self) -> napi::Result<()> {
+        run(async {
+            self.client.shutdown().await;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl NativeRabbitMQ {
+    fn client_config(&self) -> (String, String) {
+        let c = self.client.config();
+        (c.dead_letter_exchange.clone(), c.dead_letter_routing_key.clone())
+    }
+}

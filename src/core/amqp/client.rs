@@ -1,0 +1,712 @@
+//! One supervised RabbitMQ connection shared by publishing and every consumer of an adapter.
+//!
+//! - A supervisor task connects, declares the exchange and opens a confirm-mode publish channel. When the
+//!   connection dies (broker restart, `rabbitmqctl close_connection`, network) it reconnects with backoff
+//!   (200 ms doubling up to `reconnectDelay`) until `shutdown`.
+//! - Each subscription runs its own task with its own channel: it waits for a connection, declares the
+//!   step's topology exactly like the 0.17 adapter, and consumes. When its channel or the connection closes
+//!   it starts over, so **every** consumer comes back after a reconnect (upstream restores none).
+//! - `publish` waits (up to `publishTimeout`) for a connection, publishes in call order, and resolves each
+//!   message only on the broker's publisher confirm. A message whose confirm was lost with the connection is
+//!   published again on the next one (at-least-once).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::config::AmqpConfig;
+use super::topology::{retry_count, QueueSpec};
+use crate::error::{AdapterError, Result};
+
+/// Receives a batch of deliveries: `(subscription id, channel generation, JSON array)` where each element is
+/// `[deliveryTag, retryCount, redelivered, body]` (`body` is the message's own JSON, or `null` plus a fifth
+/// element with the reason when the body is not JSON).
+pub type Deliver = Arc<dyn Fn(u32, u32, String) + Send + Sync>;
+
+/// What JS decided for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ack,
+    /// `nack` without requeue: the queue's dead-letter exchange routes it to `${queue}.dlq`.
+    DeadLetter,
+    /// `nack` with requeue: another consumer gets it (used when a subscription stops before handling it).
+    Requeue,
+}
+
+impl Outcome {
+    pub fn from_code(code: u32) -> Result<Self> {
+        match code {
+            0 => Ok(Outcome::Ack),
+            1 => Ok(Outcome::DeadLetter),
+            2 => Ok(Outcome::Requeue),
+            _ => Err(AdapterError::Internal(format!("unknown settle outcome {code}"))),
+        }
+    }
+}
+
+struct Session {
+    conn: Connection,
+    publisher: Channel,
+}
+
+#[derive(Clone)]
+enum Readiness {
+    Pending(Option<AdapterError>),
+    Ready,
+}
+
+struct Subscription {
+    id: u32,
+    spec: QueueSpec,
+    prefetch: u16,
+    deliver: Deliver,
+    generation: AtomicU32,
+    channel: Mutex<Option<(u32, Channel)>>,
+    consumer_tag: String,
+    stop: watch::Sender<bool>,
+    ready: watch::Sender<Readiness>,
+}
+
+/// Errors are logged once per distinct text, so an outage does not flood the log.
+struct Log {
+    last: Mutex<Option<String>>,
+}
+
+impl Log {
+    fn error(&self, what: &str, e: &AdapterError) {
+        let text = format!("{what}: {}", e.js_message());
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() != Some(text.as_str()) {
+            eprintln!("motia-native-adapters [rabbitmq] {text}");
+            *last = Some(text);
+        }
+    }
+
+    fn info(&self, text: &str) {
+        eprintln!("motia-native-adapters [rabbitmq] {text}");
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+pub struct AmqpClient {
+    config: AmqpConfig,
+    session: watch::Sender<Option<Arc<Session>>>,
+    last_error: Mutex<Option<AdapterError>>,
+    subs: Mutex<HashMap<u32, Arc<Subscription>>>,
+    next_sub: AtomicU32,
+    closed: watch::Sender<bool>,
+    is_closed: AtomicBool,
+    publish_order: tokio::sync::Mutex<()>,
+    log: Log,
+}
+
+/// Maps a lapin error to our codes; never includes the URL.
+fn classify(e: &lapin::Error) -> AdapterError {
+    let text = e.to_string();
+    if text.contains("ACCESS_REFUSED") || text.contains("403") || text.to_lowercase().contains("auth") {
+        AdapterError::Auth(format!("RabbitMQ refused the credentials ({text})"))
+    } else if matches!(e.kind(), lapin::ErrorKind::IOError(_)) {
+        AdapterError::Connect(format!("cannot reach RabbitMQ ({text})"))
+    } else if text.contains("PRECONDITION_FAILED") {
+        AdapterError::Backend(format!("RabbitMQ rejected the topology ({text})"))
+    } else {
+        AdapterError::Backend(format!("RabbitMQ error ({text})"))
+    }
+}
+
+fn is_permanent(e: &AdapterError) -> bool {
+    matches!(e, AdapterError::Auth(_) | AdapterError::Config { .. })
+        || matches!(e, AdapterError::Backend(m) if m.contains("PRECONDITION_FAILED") || m.contains("ACCESS_REFUSED"))
+}
+
+fn backoff(attempt: u32, max_ms: u64) -> Duration {
+    let ms = 200u64.saturating_mul(1u64 << attempt.min(10));
+    Duration::from_millis(ms.min(max_ms.max(50)))
+}
+
+impl AmqpClient {
+    /// Starts the supervisor; the first connection attempt begins at once.
+    pub fn start(config: AmqpConfig) -> Arc<Self> {
+        let (session, _) = watch::channel(None);
+        let (closed, _) = watch::channel(false);
+        let client = Arc::new(AmqpClient {
+            config,
+            session,
+            last_error: Mutex::new(None),
+            subs: Mutex::new(HashMap::new()),
+            next_sub: AtomicU32::new(1),
+            closed,
+            is_closed: AtomicBool::new(false),
+            publish_order: tokio::sync::Mutex::new(()),
+            log: Log { last: Mutex::new(None) },
+        });
+        tokio::spawn(Self::supervise(client.clone()));
+        client
+    }
+
+    fn set_last_error(&self, e: Option<AdapterError>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+
+    fn last_error(&self) -> Option<AdapterError> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn connect_once(&self) -> Result<Session> {
+        let props = ConnectionProperties::default()
+            .with_connection_name(lapin::types::LongString::from("motia-native-adapters"));
+        let tls = lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: self.config.ca.clone(),
+        };
+        let connect = Connection::connect_with_config(
+            &self.config.url,
+            props,
+            tls,
+            lapin::runtime::default_runtime().map_err(|e| classify(&e))?,
+        );
+        let timeout = Duration::from_millis(self.config.connection_timeout.max(1));
+        let conn = match tokio::time::timeout(timeout, connect).await {
+            Err(_) => {
+                return Err(AdapterError::Timeout(format!(
+                    "connecting to RabbitMQ took longer than connectionTimeout ({} ms)",
+                    self.config.connection_timeout
+                )))
+            }
+            Ok(r) => r.map_err(|e| classify(&e))?,
+        };
+        let setup = async {
+            let publisher = conn.create_channel().await?;
+            publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+            publisher
+                .exchange_declare(
+                    ShortString::from(self.config.exchange_name.as_str()),
+                    self.config.exchange_kind(),
+                    ExchangeDeclareOptions {
+                        durable: self.config.durable,
+                        auto_delete: self.config.auto_delete,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>(publisher)
+        };
+        match setup.await {
+            Ok(publisher) => Ok(Session { conn, publisher }),
+            Err(e) => {
+                let _ = conn.close(200, ShortString::from("setup failed")).await;
+                Err(classify(&e))
+            }
+        }
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let mut closed = self.closed.subscribe();
+        let mut attempt = 0u32;
+        let mut was_connected = false;
+        loop {
+            if *closed.borrow() {
+                break;
+            }
+            match self.connect_once().await {
+                Ok(session) => {
+                    if was_connected || attempt > 0 {
+                        self.log.info("connected to RabbitMQ again");
+                    }
+                    was_connected = true;
+                    attempt = 0;
+                    self.set_last_error(None);
+                    let session = Arc::new(session);
+                    let mut events = session.conn.events_listener();
+                    self.session.send_replace(Some(session.clone()));
+                    // Wait until the connection dies or we shut down.
+                    loop {
+                        tokio::select! {
+                            ev = events.next() => match ev {
+                                Some(lapin::Event::Error(e)) => {
+                                    let err = classify(&e);
+                                    self.log.error("connection lost, reconnecting", &err);
+                                    self.set_last_error(Some(err));
+                                    break;
+                                }
+                                Some(_) => {}
+                                None => break,
+                            },
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                                if !session.conn.status().connected() || !session.publisher.status().connected() {
+                                    self.set_last_error(Some(AdapterError::Connect("the RabbitMQ connection closed".into())));
+                                    self.log.info("connection lost, reconnecting");
+                                    break;
+                                }
+                            }
+                            _ = closed.changed() => break,
+                        }
+                    }
+                    self.session.send_replace(None);
+                    if *closed.borrow() {
+                        let _ = session.publisher.close(200, ShortString::from("shutdown")).await;
+                        let _ = session.conn.close(200, ShortString::from("shutdown")).await;
+                        break;
+                    }
+                    let _ = session.conn.close(200, ShortString::from("reconnecting")).await;
+                }
+                Err(e) => {
+                    self.log.error("cannot connect", &e);
+                    self.set_last_error(Some(e));
+                }
+            }
+            let wait = backoff(attempt, self.config.reconnect_delay);
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = closed.changed() => {}
+            }
+        }
+    }
+
+    /// The current session, waiting until `deadline` for one. Fails fast on credentials errors.
+    async fn wait_session(&self, deadline: Instant) -> Result<Arc<Session>> {
+        let mut rx = self.session.subscribe();
+        let mut closed = self.closed.subscribe();
+        loop {
+            if *closed.borrow() {
+                return Err(AdapterError::Closed("the RabbitMQ adapter was shut down".into()));
+            }
+            if let Some(s) = rx.borrow_and_update().clone() {
+                if s.conn.status().connected() {
+                    return Ok(s);
+                }
+            }
+            if let Some(e) = self.last_error() {
+                if is_permanent(&e) {
+                    return Err(e);
+                }
+            }
+            tokio::select! {
+                _ = rx.changed() => {}
+                _ = closed.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    let why = self.last_error().map(|e| format!(": {}", e.js_message())).unwrap_or_default();
+                    return Err(AdapterError::Timeout(format!(
+                        "no RabbitMQ connection within publishTimeout ({} ms){why}",
+                        self.config.publish_timeout
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Publishes `(routing key, body, timestamp ms)` rows in order; each result is the broker's confirm.
+    pub async fn publish(&self, rows: &[(&str, &str, u64)]) -> Vec<Result<()>> {
+        let deadline = Instant::now() + Duration::from_millis(self.config.publish_timeout.max(1));
+        let mut results: Vec<Option<Result<()>>> = vec![None; rows.len()];
+        let mut pending: Vec<usize> = (0..rows.len()).collect();
+        let exchange = ShortString::from(self.config.exchange_name.as_str());
+        while !pending.is_empty() {
+            let session = match self.wait_session(deadline).await {
+                Ok(s) => s,
+                Err(e) => {
+                    for i in pending {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                    break;
+                }
+            };
+            let mut confirms = Vec::with_capacity(pending.len());
+            {
+                let _order = self.publish_order.lock().await;
+                for &i in &pending {
+                    let (topic, body, ts) = rows[i];
+                    let mut props = BasicProperties::default()
+                        .with_content_type(ShortString::from("application/json"))
+                        .with_timestamp(ts);
+                    if self.config.durable {
+                        props = props.with_delivery_mode(2);
+                    }
+                    let sent = session
+                        .publisher
+                        .basic_publish(
+                            exchange.clone(),
+                            ShortString::from(topic),
+                            BasicPublishOptions::default(),
+                            body.as_bytes(),
+                            props,
+                        )
+                        .await;
+                    confirms.push((i, sent));
+                }
+            }
+            let mut again = Vec::new();
+            for (i, sent) in confirms {
+                match sent {
+                    Ok(confirm) => match confirm.await {
+                        Ok(Confirmation::Ack(_)) | Ok(Confirmation::NotRequested) => results[i] = Some(Ok(())),
+                        Ok(Confirmation::Nack(_)) => {
+                            results[i] = Some(Err(AdapterError::Backend(
+                                "RabbitMQ refused the message (publisher confirm nack)".into(),
+                            )))
+                        }
+                        Err(_) => again.push(i),
+                    },
+                    Err(_) => again.push(i),
+                }
+            }
+            if !again.is_empty() {
+                // The connection broke before the broker confirmed: wait for the supervisor to notice.
+                let mut rx = self.session.subscribe();
+                tokio::select! {
+                    _ = rx.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            pending = again;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(AdapterError::Internal("publish result missing".into()))))
+            .collect()
+    }
+
+    /// Registers a subscription and starts its consumer task. Returns its id at once.
+    pub fn subscribe(self: &Arc<Self>, spec: QueueSpec, prefetch: u16, deliver: Deliver) -> Result<u32> {
+        if self.is_closed.load(Ordering::SeqCst) {
+            return Err(AdapterError::Closed("the RabbitMQ adapter was shut down".into()));
+        }
+        let id = self.next_sub.fetch_add(1, Ordering::SeqCst);
+        let (stop, _) = watch::channel(false);
+        let (ready, _) = watch::channel(Readiness::Pending(None));
+        let sub = Arc::new(Subscription {
+            id,
+            spec,
+            prefetch: prefetch.max(1),
+            deliver,
+            generation: AtomicU32::new(0),
+            channel: Mutex::new(None),
+            consumer_tag: format!("motia-native-{}", uuid::Uuid::new_v4()),
+            stop,
+            ready,
+        });
+        self.subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, sub.clone());
+        tokio::spawn(Self::consume(self.clone(), sub));
+        Ok(id)
+    }
+
+    /// Waits until the subscription consumes, or `timeout` passes. `Ok(None)`: consuming;
+    /// `Ok(Some(e))`: still waiting for the broker (it keeps trying); `Err(e)`: a permanent error (bad
+    /// credentials, a queue declared with other arguments).
+    pub async fn wait_ready(&self, id: u32, timeout: Duration) -> Result<Option<AdapterError>> {
+        let sub = self
+            .sub(id)
+            .ok_or_else(|| AdapterError::Closed("subscription was removed".into()))?;
+        let mut rx = sub.ready.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = rx.borrow_and_update().clone();
+            match state {
+                Readiness::Ready => return Ok(None),
+                Readiness::Pending(Some(e)) if is_permanent(&e) => return Err(e),
+                Readiness::Pending(last) => {
+                    tokio::select! {
+                        r = rx.changed() => if r.is_err() { return Ok(last) },
+                        _ = tokio::time::sleep_until(deadline) => {
+                            return Ok(Some(last.or_else(|| self.last_error()).unwrap_or_else(|| {
+                                AdapterError::Timeout("RabbitMQ not reachable yet".into())
+                            })))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn sub(&self, id: u32) -> Option<Arc<Subscription>> {
+        self.subs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    async fn open_consumer(&self, session: &Session, sub: &Subscription) -> Result<(Channel, lapin::Consumer)> {
+        let cfg = &self.config;
+        let spec = &sub.spec;
+        let run = async {
+            let ch = session.conn.create_channel().await?;
+            ch.basic_qos(sub.prefetch, BasicQosOptions::default()).await?;
+            ch.exchange_declare(
+                ShortString::from(cfg.dead_letter_exchange.as_str()),
+                lapin::ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: cfg.durable,
+                    auto_delete: cfg.auto_delete,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            let dlq = spec.dead_letter_queue();
+            let queue_opts = QueueDeclareOptions {
+                durable: cfg.durable,
+                exclusive: false,
+                auto_delete: !cfg.durable,
+                ..Default::default()
+            };
+            ch.queue_declare(ShortString::from(dlq.as_str()), queue_opts, FieldTable::default())
+                .await?;
+            ch.queue_bind(
+                ShortString::from(dlq.as_str()),
+                ShortString::from(cfg.dead_letter_exchange.as_str()),
+                ShortString::from(spec.dead_letter_routing_key.as_str()),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+            ch.queue_declare(ShortString::from(spec.queue.as_str()), queue_opts, spec.arguments())
+                .await?;
+            ch.queue_bind(
+                ShortString::from(spec.queue.as_str()),
+                ShortString::from(cfg.exchange_name.as_str()),
+                ShortString::from(spec.topic.as_str()),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+            let consumer = ch
+                .basic_consume(
+                    ShortString::from(spec.queue.as_str()),
+                    ShortString::from(sub.consumer_tag.as_str()),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>((ch, consumer))
+        };
+        run.await.map_err(|e| {
+            let err = classify(&e);
+            match err {
+                AdapterError::Backend(m) => AdapterError::Backend(format!("queue {}: {m}", spec.queue)),
+                other => other,
+            }
+        })
+    }
+
+    async fn consume(self: Arc<Self>, sub: Arc<Subscription>) {
+        let mut stop = sub.stop.subscribe();
+        let mut sessions = self.session.subscribe();
+        let mut attempt = 0u32;
+        'outer: loop {
+            if *stop.borrow() {
+                break;
+            }
+            let session = loop {
+                if let Some(s) = sessions.borrow_and_update().clone() {
+                    break s;
+                }
+                tokio::select! {
+                    r = sessions.changed() => if r.is_err() { break 'outer },
+                    _ = stop.changed() => continue 'outer,
+                }
+            };
+            let (channel, mut consumer) = match self.open_consumer(&session, &sub).await {
+                Ok(c) => c,
+                Err(e) => {
+                    if !matches!(e, AdapterError::Connect(_)) {
+                        self.log.error(&format!("cannot consume from {}", sub.spec.queue), &e);
+                    }
+                    sub.ready.send_replace(Readiness::Pending(Some(e)));
+                    let wait = backoff(attempt, self.config.reconnect_delay);
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+            };
+            attempt = 0;
+            let generation = sub.generation.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+            *sub.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, channel.clone()));
+            sub.ready.send_replace(Readiness::Ready);
+            let mut stopped = false;
+            loop {
+                tokio::select! {
+                    d = consumer.next() => match d {
+                        Some(Ok(first)) => {
+                            let mut batch = String::with_capacity(256);
+                            batch.push('[');
+                            push_delivery(&mut batch, &first);
+                            let mut n = 1;
+                            while n < 256 {
+                                match consumer.next().now_or_never() {
+                                    Some(Some(Ok(d))) => {
+                                        batch.push(',');
+                                        push_delivery(&mut batch, &d);
+                                        n += 1;
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            batch.push(']');
+                            (sub.deliver)(sub.id, generation, batch);
+                        }
+                        _ => break,
+                    },
+                    _ = stop.changed() => { stopped = true; break; }
+                }
+            }
+            if stopped {
+                let _ = channel
+                    .basic_cancel(
+                        ShortString::from(sub.consumer_tag.as_str()),
+                        BasicCancelOptions::default(),
+                    )
+                    .await;
+                // The channel stays open so in-flight handlers can still ack; `remove` closes it.
+                break;
+            }
+            {
+                let mut slot = sub.channel.lock().unwrap_or_else(|p| p.into_inner());
+                if matches!(&*slot, Some((g, _)) if *g == generation) {
+                    *slot = None;
+                }
+            }
+            if !channel.status().connected() && session.conn.status().connected() {
+                // Channel-level close (consumer timeout, queue deleted ...): the connection is fine.
+                self.log.info(&format!(
+                    "channel for {} closed by the broker; consuming again",
+                    sub.spec.queue
+                ));
+            }
+            sub.ready.send_replace(Readiness::Pending(None));
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Acks / dead-letters / requeues deliveries. Deliveries from an older channel are skipped: that channel
+    /// is gone and the broker redelivers them.
+    pub async fn settle(&self, rows: &[(u32, u32, u64, Outcome)]) {
+        let mut sends = Vec::with_capacity(rows.len());
+        let mut cache: Option<(u32, u32, Option<Channel>)> = None;
+        for &(sub_id, generation, tag, outcome) in rows {
+            let channel = match &cache {
+                Some((s, g, ch)) if *s == sub_id && *g == generation => ch.clone(),
+                _ => {
+                    let ch = self.sub(sub_id).and_then(|sub| {
+                        let slot = sub.channel.lock().unwrap_or_else(|p| p.into_inner());
+                        slot.as_ref().filter(|(g, _)| *g == generation).map(|(_, c)| c.clone())
+                    });
+                    cache = Some((sub_id, generation, ch.clone()));
+                    ch
+                }
+            };
+            let Some(ch) = channel else { continue };
+            sends.push(async move {
+                let _ = match outcome {
+                    Outcome::Ack => ch.basic_ack(tag, BasicAckOptions::default()).await,
+                    Outcome::DeadLetter => {
+                        ch.basic_nack(
+                            tag,
+                            BasicNackOptions {
+                                requeue: false,
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                    }
+                    Outcome::Requeue => {
+                        ch.basic_nack(
+                            tag,
+                            BasicNackOptions {
+                                requeue: true,
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                    }
+                };
+            });
+        }
+        futures::future::join_all(sends).await;
+    }
+
+    /// Stops new deliveries to a subscription (its channel stays open for in-flight acks).
+    pub fn stop(&self, id: u32) {
+        if let Some(sub) = self.sub(id) {
+            sub.stop.send_replace(true);
+        }
+    }
+
+    /// Forgets a subscription and closes its channel (unacked deliveries go back to the queue).
+    pub async fn remove(&self, id: u32) {
+        let sub = self.subs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        if let Some(sub) = sub {
+            sub.stop.send_replace(true);
+            let ch = sub.channel.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some((_, ch)) = ch {
+                let _ = ch.close(200, ShortString::from("unsubscribe")).await;
+            }
+        }
+    }
+
+    /// Closes everything. Subscriptions should have been stopped and drained by the caller first.
+    pub async fn shutdown(&self) {
+        self.is_closed.store(true, Ordering::SeqCst);
+        let ids: Vec<u32> = self
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            self.remove(id).await;
+        }
+        let session = self.session.borrow().clone();
+        self.closed.send_replace(true);
+        if let Some(s) = session {
+            let _ = s.publisher.close(200, ShortString::from("shutdown")).await;
+            let _ = s.conn.close(200, ShortString::from("shutdown")).await;
+        }
+    }
+
+    pub fn config(&self) -> &AmqpConfig {
+        &self.config
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.session
+            .borrow()
+            .as_ref()
+            .map(|s| s.conn.status().connected())
+            .unwrap_or(false)
+    }
+}
+
+fn push_delivery(out: &mut String, d: &lapin::message::Delivery) {
+    use std::fmt::Write;
+    let retries = retry_count(d.properties.headers().as_ref());
+    let _ = write!(out, "[{},{},{},", d.delivery_tag, retries, d.redelivered);
+    match crate::core::codec::json_str(&d.data, || "the message body".to_string()) {
+        Ok(json) => out.push_str(json),
+        Err(e) => {
+            out.push_str("null,");
+            out.push_str(&serde_json::Value::String(e.js_message()).to_string());
+        }
+    }
+    out.push(']');
+}

@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# the suites use Redis and PostgreSQL (RabbitMQ/Kafka adapters are not in this release yet)
-bash scripts/services.sh redis postgres
+# the suites use Redis, PostgreSQL and RabbitMQ
+bash scripts/services.sh redis postgres rabbitmq
 
 if [ ! -d node_modules ]; then
   npm install --no-audit --no-fund

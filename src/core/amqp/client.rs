@@ -422,8 +422,12 @@ impl AmqpClient {
                 Readiness::Ready => return Ok(None),
                 Readiness::Pending(Some(e)) if is_permanent(&e) => return Err(e),
                 Readiness::Pending(last) => {
+                    if let Some(e) = self.last_error().filter(is_permanent) {
+                        return Err(e);
+                    }
                     tokio::select! {
                         r = rx.changed() => if r.is_err() { return Ok(last) },
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                         _ = tokio::time::sleep_until(deadline) => {
                             return Ok(Some(last.or_else(|| self.last_error()).unwrap_or_else(|| {
                                 AdapterError::Timeout("RabbitMQ not reachable yet".into())

@@ -236,6 +236,11 @@ impl AmqpClient {
                         tokio::select! {
                             ev = events.next() => match ev {
                                 Some(lapin::Event::Error(e)) => {
+                                    // A channel-level (soft) error, e.g. a 406 on one subscription's declare, only
+                                    // closes that channel: its consumer task handles it.
+                                    if e.to_string().contains("soft error") && session.conn.status().connected() {
+                                        continue;
+                                    }
                                     let err = classify(&e);
                                     self.log.error("connection lost, reconnecting", &err);
                                     self.set_last_error(Some(err));

@@ -228,6 +228,7 @@ impl AmqpClient {
                     was_connected = true;
                     attempt = 0;
                     self.set_last_error(None);
+                    self.declare_all(&session.conn).await;
                     let session = Arc::new(session);
                     let mut events = session.conn.events_listener();
                     self.session.send_replace(Some(session.clone()));
@@ -448,50 +449,79 @@ impl AmqpClient {
         self.subs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
-    async fn open_consumer(&self, session: &Session, sub: &Subscription) -> Result<(Channel, lapin::Consumer)> {
+    /// Declares a step's dead-letter exchange and queue and its queue with their bindings, as upstream does.
+    async fn declare(&self, ch: &Channel, spec: &QueueSpec) -> std::result::Result<(), lapin::Error> {
         let cfg = &self.config;
+        ch.exchange_declare(
+            ShortString::from(cfg.dead_letter_exchange.as_str()),
+            lapin::ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: cfg.durable,
+                auto_delete: cfg.auto_delete,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+        let dlq = spec.dead_letter_queue();
+        let queue_opts = QueueDeclareOptions {
+            durable: cfg.durable,
+            exclusive: false,
+            auto_delete: !cfg.durable,
+            ..Default::default()
+        };
+        ch.queue_declare(ShortString::from(dlq.as_str()), queue_opts, FieldTable::default())
+            .await?;
+        ch.queue_bind(
+            ShortString::from(dlq.as_str()),
+            ShortString::from(cfg.dead_letter_exchange.as_str()),
+            ShortString::from(spec.dead_letter_routing_key.as_str()),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        ch.queue_declare(ShortString::from(spec.queue.as_str()), queue_opts, spec.arguments())
+            .await?;
+        ch.queue_bind(
+            ShortString::from(spec.queue.as_str()),
+            ShortString::from(cfg.exchange_name.as_str()),
+            ShortString::from(spec.topic.as_str()),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+    }
+
+    /// After (re)connecting and before publishing anything: the queues of every local subscription exist, so
+    /// an event emitted during an outage is routed even if its consumer's channel is not open yet.
+    async fn declare_all(&self, conn: &Connection) {
+        let specs: Vec<QueueSpec> = self
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|s| s.spec.clone())
+            .collect();
+        let mut ch: Option<Channel> = None;
+        for spec in specs {
+            if ch.as_ref().map(|c| !c.status().connected()).unwrap_or(true) {
+                ch = conn.create_channel().await.ok();
+            }
+            let Some(c) = ch.as_ref() else { return };
+            // a conflict (406) closes this channel; the subscription's own task reports it
+            let _ = self.declare(c, &spec).await;
+        }
+        if let Some(c) = ch {
+            let _ = c.close(200, ShortString::from("declared")).await;
+        }
+    }
+
+    async fn open_consumer(&self, session: &Session, sub: &Subscription) -> Result<(Channel, lapin::Consumer)> {
         let spec = &sub.spec;
         let run = async {
             let ch = session.conn.create_channel().await?;
             ch.basic_qos(sub.prefetch, BasicQosOptions::default()).await?;
-            ch.exchange_declare(
-                ShortString::from(cfg.dead_letter_exchange.as_str()),
-                lapin::ExchangeKind::Direct,
-                ExchangeDeclareOptions {
-                    durable: cfg.durable,
-                    auto_delete: cfg.auto_delete,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-            let dlq = spec.dead_letter_queue();
-            let queue_opts = QueueDeclareOptions {
-                durable: cfg.durable,
-                exclusive: false,
-                auto_delete: !cfg.durable,
-                ..Default::default()
-            };
-            ch.queue_declare(ShortString::from(dlq.as_str()), queue_opts, FieldTable::default())
-                .await?;
-            ch.queue_bind(
-                ShortString::from(dlq.as_str()),
-                ShortString::from(cfg.dead_letter_exchange.as_str()),
-                ShortString::from(spec.dead_letter_routing_key.as_str()),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-            ch.queue_declare(ShortString::from(spec.queue.as_str()), queue_opts, spec.arguments())
-                .await?;
-            ch.queue_bind(
-                ShortString::from(spec.queue.as_str()),
-                ShortString::from(cfg.exchange_name.as_str()),
-                ShortString::from(spec.topic.as_str()),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+            self.declare(&ch, spec).await?;
             let consumer = ch
                 .basic_consume(
                     ShortString::from(spec.queue.as_str()),

@@ -383,10 +383,10 @@ export declare class NativeRabbitMq {
    */
   constructor(config: string, onDeliveries: (arg: [number, number, string]) => void)
   /**
-   * Publishes rows `(topic, body, timestampMs)`; resolves a JSON array with `[0,null]` per confirmed
+   * Publishes rows `(topic, body, timestampMs)` as batch number `seq` (0, 1, 2… in call order); resolves a JSON array with `[0,null]` per confirmed
    * message or `[1, code, message]`.
    */
-  publish(topics: Array<string>, bodies: Array<string>, timestamps: Array<number>): Promise<string>
+  publish(seq: number, topics: Array<string>, bodies: Array<string>, timestamps: Array<number>): Promise<string>
   /** Starts consuming `motia.${topic}.${stepName}`; returns the subscription id at once. */
   subscribe(topic: string, stepName: string, fifo: boolean, visibilityTimeout: number, prefetch: number): number
   /**
@@ -394,8 +394,13 @@ export declare class NativeRabbitMq {
    * subscription keeps trying), and rejects on a permanent error (credentials, 406 topology conflict).
    */
   waitReady(id: number, timeoutMs: number): Promise<string | null>
-  /** Rows `(subscriptionId, generation, deliveryTag, outcome)`; outcome 0 ack, 1 dead-letter, 2 requeue. */
-  settle(subs: Array<number>, generations: Array<number>, tags: Array<number>, outcomes: Array<number>): Promise<void>
+  /**
+   * Rows `(subscriptionId, generation, deliveryTag, outcome)`; outcome 0 ack, 1 dead-letter, 2 requeue.
+   * Returns at once (no promise round trip on the hot path); `settled()` waits for what was queued.
+   */
+  settle(subs: Array<number>, generations: Array<number>, tags: Array<number>, outcomes: Array<number>): void
+  /** Resolves when every settle queued so far has been handed to the broker. */
+  settled(): Promise<void>
   /** Stops deliveries to a subscription; in-flight deliveries can still be settled. */
   stop(id: number): void
   /** Removes a subscription and closes its channel. */

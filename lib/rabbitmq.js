@@ -84,10 +84,11 @@ class RabbitMQEventAdapter {
     this.subs = new SubscriptionRegistry()
     this.native = new NativeRabbitMQ(JSON.stringify(c), (args) => this.onDeliveries(args[0], args[1], args[2]))
     const native = this.native
-    this.publisher = new Batcher((topics, bodies, ts) => native.publish(topics, bodies, ts), 3)
+    // Batches are numbered so Rust publishes them in call order while their confirms overlap.
+    let seq = 0
+    this.publisher = new Batcher((topics, bodies, ts) => native.publish(seq++, topics, bodies, ts), 3, 16)
     this.settleRows = [[], [], [], []]
     this.settleScheduled = false
-    this.inFlightSettles = new Set()
     this.flushSettles = this.flushSettles.bind(this)
   }
 
@@ -190,19 +191,17 @@ class RabbitMQEventAdapter {
     const [s, g, t, o] = this.settleRows
     if (s.length === 0) return
     this.settleRows = [[], [], [], []]
-    const p = this.native
-      .settle(s, g, t, o)
-      .catch((e) => {
-        console.error('[motia-native-adapters] rabbitmq: ack failed (the broker redelivers):', fromNative(e).message)
-      })
-      .finally(() => this.inFlightSettles.delete(p))
-    this.inFlightSettles.add(p)
+    try {
+      this.native.settle(s, g, t, o)
+    } catch (e) {
+      console.error('[motia-native-adapters] rabbitmq: ack failed (the broker redelivers):', fromNative(e).message)
+    }
   }
 
   /** Resolves when every ack decided so far has been handed to the broker. */
   async settled() {
     this.flushSettles()
-    await Promise.all([...this.inFlightSettles])
+    await this.native.settled().catch(() => {})
   }
 
   async drain(entries) {

@@ -43,11 +43,12 @@ impl NativeRabbitMQ {
         })
     }
 
-    /// Publishes rows `(topic, body, timestampMs)`; resolves a JSON array with `[0,null]` per confirmed
+    /// Publishes rows `(topic, body, timestampMs)` as batch number `seq` (0, 1, 2… in call order); resolves a JSON array with `[0,null]` per confirmed
     /// message or `[1, code, message]`.
     #[napi]
     pub async fn publish(
         &self,
+        seq: f64,
         topics: Vec<String>,
         bodies: Vec<String>,
         timestamps: Vec<f64>,
@@ -59,7 +60,7 @@ impl NativeRabbitMQ {
             let rows: Vec<(&str, &str, u64)> = (0..topics.len())
                 .map(|i| (topics[i].as_str(), bodies[i].as_str(), timestamps[i].max(0.0) as u64))
                 .collect();
-            let results = self.client.publish(&rows).await;
+            let results = self.client.publish(seq as u64, &rows).await;
             let mut out = String::with_capacity(8 * results.len() + 2);
             out.push('[');
             for (i, r) in results.iter().enumerate() {
@@ -116,15 +117,16 @@ impl NativeRabbitMQ {
     }
 
     /// Rows `(subscriptionId, generation, deliveryTag, outcome)`; outcome 0 ack, 1 dead-letter, 2 requeue.
+    /// Returns at once (no promise round trip on the hot path); `settled()` waits for what was queued.
     #[napi]
-    pub async fn settle(
+    pub fn settle(
         &self,
         subs: Vec<u32>,
         generations: Vec<u32>,
         tags: Vec<f64>,
         outcomes: Vec<u32>,
     ) -> napi::Result<()> {
-        run(async {
+        run_sync(|| {
             let n = subs.len();
             if generations.len() != n || tags.len() != n || outcomes.len() != n {
                 return Err(AdapterError::Internal("settle arrays differ in length".into()));
@@ -138,7 +140,16 @@ impl NativeRabbitMQ {
                     Outcome::from_code(outcomes[i])?,
                 ));
             }
-            self.client.settle(&rows).await;
+            self.client.settle_later(rows);
+            Ok(())
+        })
+    }
+
+    /// Resolves when every settle queued so far has been handed to the broker.
+    #[napi]
+    pub async fn settled(&self) -> napi::Result<()> {
+        run(async {
+            self.client.settled().await;
             Ok(())
         })
         .await

@@ -108,7 +108,16 @@ pub struct AmqpClient {
     closed: watch::Sender<bool>,
     is_closed: AtomicBool,
     publish_order: tokio::sync::Mutex<()>,
+    /// Publish batches go out in the order JS numbered them (`seq`), though their tasks may start in any order.
+    publish_turn: watch::Sender<u64>,
+    /// Settles queued by `settle_later`, acked in order by one task.
+    settle_tx: tokio::sync::mpsc::UnboundedSender<SettleMsg>,
     log: Log,
+}
+
+enum SettleMsg {
+    Rows(Vec<(u32, u32, u64, Outcome)>),
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Maps a lapin error to our codes; never includes the URL.
@@ -140,6 +149,7 @@ impl AmqpClient {
     pub fn start(config: AmqpConfig) -> Arc<Self> {
         let (session, _) = watch::channel(None);
         let (closed, _) = watch::channel(false);
+        let (settle_tx, mut settle_rx) = tokio::sync::mpsc::unbounded_channel::<SettleMsg>();
         let client = Arc::new(AmqpClient {
             config,
             session,
@@ -149,9 +159,36 @@ impl AmqpClient {
             closed,
             is_closed: AtomicBool::new(false),
             publish_order: tokio::sync::Mutex::new(()),
+            publish_turn: watch::channel(0).0,
+            settle_tx,
             log: Log { last: Mutex::new(None) },
         });
         tokio::spawn(Self::supervise(client.clone()));
+        let weak = Arc::downgrade(&client);
+        tokio::spawn(async move {
+            while let Some(msg) = settle_rx.recv().await {
+                match msg {
+                    SettleMsg::Rows(mut rows) => {
+                        // take whatever else is already queued: one pass over the channels
+                        let mut flushes = Vec::new();
+                        while let Ok(more) = settle_rx.try_recv() {
+                            match more {
+                                SettleMsg::Rows(r) => rows.extend(r),
+                                SettleMsg::Flush(f) => flushes.push(f),
+                            }
+                        }
+                        let Some(client) = weak.upgrade() else { break };
+                        client.settle(&rows).await;
+                        for f in flushes {
+                            let _ = f.send(());
+                        }
+                    }
+                    SettleMsg::Flush(f) => {
+                        let _ = f.send(());
+                    }
+                }
+            }
+        });
         client
     }
 
@@ -316,7 +353,23 @@ impl AmqpClient {
     }
 
     /// Publishes `(routing key, body, timestamp ms)` rows in order; each result is the broker's confirm.
-    pub async fn publish(&self, rows: &[(&str, &str, u64)]) -> Vec<Result<()>> {
+    /// `seq` numbers batches from 0 in call order; batch `seq` publishes after batch `seq - 1` has
+    /// (confirms are awaited concurrently). A missing number is skipped after one second.
+    pub async fn publish(&self, seq: u64, rows: &[(&str, &str, u64)]) -> Vec<Result<()>> {
+        let mut turn = self.publish_turn.subscribe();
+        let wait_turn = async {
+            while *turn.borrow_and_update() < seq {
+                if turn.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), wait_turn).await;
+        let mut my_turn = TurnGuard {
+            turn: &self.publish_turn,
+            seq,
+            done: false,
+        };
         let deadline = Instant::now() + Duration::from_millis(self.config.publish_timeout.max(1));
         let mut results: Vec<Option<Result<()>>> = vec![None; rows.len()];
         let mut pending: Vec<usize> = (0..rows.len()).collect();
@@ -355,6 +408,7 @@ impl AmqpClient {
                     confirms.push((i, sent));
                 }
             }
+            my_turn.release();
             let mut again = Vec::new();
             for (i, sent) in confirms {
                 match sent {
@@ -683,6 +737,19 @@ impl AmqpClient {
         futures::future::join_all(sends).await;
     }
 
+    /// Queues settles; they are sent in order by the settle task.
+    pub fn settle_later(&self, rows: Vec<(u32, u32, u64, Outcome)>) {
+        let _ = self.settle_tx.send(SettleMsg::Rows(rows));
+    }
+
+    /// Resolves when every settle queued before this call was sent.
+    pub async fn settled(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.settle_tx.send(SettleMsg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Stops new deliveries to a subscription (its channel stays open for in-flight acks).
     pub fn stop(&self, id: u32) {
         if let Some(sub) = self.sub(id) {
@@ -733,6 +800,29 @@ impl AmqpClient {
             .as_ref()
             .map(|s| s.conn.status().connected())
             .unwrap_or(false)
+    }
+}
+
+/// Lets the next publish batch go when this one has handed its messages to lapin (or failed).
+struct TurnGuard<'a> {
+    turn: &'a watch::Sender<u64>,
+    seq: u64,
+    done: bool,
+}
+
+impl TurnGuard<'_> {
+    fn release(&mut self) {
+        if !self.done {
+            self.done = true;
+            let next = self.seq + 1;
+            self.turn.send_modify(|t| *t = (*t).max(next));
+        }
+    }
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

@@ -1,6 +1,6 @@
 // adaptersFromEnv: builds AdapterConfig from environment variables; errors name the variable.
 import { createClient } from 'redis'
-import { adaptersFromEnv, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
+import { adaptersFromEnv, RabbitMQEventAdapter, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
 import { REDIS_HOST, REDIS_PORT, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, deleteMatching } from './helpers/env.mjs'
 import pg from 'pg'
 
@@ -61,9 +61,28 @@ test('postgres cron from DATABASE_URL', async () => {
   await db.end()
 })
 
+test('EVENT_ADAPTER=rabbitmq builds a working RabbitMQEventAdapter', async () => {
+  const { RABBIT_URL, requireRabbit, uniqueExchange, cleanupTopology } = await import('./helpers/amqp.mjs')
+  await requireRabbit()
+  const x = uniqueExchange()
+  const a = adaptersFromEnv({ EVENT_ADAPTER: 'rabbitmq', RABBITMQ_URL: RABBIT_URL, RABBITMQ_EXCHANGE: x, RABBITMQ_PREFETCH: '4' })
+  expect(a.events).toBeInstanceOf(RabbitMQEventAdapter)
+  const got = []
+  await a.events.subscribe('env.t', 'S', (e) => got.push(e.data), { type: 'standard', maxRetries: 0, visibilityTimeout: 60, delaySeconds: 0 })
+  await a.events.emit({ topic: 'env.t', data: { ok: true }, traceId: 't' })
+  const end = Date.now() + 10000
+  while (got.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  expect(got).toEqual([{ ok: true }])
+  await a.events.shutdown()
+  await cleanupTopology(x, [['env.t', 'S']])
+})
+
 test.each([
   [{ STATE_ADAPTER: 'mongo' }, 'STATE_ADAPTER'],
-  [{ EVENT_ADAPTER: 'rabbitmq' }, 'EVENT_ADAPTER'],
+  [{ EVENT_ADAPTER: 'rabbitmq' }, 'RABBITMQ_URL'],
+  [{ EVENT_ADAPTER: 'rabbitmq', RABBITMQ_URL: 'http://x' }, 'RABBITMQ_URL'],
+  [{ EVENT_ADAPTER: 'rabbitmq', RABBITMQ_URL: 'amqp://h', RABBITMQ_EXCHANGE_TYPE: 'x' }, 'RABBITMQ_EXCHANGE_TYPE'],
+  [{ EVENT_ADAPTER: 'sqs' }, 'EVENT_ADAPTER'],
   [{ STATE_ADAPTER: 'redis', REDIS_PORT: 'abc' }, 'REDIS_PORT'],
   [{ STATE_ADAPTER: 'redis', REDIS_URL: 'http://x' }, 'REDIS_URL'],
   [{ STATE_ADAPTER: 'redis', STATE_TTL: '-5' }, 'STATE_TTL'],

@@ -7,6 +7,7 @@
 const { RedisStateAdapter } = require('./state.js')
 const { RedisStreamAdapterManager } = require('./streams.js')
 const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
+const { RabbitMQEventAdapter } = require('./rabbitmq.js')
 const { configError } = require('./errors.js')
 
 const DEFAULTS = new Set(['', 'default', 'memory', 'file', 'bullmq'])
@@ -68,7 +69,7 @@ function prefix(env, name, suffix) {
 
 /**
  * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres),
- * EVENT_ADAPTER (not available yet: rabbitmq, kafka); REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
+ * EVENT_ADAPTER (rabbitmq) with RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
  * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS; REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
  * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL; CRON_TABLE.
@@ -79,7 +80,7 @@ function adaptersFromEnv(env = process.env) {
   const stateKind = choice(env, 'STATE_ADAPTER', ['redis'])
   const streamKind = choice(env, 'STREAM_ADAPTER', ['redis'])
   const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres'])
-  choice(env, 'EVENT_ADAPTER', [], ['rabbitmq', 'kafka'])
+  const eventKind = choice(env, 'EVENT_ADAPTER', ['rabbitmq'], ['kafka'])
   const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis'
   const redis = needsRedis ? redisConnection(env) : null
   const instanceId = str(env, 'INSTANCE_ID')
@@ -101,6 +102,21 @@ function adaptersFromEnv(env = process.env) {
     const connectionString = str(env, 'CRON_POSTGRES_URL') ?? str(env, 'DATABASE_URL')
     if (connectionString === undefined) throw configError('DATABASE_URL', 'is required when CRON_ADAPTER=postgres (or set CRON_POSTGRES_URL)')
     adapters.cron = new PostgresCronAdapter({ connectionString, tableName: str(env, 'CRON_TABLE'), ...cronOptions })
+  }
+  if (eventKind === 'rabbitmq') {
+    const url = str(env, 'RABBITMQ_URL')
+    if (url === undefined) throw configError('RABBITMQ_URL', 'is required when EVENT_ADAPTER=rabbitmq')
+    if (!/^amqps?:\/\//i.test(url)) throw configError('RABBITMQ_URL', 'must start with amqp:// or amqps://')
+    const type = str(env, 'RABBITMQ_EXCHANGE_TYPE')
+    if (type !== undefined && !['direct', 'topic', 'fanout', 'headers'].includes(type)) {
+      throw configError('RABBITMQ_EXCHANGE_TYPE', `must be direct, topic, fanout or headers (got "${type}")`)
+    }
+    adapters.events = new RabbitMQEventAdapter({
+      url,
+      exchangeName: str(env, 'RABBITMQ_EXCHANGE') ?? 'motia.events',
+      exchangeType: type ?? 'topic',
+      prefetch: int(env, 'RABBITMQ_PREFETCH', { min: 1, max: 65535 }),
+    })
   }
   return adapters
 }

@@ -1,5 +1,5 @@
 // Compile-only: our classes must type-check where Motia 0.17 expects its interfaces.
-import type { AdapterConfig, Config, CronAdapter, StateAdapter, StreamAdapter, StreamAdapterManager } from '@motiadev/core'
+import type { AdapterConfig, Config, CronAdapter, EventAdapter, StateAdapter, StreamAdapter, StreamAdapterManager } from '@motiadev/core'
 import { createClient } from 'redis'
 import {
   RedisStateAdapter,
@@ -7,6 +7,9 @@ import {
   RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
+  RabbitMQEventAdapter,
+  type RabbitMQEventAdapterConfig,
+  type RabbitMQSubscribeOptions,
   CronScheduler,
   validateCronExpression,
   adaptersFromEnv,
@@ -22,7 +25,12 @@ const adapters: AdapterConfig = {
   state: new RedisStateAdapter({ url: 'redis://localhost:6379' }, options),
   streams: new RedisStreamAdapterManager({ url: 'redis://localhost:6379' }, { keyPrefix: 'motia:stream:' }),
   cron: new RedisCronAdapter({ url: 'redis://localhost:6379' }, { lockTTL: 300000, instanceId: 'pod-1', releaseGuard: 5000 }),
+  events: new RabbitMQEventAdapter({ url: 'amqp://localhost', exchangeName: 'motia.events', exchangeType: 'topic', prefetch: 10 }),
 }
+const rabbitConfig: RabbitMQEventAdapterConfig = { url: 'amqps://h', exchangeName: 'e', exchangeType: 'direct', durable: true, deadLetterExchange: 'dlx', tls: { ca: 'pem' } }
+const events: EventAdapter = new RabbitMQEventAdapter(rabbitConfig)
+const subOpts: RabbitMQSubscribeOptions = { prefetch: 1 }
+void [events, subOpts]
 const pgCron: CronAdapter = new PostgresCronAdapter({ connectionString: 'postgres://localhost/db', tableName: 'motia_cron_locks' })
 const redisCron: CronAdapter = new RedisCronAdapter(client, { keyPrefix: 'motia:cron:lock:', autoRenew: true })
 const scheduler = new CronScheduler(pgCron)

@@ -363,6 +363,33 @@ export declare class MotiaAdapterError extends Error {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Internal: an idempotent producer and one consumer per subscription. */
+export declare class NativeKafka {
+  /**
+   * `config` is the JSON of the normalised adapter config; `on_deliveries([subscriptionId, 0, json])`
+   * receives batches of messages (weak: never keeps Node alive).
+   */
+  constructor(config: string, onDeliveries: (arg: [number, number, string]) => void)
+  /**
+   * Produces rows `(topic, key or "", body, timestampMs)` as batch `seq` (0, 1, 2… in call order);
+   * resolves a JSON array with `[0,null]` per delivered message or `[1, code, message]`.
+   */
+  publish(seq: number, topics: Array<string>, keys: Array<string>, bodies: Array<string>, timestamps: Array<number>): Promise<string>
+  /**
+   * Starts the consumer of group `${groupId}.${stepName}` on `topic`; returns the subscription id at once.
+   * At most `limit` messages are unsettled at a time.
+   */
+  subscribe(topic: string, stepName: string, limit: number): number
+  /** `null` once partitions are assigned; the error text while still trying; rejects on a permanent error. */
+  waitReady(id: number, timeoutMs: number): Promise<string | null>
+  /** Rows `(subscriptionId, token, outcome)`; outcome 0 ack, 1 dead-letter, 2 leave uncommitted. */
+  settle(subs: Array<number>, tokens: Array<number>, outcomes: Array<number>): void
+  stop(id: number): void
+  /** Commits what was handled, leaves the group. */
+  remove(id: number): Promise<void>
+  shutdown(): Promise<void>
+}
+
 /** Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead. */
 export declare class NativePostgresCron {
   constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number)

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeKafka = nativeBinding.NativeKafka
 module.exports.NativePostgresCron = nativeBinding.NativePostgresCron
 module.exports.NativeRabbitMq = nativeBinding.NativeRabbitMq
 module.exports.NativeRabbitMQ = nativeBinding.NativeRabbitMQ

@@ -9,6 +9,7 @@ const { CronScheduler, validateCronExpression, nextCronRuns } = require('./sched
 const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
 const { adaptersFromEnv } = require('./env.js')
 const { RabbitMQEventAdapter } = require('./rabbitmq.js')
+const { KafkaEventAdapter } = require('./kafka.js')
 
 module.exports = {
   RedisStateAdapter,
@@ -17,6 +18,7 @@ module.exports = {
   RedisCronAdapter,
   PostgresCronAdapter,
   RabbitMQEventAdapter,
+  KafkaEventAdapter,
   CronScheduler,
   validateCronExpression,
   nextCronRuns,

@@ -8,6 +8,7 @@ export const {
   RedisCronAdapter,
   PostgresCronAdapter,
   RabbitMQEventAdapter,
+  KafkaEventAdapter,
   CronScheduler,
   validateCronExpression,
   nextCronRuns,

@@ -3,6 +3,7 @@
 
 pub mod cron_common;
 pub mod guard;
+pub mod kafka_event_adapter;
 pub mod postgres_cron_adapter;
 pub mod probe;
 pub mod rabbitmq_event_adapter;

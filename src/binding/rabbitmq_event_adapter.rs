@@ -8,10 +8,11 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::guard::{run, run_sync};
-use crate::core::amqp::client::{AmqpClient, Outcome};
+use crate::core::amqp::client::AmqpClient;
 use crate::core::amqp::config::AmqpConfig;
 use crate::core::amqp::topology::QueueSpec;
 use crate::core::codec::{push_err, push_ok};
+use crate::core::events::Outcome;
 use crate::error::AdapterError;
 
 type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;

@@ -3,7 +3,9 @@
 pub mod amqp;
 pub mod codec;
 pub mod cron_lock;
+pub mod events;
 pub mod filter;
+pub mod kafka;
 pub mod postgres;
 pub mod redis;
 pub mod schedule;

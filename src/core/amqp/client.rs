@@ -27,43 +27,12 @@ use tokio::time::Instant;
 
 use super::config::AmqpConfig;
 use super::topology::{retry_count, QueueSpec};
+use crate::core::events::{backoff, is_permanent, push_delivery, Deliver, Log, Outcome, Readiness, Turnstile};
 use crate::error::{AdapterError, Result};
-
-/// Receives a batch of deliveries: `(subscription id, channel generation, JSON array)` where each element is
-/// `[deliveryTag, retryCount, redelivered, body]` (`body` is the message's own JSON, or `null` plus a fifth
-/// element with the reason when the body is not JSON).
-pub type Deliver = Arc<dyn Fn(u32, u32, String) + Send + Sync>;
-
-/// What JS decided for a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ack,
-    /// `nack` without requeue: the queue's dead-letter exchange routes it to `${queue}.dlq`.
-    DeadLetter,
-    /// `nack` with requeue: another consumer gets it (used when a subscription stops before handling it).
-    Requeue,
-}
-
-impl Outcome {
-    pub fn from_code(code: u32) -> Result<Self> {
-        match code {
-            0 => Ok(Outcome::Ack),
-            1 => Ok(Outcome::DeadLetter),
-            2 => Ok(Outcome::Requeue),
-            _ => Err(AdapterError::Internal(format!("unknown settle outcome {code}"))),
-        }
-    }
-}
 
 struct Session {
     conn: Connection,
     publisher: Channel,
-}
-
-#[derive(Clone)]
-enum Readiness {
-    Pending(Option<AdapterError>),
-    Ready,
 }
 
 struct Subscription {
@@ -78,27 +47,6 @@ struct Subscription {
     ready: watch::Sender<Readiness>,
 }
 
-/// Errors are logged once per distinct text, so an outage does not flood the log.
-struct Log {
-    last: Mutex<Option<String>>,
-}
-
-impl Log {
-    fn error(&self, what: &str, e: &AdapterError) {
-        let text = format!("{what}: {}", e.js_message());
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.as_deref() != Some(text.as_str()) {
-            eprintln!("motia-native-adapters [rabbitmq] {text}");
-            *last = Some(text);
-        }
-    }
-
-    fn info(&self, text: &str) {
-        eprintln!("motia-native-adapters [rabbitmq] {text}");
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-}
-
 pub struct AmqpClient {
     config: AmqpConfig,
     session: watch::Sender<Option<Arc<Session>>>,
@@ -108,8 +56,7 @@ pub struct AmqpClient {
     closed: watch::Sender<bool>,
     is_closed: AtomicBool,
     publish_order: tokio::sync::Mutex<()>,
-    /// Publish batches go out in the order JS numbered them (`seq`), though their tasks may start in any order.
-    publish_turn: watch::Sender<u64>,
+    publish_turn: Turnstile,
     /// Settles queued by `settle_later`, acked in order by one task.
     settle_tx: tokio::sync::mpsc::UnboundedSender<SettleMsg>,
     log: Log,
@@ -134,16 +81,6 @@ fn classify(e: &lapin::Error) -> AdapterError {
     }
 }
 
-fn is_permanent(e: &AdapterError) -> bool {
-    matches!(e, AdapterError::Auth(_) | AdapterError::Config { .. })
-        || matches!(e, AdapterError::Backend(m) if m.contains("PRECONDITION_FAILED") || m.contains("ACCESS_REFUSED"))
-}
-
-fn backoff(attempt: u32, max_ms: u64) -> Duration {
-    let ms = 200u64.saturating_mul(1u64 << attempt.min(10));
-    Duration::from_millis(ms.min(max_ms.max(50)))
-}
-
 impl AmqpClient {
     /// Starts the supervisor; the first connection attempt begins at once.
     pub fn start(config: AmqpConfig) -> Arc<Self> {
@@ -159,9 +96,9 @@ impl AmqpClient {
             closed,
             is_closed: AtomicBool::new(false),
             publish_order: tokio::sync::Mutex::new(()),
-            publish_turn: watch::channel(0).0,
+            publish_turn: Turnstile::default(),
             settle_tx,
-            log: Log { last: Mutex::new(None) },
+            log: Log::new("rabbitmq"),
         });
         tokio::spawn(Self::supervise(client.clone()));
         let weak = Arc::downgrade(&client);
@@ -356,20 +293,7 @@ impl AmqpClient {
     /// `seq` numbers batches from 0 in call order; batch `seq` publishes after batch `seq - 1` has
     /// (confirms are awaited concurrently). A missing number is skipped after one second.
     pub async fn publish(&self, seq: u64, rows: &[(&str, &str, u64)]) -> Vec<Result<()>> {
-        let mut turn = self.publish_turn.subscribe();
-        let wait_turn = async {
-            while *turn.borrow_and_update() < seq {
-                if turn.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), wait_turn).await;
-        let mut my_turn = TurnGuard {
-            turn: &self.publish_turn,
-            seq,
-            done: false,
-        };
+        let mut my_turn = self.publish_turn.wait(seq).await;
         let deadline = Instant::now() + Duration::from_millis(self.config.publish_timeout.max(1));
         let mut results: Vec<Option<Result<()>>> = vec![None; rows.len()];
         let mut pending: Vec<usize> = (0..rows.len()).collect();
@@ -639,13 +563,13 @@ impl AmqpClient {
                         Some(Ok(first)) => {
                             let mut batch = String::with_capacity(256);
                             batch.push('[');
-                            push_delivery(&mut batch, &first);
+                            push_amqp(&mut batch, &first);
                             let mut n = 1;
                             while n < 256 {
                                 match consumer.next().now_or_never() {
                                     Some(Some(Ok(d))) => {
                                         batch.push(',');
-                                        push_delivery(&mut batch, &d);
+                                        push_amqp(&mut batch, &d);
                                         n += 1;
                                     }
                                     _ => break,
@@ -803,39 +727,7 @@ impl AmqpClient {
     }
 }
 
-/// Lets the next publish batch go when this one has handed its messages to lapin (or failed).
-struct TurnGuard<'a> {
-    turn: &'a watch::Sender<u64>,
-    seq: u64,
-    done: bool,
-}
-
-impl TurnGuard<'_> {
-    fn release(&mut self) {
-        if !self.done {
-            self.done = true;
-            let next = self.seq + 1;
-            self.turn.send_modify(|t| *t = (*t).max(next));
-        }
-    }
-}
-
-impl Drop for TurnGuard<'_> {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
-fn push_delivery(out: &mut String, d: &lapin::message::Delivery) {
-    use std::fmt::Write;
+fn push_amqp(out: &mut String, d: &lapin::message::Delivery) {
     let retries = retry_count(d.properties.headers().as_ref());
-    let _ = write!(out, "[{},{},{},", d.delivery_tag, retries, d.redelivered);
-    match crate::core::codec::json_str(&d.data, || "the message body".to_string()) {
-        Ok(json) => out.push_str(json),
-        Err(e) => {
-            out.push_str("null,");
-            out.push_str(&serde_json::Value::String(e.js_message()).to_string());
-        }
-    }
-    out.push(']');
+    push_delivery(out, d.delivery_tag, retries, d.redelivered, &d.data);
 }

@@ -1,0 +1,161 @@
+//! Native half of `KafkaEventAdapter` (JS class in `lib/kafka.js`, event semantics in `lib/events.js`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use super::guard::{run, run_sync};
+use crate::core::codec::{push_err, push_ok};
+use crate::core::events::Outcome;
+use crate::core::kafka::client::{KafkaClient, Row};
+use crate::core::kafka::config::KafkaConfig;
+use crate::error::AdapterError;
+
+type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
+
+/// Internal: an idempotent producer and one consumer per subscription.
+#[napi]
+pub struct NativeKafka {
+    client: Arc<KafkaClient>,
+    on_deliveries: Arc<OnDeliveries>,
+}
+
+#[napi]
+impl NativeKafka {
+    /// `config` is the JSON of the normalised adapter config; `on_deliveries([subscriptionId, 0, json])`
+    /// receives batches of messages (weak: never keeps Node alive).
+    #[napi(constructor)]
+    pub fn new(config: String, on_deliveries: Function<(u32, u32, String), ()>) -> napi::Result<Self> {
+        let tsfn: OnDeliveries = on_deliveries
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        let on_deliveries = Arc::new(tsfn);
+        run_sync(move || {
+            let config = KafkaConfig::from_json(&config)?;
+            let client = napi::bindgen_prelude::within_runtime_if_available(|| KafkaClient::new(config))?;
+            Ok(NativeKafka { client, on_deliveries })
+        })
+    }
+
+    /// Produces rows `(topic, key or "", body, timestampMs)` as batch `seq` (0, 1, 2… in call order);
+    /// resolves a JSON array with `[0,null]` per delivered message or `[1, code, message]`.
+    #[napi]
+    pub async fn publish(
+        &self,
+        seq: f64,
+        topics: Vec<String>,
+        keys: Vec<String>,
+        bodies: Vec<String>,
+        timestamps: Vec<f64>,
+    ) -> napi::Result<String> {
+        run(async {
+            let n = topics.len();
+            if keys.len() != n || bodies.len() != n || timestamps.len() != n {
+                return Err(AdapterError::Internal("publish arrays differ in length".into()));
+            }
+            let rows: Vec<Row<'_>> = (0..n)
+                .map(|i| Row {
+                    topic: &topics[i],
+                    key: if keys[i].is_empty() {
+                        None
+                    } else {
+                        Some(keys[i].as_str())
+                    },
+                    body: &bodies[i],
+                    timestamp: timestamps[i] as i64,
+                })
+                .collect();
+            let results = self.client.publish(seq as u64, &rows).await;
+            let mut out = String::with_capacity(8 * n + 2);
+            out.push('[');
+            for (i, r) in results.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match r {
+                    Ok(()) => push_ok(&mut out, "null"),
+                    Err(e) => push_err(&mut out, e),
+                }
+            }
+            out.push(']');
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Starts the consumer of group `${groupId}.${stepName}` on `topic`; returns the subscription id at once.
+    /// At most `limit` messages are unsettled at a time.
+    #[napi]
+    pub fn subscribe(&self, topic: String, step_name: String, limit: u32) -> napi::Result<u32> {
+        run_sync(|| {
+            let tsfn = self.on_deliveries.clone();
+            let deliver = Arc::new(move |sub: u32, generation: u32, batch: String| {
+                tsfn.call((sub, generation, batch), ThreadsafeFunctionCallMode::NonBlocking);
+            });
+            let client = self.client.clone();
+            napi::bindgen_prelude::within_runtime_if_available(move || {
+                client.subscribe(&topic, &step_name, limit, deliver)
+            })
+        })
+    }
+
+    /// `null` once partitions are assigned; the error text while still trying; rejects on a permanent error.
+    #[napi]
+    pub async fn wait_ready(&self, id: u32, timeout_ms: f64) -> napi::Result<Option<String>> {
+        run(async {
+            let r = self
+                .client
+                .wait_ready(id, Duration::from_millis(timeout_ms.max(0.0) as u64))
+                .await?;
+            Ok(r.map(|e| e.js_message()))
+        })
+        .await
+    }
+
+    /// Rows `(subscriptionId, token, outcome)`; outcome 0 ack, 1 dead-letter, 2 leave uncommitted.
+    #[napi]
+    pub fn settle(&self, subs: Vec<u32>, tokens: Vec<f64>, outcomes: Vec<u32>) -> napi::Result<()> {
+        run_sync(|| {
+            let n = subs.len();
+            if tokens.len() != n || outcomes.len() != n {
+                return Err(AdapterError::Internal("settle arrays differ in length".into()));
+            }
+            let mut rows = Vec::with_capacity(n);
+            for i in 0..n {
+                rows.push((subs[i], tokens[i] as u64, Outcome::from_code(outcomes[i])?));
+            }
+            let client = self.client.clone();
+            napi::bindgen_prelude::within_runtime_if_available(move || client.settle(&rows));
+            Ok(())
+        })
+    }
+
+    #[napi]
+    pub fn stop(&self, id: u32) {
+        self.client.stop(id);
+    }
+
+    /// Commits what was handled, leaves the group.
+    #[napi]
+    pub async fn remove(&self, id: u32) -> napi::Result<()> {
+        run(async {
+            self.client.remove(id).await;
+            Ok(())
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn shutdown(&self) -> napi::Result<()> {
+        run(async {
+            self.client.shutdown().await;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,190 @@
+//! What both event backends (RabbitMQ, Kafka) share on the Rust side: the delivery batch format handed to
+//! JS, the outcomes JS hands back, subscription readiness, ordered publishing, backoff and de-duplicated logs.
+//! The event semantics themselves (retries, FIFO, concurrency) live in one place too: `lib/events.js`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::{AdapterError, Result};
+
+/// Receives a batch of deliveries: `(subscription id, generation, JSON array)` where each element is
+/// `[tag, retryCount, redelivered, body]` (`body` is the message's own JSON, or `null` plus a fifth element
+/// with the reason when the body is not JSON).
+pub type Deliver = Arc<dyn Fn(u32, u32, String) + Send + Sync>;
+
+/// What JS decided for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ack,
+    /// Give up on it: RabbitMQ dead-letters it to `${queue}.dlq`; Kafka produces it to the step's DLQ topic.
+    DeadLetter,
+    /// Not handled (the subscription stopped first): another consumer gets it.
+    Requeue,
+}
+
+impl Outcome {
+    pub fn from_code(code: u32) -> Result<Self> {
+        match code {
+            0 => Ok(Outcome::Ack),
+            1 => Ok(Outcome::DeadLetter),
+            2 => Ok(Outcome::Requeue),
+            _ => Err(AdapterError::Internal(format!("unknown settle outcome {code}"))),
+        }
+    }
+}
+
+/// Appends one delivery to a batch: `[tag,retries,redelivered,<body JSON>]`, or `…,null,"reason"]`.
+pub fn push_delivery(out: &mut String, tag: u64, retries: u32, redelivered: bool, body: &[u8]) {
+    use std::fmt::Write;
+    let _ = write!(out, "[{tag},{retries},{redelivered},");
+    match crate::core::codec::json_str(body, || "the message body".to_string()) {
+        Ok(json) => out.push_str(json),
+        Err(e) => {
+            out.push_str("null,");
+            out.push_str(&serde_json::Value::String(e.js_message()).to_string());
+        }
+    }
+    out.push(']');
+}
+
+/// Whether a subscription consumes yet.
+#[derive(Clone)]
+pub enum Readiness {
+    /// Not yet; the last error if there was one (the subscription keeps trying).
+    Pending(Option<AdapterError>),
+    Ready,
+}
+
+/// Errors that retrying will not fix: wrong credentials, invalid settings, a conflicting declaration.
+pub fn is_permanent(e: &AdapterError) -> bool {
+    matches!(e, AdapterError::Auth(_) | AdapterError::Config { .. })
+        || matches!(e, AdapterError::Backend(m) if m.contains("PRECONDITION_FAILED") || m.contains("ACCESS_REFUSED"))
+}
+
+/// Reconnect backoff: 200 ms doubling, capped at `max_ms`.
+pub fn backoff(attempt: u32, max_ms: u64) -> Duration {
+    let ms = 200u64.saturating_mul(1u64 << attempt.min(10));
+    Duration::from_millis(ms.min(max_ms.max(50)))
+}
+
+/// Errors are logged once per distinct text, so an outage does not flood the log.
+pub struct Log {
+    backend: &'static str,
+    last: Mutex<Option<String>>,
+}
+
+impl Log {
+    pub fn new(backend: &'static str) -> Self {
+        Log {
+            backend,
+            last: Mutex::new(None),
+        }
+    }
+
+    pub fn error(&self, what: &str, e: &AdapterError) {
+        let text = format!("{what}: {}", e.js_message());
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() != Some(text.as_str()) {
+            eprintln!("motia-native-adapters [{}] {text}", self.backend);
+            *last = Some(text);
+        }
+    }
+
+    pub fn info(&self, text: &str) {
+        eprintln!("motia-native-adapters [{}] {text}", self.backend);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Publish batches go out in the order JS numbered them (0, 1, 2…), although their async tasks may start in
+/// any order; their broker confirmations then overlap. A number that never arrives is skipped after 1 s.
+pub struct Turnstile {
+    turn: watch::Sender<u64>,
+}
+
+impl Default for Turnstile {
+    fn default() -> Self {
+        Turnstile {
+            turn: watch::channel(0).0,
+        }
+    }
+}
+
+impl Turnstile {
+    /// Waits for batch `seq`'s turn; the guard lets the next one go when released or dropped.
+    pub async fn wait(&self, seq: u64) -> TurnGuard<'_> {
+        let mut rx = self.turn.subscribe();
+        let wait = async {
+            while *rx.borrow_and_update() < seq {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+        TurnGuard {
+            turn: &self.turn,
+            seq,
+            done: false,
+        }
+    }
+}
+
+pub struct TurnGuard<'a> {
+    turn: &'a watch::Sender<u64>,
+    seq: u64,
+    done: bool,
+}
+
+impl TurnGuard<'_> {
+    pub fn release(&mut self) {
+        if !self.done {
+            self.done = true;
+            let next = self.seq + 1;
+            self.turn.send_modify(|t| *t = (*t).max(next));
+        }
+    }
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_encoding() {
+        let mut s = String::new();
+        push_delivery(&mut s, 7, 2, true, br#"{"a":1}"#);
+        assert_eq!(s, r#"[7,2,true,{"a":1}]"#);
+        let mut s = String::new();
+        push_delivery(&mut s, 1, 0, false, b"nope {");
+        assert!(s.starts_with("[1,0,false,null,\"[MOTIA_DECODE]"), "{s}");
+        let parsed: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+        assert_eq!(parsed[3], serde_json::Value::Null);
+    }
+
+    #[tokio::test]
+    async fn turnstile_orders_batches() {
+        let t = Arc::new(Turnstile::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for seq in (0..5u64).rev() {
+            let (t, order) = (t.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _g = t.wait(seq).await;
+                order.lock().unwrap_or_else(|p| p.into_inner()).push(seq);
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(*order.lock().unwrap_or_else(|p| p.into_inner()), vec![0, 1, 2, 3, 4]);
+    }
+}

@@ -49,6 +49,9 @@ pub fn classify(e: &KafkaError) -> AdapterError {
             AdapterError::Auth(format!("Kafka refused access ({text})"))
         }
         _ => match e {
+            _ if text.contains("TimedOut") || text.contains("Timed out") => {
+                AdapterError::Timeout(format!("Kafka did not answer in time ({text})"))
+            }
             KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => {
                 AdapterError::config("rdkafka", format!("librdkafka rejected the configuration ({text})"))
             }

@@ -140,7 +140,7 @@ impl KafkaClient {
         let mut pc = config.client_config();
         pc.set("enable.idempotence", "true");
         pc.set("acks", "all");
-        pc.set("linger.ms", "1");
+        pc.set("linger.ms", "0");
         pc.set("message.timeout.ms", config.publish_timeout.max(1).to_string());
         for (k, v) in &config.rdkafka {
             pc.set(k, v);
@@ -349,7 +349,7 @@ impl KafkaClient {
         c.set("enable.auto.offset.store", "false");
         c.set("auto.commit.interval.ms", "1000");
         c.set("auto.offset.reset", "earliest");
-        c.set("fetch.wait.max.ms", "100");
+        c.set("fetch.wait.max.ms", "10");
         c.set("session.timeout.ms", "10000");
         c.set("heartbeat.interval.ms", "1000");
         for (k, v) in &self.config.rdkafka {

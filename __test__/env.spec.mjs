@@ -1,6 +1,6 @@
 // adaptersFromEnv: builds AdapterConfig from environment variables; errors name the variable.
 import { createClient } from 'redis'
-import { adaptersFromEnv, RabbitMQEventAdapter, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
+import { adaptersFromEnv, RabbitMQEventAdapter, KafkaEventAdapter, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
 import { REDIS_HOST, REDIS_PORT, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, deleteMatching } from './helpers/env.mjs'
 import pg from 'pg'
 
@@ -77,12 +77,22 @@ test('EVENT_ADAPTER=rabbitmq builds a working RabbitMQEventAdapter', async () =>
   await cleanupTopology(x, [['env.t', 'S']])
 })
 
+test('EVENT_ADAPTER=kafka builds a KafkaEventAdapter from KAFKA_BROKERS', async () => {
+  const a = adaptersFromEnv({ EVENT_ADAPTER: 'kafka', KAFKA_BROKERS: '127.0.0.1:9092, 127.0.0.1:9093', KAFKA_GROUP_ID: 'g' })
+  expect(a.events).toBeInstanceOf(KafkaEventAdapter)
+  expect(a.events.config.brokers).toEqual(['127.0.0.1:9092', '127.0.0.1:9093'])
+  expect(a.events.config.groupId).toBe('g')
+  await a.events.shutdown()
+})
+
 test.each([
   [{ STATE_ADAPTER: 'mongo' }, 'STATE_ADAPTER'],
   [{ EVENT_ADAPTER: 'rabbitmq' }, 'RABBITMQ_URL'],
   [{ EVENT_ADAPTER: 'rabbitmq', RABBITMQ_URL: 'http://x' }, 'RABBITMQ_URL'],
   [{ EVENT_ADAPTER: 'rabbitmq', RABBITMQ_URL: 'amqp://h', RABBITMQ_EXCHANGE_TYPE: 'x' }, 'RABBITMQ_EXCHANGE_TYPE'],
   [{ EVENT_ADAPTER: 'sqs' }, 'EVENT_ADAPTER'],
+  [{ EVENT_ADAPTER: 'kafka' }, 'KAFKA_BROKERS'],
+  [{ EVENT_ADAPTER: 'kafka', KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS'],
   [{ STATE_ADAPTER: 'redis', REDIS_PORT: 'abc' }, 'REDIS_PORT'],
   [{ STATE_ADAPTER: 'redis', REDIS_URL: 'http://x' }, 'REDIS_URL'],
   [{ STATE_ADAPTER: 'redis', STATE_TTL: '-5' }, 'STATE_TTL'],

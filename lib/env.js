@@ -8,6 +8,7 @@ const { RedisStateAdapter } = require('./state.js')
 const { RedisStreamAdapterManager } = require('./streams.js')
 const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
 const { RabbitMQEventAdapter } = require('./rabbitmq.js')
+const { KafkaEventAdapter } = require('./kafka.js')
 const { configError } = require('./errors.js')
 
 const DEFAULTS = new Set(['', 'default', 'memory', 'file', 'bullmq'])
@@ -69,7 +70,8 @@ function prefix(env, name, suffix) {
 
 /**
  * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres),
- * EVENT_ADAPTER (rabbitmq) with RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
+ * EVENT_ADAPTER (rabbitmq | kafka) with RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH
+ * or KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_GROUP_ID; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
  * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS; REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
  * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL; CRON_TABLE.
@@ -80,7 +82,7 @@ function adaptersFromEnv(env = process.env) {
   const stateKind = choice(env, 'STATE_ADAPTER', ['redis'])
   const streamKind = choice(env, 'STREAM_ADAPTER', ['redis'])
   const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres'])
-  const eventKind = choice(env, 'EVENT_ADAPTER', ['rabbitmq'], ['kafka'])
+  const eventKind = choice(env, 'EVENT_ADAPTER', ['rabbitmq', 'kafka'])
   const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis'
   const redis = needsRedis ? redisConnection(env) : null
   const instanceId = str(env, 'INSTANCE_ID')
@@ -116,6 +118,19 @@ function adaptersFromEnv(env = process.env) {
       exchangeName: str(env, 'RABBITMQ_EXCHANGE') ?? 'motia.events',
       exchangeType: type ?? 'topic',
       prefetch: int(env, 'RABBITMQ_PREFETCH', { min: 1, max: 65535 }),
+    })
+  }
+  if (eventKind === 'kafka') {
+    const brokers = str(env, 'KAFKA_BROKERS')
+    if (brokers === undefined) throw configError('KAFKA_BROKERS', 'is required when EVENT_ADAPTER=kafka (host:port,host:port)')
+    const list = brokers.split(',').map((b) => b.trim()).filter(Boolean)
+    if (list.length === 0 || list.some((b) => !/^[^:\s]+:\d+$/.test(b))) {
+      throw configError('KAFKA_BROKERS', `must be a comma-separated list of host:port (got "${brokers}")`)
+    }
+    adapters.events = new KafkaEventAdapter({
+      brokers: list,
+      clientId: str(env, 'KAFKA_CLIENT_ID') ?? instanceId ?? 'motia',
+      groupId: str(env, 'KAFKA_GROUP_ID'),
     })
   }
   return adapters

@@ -287,6 +287,49 @@ export declare class RabbitMQEventAdapter implements EventAdapter {
   isConnected(): boolean
 }
 
+export interface KafkaEventAdapterConfig {
+  /** `host:port` list (or one comma-separated string). */
+  brokers: string[] | string
+  /** Default `'motia'`. */
+  clientId?: string
+  /** Consumer groups are `${groupId}.${stepName}`. Default `'motia-default'`. */
+  groupId?: string
+  /** Partitions of topics this adapter creates. Default 3. */
+  numPartitions?: number
+  /** Replication factor of topics this adapter creates. Default 1. */
+  replicationFactor?: number
+  /** ms: how long `subscribe()` waits for a partition assignment before resolving anyway. Default 10000. */
+  connectionTimeout?: number
+  /** ms: how long an emit may wait for its delivery report (librdkafka `message.timeout.ms`). Default 30000. */
+  publishTimeout?: number
+  /** ms: how long `unsubscribe`/`shutdown` wait for running handlers. Default 10000. */
+  shutdownTimeout?: number
+  /** Unsettled events per subscription (a standard queue's `concurrency` overrides it). Default 10. */
+  prefetch?: number
+  /** Any librdkafka property, for every client (e.g. `security.protocol`, `sasl.mechanisms`, `sasl.username`). */
+  rdkafka?: Record<string, string | number | boolean>
+}
+
+/**
+ * Motia events on Kafka (librdkafka). Each step is a consumer group `${groupId}.${stepName}`; `emit` resolves
+ * on the delivery report (idempotent producer, acks=all), keyed by `messageGroupId` else `traceId`; offsets are
+ * committed only after the handler settled; failures retry after `delaySeconds` and end in `${topic}.${stepName}.dlq`.
+ */
+export declare class KafkaEventAdapter implements EventAdapter {
+  constructor(config: KafkaEventAdapterConfig)
+  emit<TData>(event: Event<TData>): Promise<void>
+  subscribe<TData>(
+    topic: string,
+    stepName: string,
+    handler: (event: Event<TData>) => void | Promise<void>,
+    options?: Partial<QueueConfig>,
+  ): Promise<SubscriptionHandle>
+  unsubscribe(handle: SubscriptionHandle): Promise<void>
+  shutdown(): Promise<void>
+  getSubscriptionCount(topic: string): Promise<number>
+  listTopics(): Promise<string[]>
+}
+
 export interface CronJobContext {
   name: string
   /** The tick's scheduled time (ms since epoch); identical on every replica. */

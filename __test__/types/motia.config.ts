@@ -8,6 +8,8 @@ import {
   RedisCronAdapter,
   PostgresCronAdapter,
   RabbitMQEventAdapter,
+  KafkaEventAdapter,
+  type KafkaEventAdapterConfig,
   type RabbitMQEventAdapterConfig,
   type RabbitMQSubscribeOptions,
   CronScheduler,
@@ -30,7 +32,9 @@ const adapters: AdapterConfig = {
 const rabbitConfig: RabbitMQEventAdapterConfig = { url: 'amqps://h', exchangeName: 'e', exchangeType: 'direct', durable: true, deadLetterExchange: 'dlx', tls: { ca: 'pem' } }
 const events: EventAdapter = new RabbitMQEventAdapter(rabbitConfig)
 const subOpts: RabbitMQSubscribeOptions = { prefetch: 1 }
-void [events, subOpts]
+const kafkaConfig: KafkaEventAdapterConfig = { clientId: 'app', brokers: ['localhost:9092'], groupId: 'g', rdkafka: { 'security.protocol': 'SASL_SSL' } }
+const kafka: EventAdapter = new KafkaEventAdapter(kafkaConfig)
+void [events, subOpts, kafka]
 const pgCron: CronAdapter = new PostgresCronAdapter({ connectionString: 'postgres://localhost/db', tableName: 'motia_cron_locks' })
 const redisCron: CronAdapter = new RedisCronAdapter(client, { keyPrefix: 'motia:cron:lock:', autoRenew: true })
 const scheduler = new CronScheduler(pgCron)

@@ -1,0 +1,205 @@
+// End to end with Motia itself: two instances of examples/motia-app (motia@0.17.6-beta.187 `motia start`)
+// on two ports, sharing Redis and RabbitMQ through our adapters; then a mixed fleet (one instance on the
+// upstream @motiadev/adapter-* packages); then the upstream-only control that shows the cron double run.
+import { jest } from '@jest/globals'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createClient } from 'redis'
+import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching } from './helpers/env.mjs'
+import { RABBIT_URL, requireRabbit, admin, cleanupTopology } from './helpers/amqp.mjs'
+
+jest.setTimeout(300000)
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const APP = path.join(here, '..', 'examples', 'motia-app')
+const STEPS = [
+  ['order.created', 'RecordOrder'],
+  ['order.created', 'PublishOrder'],
+]
+
+let raw
+const procs = []
+const dirs = []
+
+beforeAll(async () => {
+  await requireRedis()
+  await requireRabbit()
+  if (!fs.existsSync(path.join(APP, 'node_modules', 'motia'))) {
+    throw new Error('examples/motia-app has no node_modules: run `bash scripts/test.sh` (it installs them) or `cd examples/motia-app && REDISMS_DISABLE_POSTINSTALL=1 npm install`')
+  }
+  raw = createClient({ url: REDIS_URL })
+  await raw.connect()
+})
+
+afterAll(async () => {
+  await raw?.quit()
+})
+
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map(stop))
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
+})
+
+/** A copy of the app (instances cannot share a folder: they compile into .motia/compiled). */
+function copyApp() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'motia-app-'))
+  dirs.push(dir)
+  for (const f of ['package.json', 'motia.config.ts']) fs.copyFileSync(path.join(APP, f), path.join(dir, f))
+  fs.cpSync(path.join(APP, 'steps'), path.join(dir, 'steps'), { recursive: true })
+  fs.symlinkSync(path.join(APP, 'node_modules'), path.join(dir, 'node_modules'), 'dir')
+  return dir
+}
+
+function start(name, port, prefix, adapters = 'native') {
+  const dir = copyApp()
+  const p = spawn(path.join(dir, 'node_modules', '.bin', 'motia'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      INSTANCE_NAME: name,
+      APP_PREFIX: prefix,
+      MOTIA_ADAPTERS: adapters,
+      REDIS_URL,
+      RABBITMQ_URL: RABBIT_URL,
+      MOTIA_ANALYTICS_DISABLED: 'true',
+      MOTIA_DOCKER_DISABLE_WORKBENCH: 'true',
+      REDISMS_DISABLE_POSTINSTALL: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let out = ''
+  p.stdout.on('data', (d) => (out += d))
+  p.stderr.on('data', (d) => (out += d))
+  const inst = { name, port, p, log: () => out, exited: new Promise((r) => p.on('exit', r)) }
+  procs.push(inst)
+  return inst
+}
+
+async function stop(inst) {
+  if (inst.p.exitCode !== null || inst.p.signalCode !== null) return
+  try {
+    process.kill(-inst.p.pid, 'SIGTERM') // the CLI and the step child processes it started
+  } catch {}
+  const t = setTimeout(() => {
+    try {
+      process.kill(-inst.p.pid, 'SIGKILL')
+    } catch {}
+  }, 5000)
+  await inst.exited
+  clearTimeout(t)
+}
+
+async function ready(inst) {
+  await eventually(() => /Server ready and listening on port/.test(inst.log()), { timeout: 120000, interval: 250 }).catch((e) => {
+    throw new Error(`${inst.name} did not start: ${e.message}\n${inst.log().slice(-3000)}`)
+  })
+  if (/Failed to load motia.config/.test(inst.log())) throw new Error(`${inst.name}: motia.config.ts failed to load\n${inst.log()}`)
+}
+
+async function post(inst, body) {
+  const r = await fetch(`http://127.0.0.1:${inst.port}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  if (r.status !== 202) throw new Error(`${inst.name}: POST /orders → ${r.status} ${await r.text()}`)
+  return r.json()
+}
+
+async function values(prefix, group) {
+  const out = []
+  for await (const keys of raw.scanIterator({ MATCH: `${prefix}state:${group}:*`, COUNT: 1000 })) {
+    for (const k of keys) out.push(JSON.parse(await raw.get(k)))
+  }
+  return out
+}
+
+async function cleanup(prefix) {
+  await deleteMatching(raw, `${prefix}*`)
+  await cleanupTopology(`${prefix}events`, STEPS)
+}
+
+/** Starts two instances, sends orders to both, checks once-per-step, sharing, visibility; returns cron runs. */
+async function fleet(kinds, { orders = 30, cronWindowMs = 12000 } = {}) {
+  const prefix = uniquePrefix('e2e')
+  try {
+    const a = start('a', 3201, prefix, kinds[0])
+    await new Promise((r) => setTimeout(r, 500))
+    const b = start('b', 3202, prefix, kinds[1])
+    await Promise.all([ready(a), ready(b)])
+
+    // our adapters, not Motia's defaults, are in use: RabbitMQ exchange and queues with a consumer per instance
+    const { conn, ch } = await admin()
+    await ch.checkExchange(`${prefix}events`)
+    await eventually(async () => (await ch.checkQueue('motia.order.created.RecordOrder')).consumerCount === 2, { timeout: 30000 })
+    await conn.close()
+
+    const ids = Array.from({ length: orders }, (_, i) => `order-${i}`)
+    await Promise.all(ids.map((orderId, i) => post(i % 2 ? b : a, { orderId, amount: i })))
+
+    for (const step of ['RecordOrder', 'PublishOrder']) {
+      await eventually(async () => (await values(prefix, `handled-${step}`)).length >= orders, { timeout: 60000 })
+    }
+    await new Promise((r) => setTimeout(r, 1500)) // any duplicate would show up now
+    const result = {}
+    for (const step of ['RecordOrder', 'PublishOrder']) {
+      const handled = await values(prefix, `handled-${step}`)
+      const perOrder = new Map()
+      for (const h of handled) perOrder.set(h.orderId, (perOrder.get(h.orderId) || 0) + 1)
+      result[step] = { perOrder, byInstance: new Set(handled.map((h) => h.instance)), count: handled.length }
+    }
+    // state and stream items written by one instance are visible from the other
+    for (const [inst, id] of [[a, 'order-1'], [b, 'order-0']]) {
+      const r = await (await fetch(`http://127.0.0.1:${inst.port}/orders/${id}`)).json()
+      expect(r.order).toMatchObject({ orderId: id })
+      expect(r.item).toMatchObject({ orderId: id })
+    }
+    // cron: collect runs over a window
+    const t0 = Date.now()
+    await new Promise((r) => setTimeout(r, cronWindowMs))
+    const runs = (await values(prefix, 'cron-runs')).filter((r) => r.at >= t0 && r.at < t0 + cronWindowMs - 1000)
+    return { ...result, runs, orders }
+  } finally {
+    await Promise.all(procs.splice(0).map(stop))
+    await cleanup(prefix)
+  }
+}
+
+function ticks(runs) {
+  const perTick = new Map()
+  for (const r of runs) perTick.set(r.tick, (perTick.get(r.tick) || 0) + 1)
+  return perTick
+}
+
+test('two instances on our adapters: each event once per step, shared work, shared state/streams, each cron tick once', async () => {
+  const r = await fleet(['native', 'native'])
+  for (const step of ['RecordOrder', 'PublishOrder']) {
+    expect(r[step].count).toBe(r.orders)
+    expect([...r[step].perOrder.values()].every((n) => n === 1)).toBe(true)
+  }
+  // both instances consumed (competing consumers on one queue per step)
+  expect(new Set([...r.RecordOrder.byInstance, ...r.PublishOrder.byInstance])).toEqual(new Set(['a', 'b']))
+  const perTick = ticks(r.runs)
+  expect(perTick.size).toBeGreaterThanOrEqual(2)
+  expect([...perTick.values()].every((n) => n === 1)).toBe(true)
+})
+
+test('a mixed fleet (one instance on the upstream @motiadev adapters, one on ours) shares events and state', async () => {
+  const r = await fleet(['native', 'upstream'], { orders: 20, cronWindowMs: 4000 })
+  for (const step of ['RecordOrder', 'PublishOrder']) {
+    expect(r[step].count).toBe(r.orders)
+    expect([...r[step].perOrder.values()].every((n) => n === 1)).toBe(true)
+  }
+  expect(new Set([...r.RecordOrder.byInstance, ...r.PublishOrder.byInstance])).toEqual(new Set(['a', 'b']))
+})
+
+test('control: two instances on the upstream cron adapter run short cron ticks twice (what ours prevents)', async () => {
+  const r = await fleet(['upstream', 'upstream'], { orders: 2, cronWindowMs: 12000 })
+  const perTick = ticks(r.runs)
+  expect([...perTick.values()].some((n) => n > 1)).toBe(true)
+})

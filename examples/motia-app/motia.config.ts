@@ -1,0 +1,43 @@
+// The only file that changes when moving from the upstream adapters to motia-native-adapters: the imports.
+// MOTIA_ADAPTERS=upstream runs the same app on the upstream @motiadev/adapter-* packages (the mixed-fleet test).
+import { config } from 'motia'
+import {
+  RedisStateAdapter,
+  RedisStreamAdapterManager,
+  RabbitMQEventAdapter,
+  RedisCronAdapter,
+} from 'motia-native-adapters'
+import { RedisStateAdapter as UpstreamState } from '@motiadev/adapter-redis-state'
+import { RedisStreamAdapterManager as UpstreamStreams } from '@motiadev/adapter-redis-streams'
+import { RedisCronAdapter as UpstreamCron } from '@motiadev/adapter-redis-cron'
+import { RabbitMQEventAdapter as UpstreamEvents } from '@motiadev/adapter-rabbitmq-events'
+
+const prefix = process.env.APP_PREFIX ?? 'motia-app:'
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const rabbit = {
+  url: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+  exchangeName: `${prefix}events`,
+  exchangeType: 'topic' as const,
+}
+const upstream = process.env.MOTIA_ADAPTERS === 'upstream'
+const redis = new URL(redisUrl)
+
+export default config({
+  adapters: upstream
+    ? {
+        state: new UpstreamState({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
+        streams: new UpstreamStreams({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
+        events: new UpstreamEvents(rabbit),
+        cron: new UpstreamCron({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
+      }
+    : {
+        state: new RedisStateAdapter({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
+        streams: new RedisStreamAdapterManager({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
+        events: new RabbitMQEventAdapter(rabbit),
+        // releaseGuard: how long a finished job's lock is kept so a late replica cannot re-run the same tick;
+        // keep it below the shortest cron interval (Tick runs every 3 s)
+        cron: new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:`, releaseGuard: 1500 }),
+      },
+  // Motia's own traces/logs need a Redis; use the local one (never download redis-memory-server)
+  redis: { useMemoryServer: false, host: redis.hostname, port: Number(redis.port || 6379) },
+})

@@ -2,6 +2,8 @@
 module.exports = {
   testEnvironment: 'node',
   testMatch: ['<rootDir>/__test__/**/*.spec.mjs'],
+  // the example app has its own node_modules (motia and its dependencies): keep jest's module map out of it
+  modulePathIgnorePatterns: ['<rootDir>/examples/'],
   transform: {},
   testTimeout: 60000,
   maxWorkers: 1,

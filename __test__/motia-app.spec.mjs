@@ -9,7 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
 import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching } from './helpers/env.mjs'
-import { RABBIT_URL, requireRabbit, admin, cleanupTopology } from './helpers/amqp.mjs'
+import { RABBIT_URL, requireRabbit, admin, cleanupTopology, consumerCount } from './helpers/amqp.mjs'
 
 jest.setTimeout(300000)
 
@@ -134,10 +134,17 @@ async function fleet(kinds, { orders = 30, cronWindowMs = 12000 } = {}) {
     await Promise.all([ready(a), ready(b)])
 
     // our adapters, not Motia's defaults, are in use: RabbitMQ exchange and queues with a consumer per instance
+    for (const q of ['motia.order.created.RecordOrder', 'motia.order.created.PublishOrder']) {
+      await eventually(async () => (await consumerCount(q)) === 2, { timeout: 30000 }).catch(async (e) => {
+        throw new Error(`${q}: ${await consumerCount(q)} consumers, not 2 (${e.message})\n--- a:\n${a.log().slice(-2000)}\n--- b:\n${b.log().slice(-2000)}`)
+      })
+    }
     const { conn, ch } = await admin()
-    await ch.checkExchange(`${prefix}events`)
-    await eventually(async () => (await ch.checkQueue('motia.order.created.RecordOrder')).consumerCount === 2, { timeout: 30000 })
-    await conn.close()
+    try {
+      await ch.checkExchange(`${prefix}events`)
+    } finally {
+      await conn.close().catch(() => {})
+    }
 
     const ids = Array.from({ length: orders }, (_, i) => `order-${i}`)
     await Promise.all(ids.map((orderId, i) => post(i % 2 ? b : a, { orderId, amount: i })))

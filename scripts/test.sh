@@ -10,6 +10,11 @@ if [ ! -d node_modules ]; then
   npm install --no-audit --no-fund
 fi
 
+# The Motia example app used by the end-to-end test (motia's redis-memory-server postinstall would download Redis)
+if [ ! -d examples/motia-app/node_modules/motia ]; then
+  (cd examples/motia-app && REDISMS_DISABLE_POSTINSTALL=1 npm install --no-audit --no-fund)
+fi
+
 # Release build of the addon (a no-op in ~2 s when nothing changed).
 npm run build --silent
 

@@ -64,3 +64,15 @@ export async function rabbitmqctl(...args) {
   const { stdout } = await run('rabbitmqctl', args, { timeout: 60000 })
   return stdout
 }
+
+/** Consumers on a queue (0 if it does not exist yet); a fresh connection per call (a 404 closes the channel). */
+export async function consumerCount(queue) {
+  const { conn, ch } = await admin()
+  try {
+    return (await ch.checkQueue(queue)).consumerCount
+  } catch {
+    return 0
+  } finally {
+    await conn.close().catch(() => {})
+  }
+}

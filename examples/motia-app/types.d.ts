@@ -15,6 +15,7 @@ declare module 'motia' {
     'Tick': CronHandler<never>
     'RecordOrder': EventHandler<{ orderId: string; amount: number; acceptedBy: string }, never>
     'PublishOrder': EventHandler<{ orderId: string; amount: number; acceptedBy: string }, never>
+    'GetOrder': ApiRouteHandler<Record<string, unknown>, unknown, never>
     'CreateOrder': ApiRouteHandler<{ orderId: string; amount: number }, unknown, { topic: 'order.created'; data: { orderId: string; amount: number; acceptedBy: string } }>
   }
     

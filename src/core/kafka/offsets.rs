@@ -19,7 +19,11 @@ pub struct OffsetTracker {
 impl OffsetTracker {
     /// A message was handed to the handler.
     pub fn start(&mut self, partition: i32, offset: i64) {
-        let p = self.partitions.entry(partition).or_default();
+        let p = self.partitions.entry(partition).or_insert_with(|| Partition {
+            // everything before the first message we were given is not ours to commit
+            stored: Some(offset - 1),
+            ..Default::default()
+        });
         p.in_flight.insert(offset);
         p.max_seen = Some(p.max_seen.map_or(offset, |m| m.max(offset)));
     }
@@ -35,7 +39,7 @@ impl OffsetTracker {
             Some(&oldest) => oldest - 1,
             None => p.max_seen?,
         };
-        if p.stored.is_none_or(|s| done_through > s) && done_through >= 0 {
+        if p.stored.is_none_or(|s| done_through > s) {
             p.stored = Some(done_through);
             Some(done_through)
         } else {

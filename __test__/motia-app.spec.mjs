@@ -1,6 +1,6 @@
 // End to end with Motia itself: two instances of examples/motia-app (motia@0.17.6-beta.187 `motia start`)
 // on two ports, sharing Redis and RabbitMQ through our adapters; then a mixed fleet (one instance on the
-// upstream @motiadev/adapter-* packages); then the upstream-only control that shows the cron double run.
+// upstream @motiadev/adapter-* packages).
 import { jest } from '@jest/globals'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -203,10 +203,4 @@ test('a mixed fleet (one instance on the upstream @motiadev adapters, one on our
     expect([...r[step].perOrder.values()].every((n) => n === 1)).toBe(true)
   }
   expect(new Set([...r.RecordOrder.byInstance, ...r.PublishOrder.byInstance])).toEqual(new Set(['a', 'b']))
-})
-
-test('control: two instances on the upstream cron adapter run short cron ticks twice (what ours prevents)', async () => {
-  const r = await fleet(['upstream', 'upstream'], { orders: 2, cronWindowMs: 12000 })
-  const perTick = ticks(r.runs)
-  expect([...perTick.values()].some((n) => n > 1)).toBe(true)
 })

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# `npm run demo`: start Redis if needed, build the addon if needed, run the two-process state demo.
+# `npm run demo`: two replicas of a real Motia app (examples/motia-app) sharing state, streams, events and cron
+# through motia-native-adapters. Starts Redis and RabbitMQ if needed, builds the addon, installs the app.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/services.sh redis
+bash scripts/services.sh redis rabbitmq
 [ -d node_modules ] || npm install --no-audit --no-fund
 npm run build --silent
-node examples/demo/state-demo.mjs
+if [ ! -d examples/motia-app/node_modules/motia ]; then
+  # motia's redis-memory-server postinstall would download a Redis binary; the app uses the local server
+  (cd examples/motia-app && REDISMS_DISABLE_POSTINSTALL=1 npm install --no-audit --no-fund)
+fi
+node examples/motia-app/demo.mjs

@@ -116,7 +116,9 @@ impl ConsumerContext for SubContext {
 
 pub struct KafkaClient {
     config: KafkaConfig,
-    producer: FutureProducer,
+    /// Replaced when librdkafka reports a fatal error (e.g. the idempotent producer's state was lost
+    /// with a broker's data): a fatal producer never delivers again.
+    producer: std::sync::RwLock<Arc<FutureProducer>>,
     admin: AdminClient<DefaultClientContext>,
     known_topics: Mutex<HashSet<String>>,
     subs: Mutex<HashMap<u32, Arc<KafkaSub>>>,
@@ -124,6 +126,7 @@ pub struct KafkaClient {
     closed: AtomicBool,
     turn: Turnstile,
     dead_letters: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    producer_renewed: Mutex<Option<Instant>>,
     log: Log,
 }
 
@@ -136,7 +139,7 @@ pub struct Row<'a> {
 }
 
 impl KafkaClient {
-    pub fn new(config: KafkaConfig) -> Result<Arc<Self>> {
+    fn make_producer(config: &KafkaConfig) -> Result<FutureProducer> {
         let mut pc = config.client_config();
         pc.set("enable.idempotence", "true");
         pc.set("acks", "all");
@@ -145,11 +148,44 @@ impl KafkaClient {
         for (k, v) in &config.rdkafka {
             pc.set(k, v);
         }
-        let producer: FutureProducer = pc.create().map_err(|e| classify(&e))?;
+        pc.create().map_err(|e| classify(&e))
+    }
+
+    fn producer(&self) -> Arc<FutureProducer> {
+        self.producer.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// After a failed delivery, start a new producer (at most once a second). A fatal producer never delivers
+    /// again, and an idempotent producer whose id a restarted broker forgot retries `UnknownProducerId`
+    /// until its messages time out; a new producer gets a new id. In-flight sends finish on the old one.
+    fn renew_producer(&self) {
+        use rdkafka::producer::Producer;
+        let current = self.producer();
+        let mut last = self.producer_renewed.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let why = current
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("fatal error {code}: {reason}"))
+            .unwrap_or_else(|| "a delivery failed".into());
+        if let Ok(p) = Self::make_producer(&self.config) {
+            let mut slot = self.producer.write().unwrap_or_else(|p| p.into_inner());
+            if Arc::ptr_eq(&slot, &current) {
+                *slot = Arc::new(p);
+                self.log.info(&format!("started a new producer ({why})"));
+            }
+        }
+    }
+
+    pub fn new(config: KafkaConfig) -> Result<Arc<Self>> {
+        let producer = Self::make_producer(&config)?;
         let admin: AdminClient<DefaultClientContext> = config.client_config().create().map_err(|e| classify(&e))?;
         Ok(Arc::new(KafkaClient {
             config,
-            producer,
+            producer: std::sync::RwLock::new(Arc::new(producer)),
             admin,
             known_topics: Mutex::new(HashSet::new()),
             subs: Mutex::new(HashMap::new()),
@@ -157,6 +193,7 @@ impl KafkaClient {
             closed: AtomicBool::new(false),
             turn: Turnstile::default(),
             dead_letters: Mutex::new(Vec::new()),
+            producer_renewed: Mutex::new(None),
             log: Log::new("kafka"),
         }))
     }
@@ -221,6 +258,13 @@ impl KafkaClient {
         Ok(())
     }
 
+    fn forget_topics(&self, names: &[&str]) {
+        let mut known = self.known_topics.lock().unwrap_or_else(|p| p.into_inner());
+        for n in names {
+            known.remove(*n);
+        }
+    }
+
     /// Produces rows in call order (batch `seq`, see [`Turnstile`]); each result is its delivery report.
     pub async fn publish(&self, seq: u64, rows: &[Row<'_>]) -> Vec<Result<()>> {
         if self.closed.load(Ordering::SeqCst) {
@@ -236,11 +280,19 @@ impl KafkaClient {
             t.dedup();
             t
         };
-        if let Err(e) = self.ensure_topics(&topics).await {
+        // bounded so an emit during an outage rejects within ~1.5 × publishTimeout
+        let budget = Duration::from_millis((self.config.publish_timeout / 2).max(1));
+        match tokio::time::timeout(budget, self.ensure_topics(&topics)).await {
+            Ok(Ok(())) => {}
             // producing still works where the broker auto-creates topics; otherwise the delivery report says why
-            self.log.error("cannot create topics", &e);
+            Ok(Err(e)) => self.log.error("cannot create topics", &e),
+            Err(_) => self.log.error(
+                "cannot create topics",
+                &AdapterError::Timeout("no answer within publishTimeout / 2".into()),
+            ),
         }
         let deadline = Instant::now() + Duration::from_millis(self.config.publish_timeout.max(1));
+        let producer = self.producer();
         let mut futures = Vec::with_capacity(rows.len());
         for row in rows {
             let mut record = FutureRecord::to(row.topic).payload(row.body).timestamp(row.timestamp);
@@ -248,7 +300,7 @@ impl KafkaClient {
                 record = record.key(k);
             }
             loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(f) => {
                         futures.push(Ok(f));
                         break;
@@ -269,15 +321,25 @@ impl KafkaClient {
         }
         turn.release();
         let mut out = Vec::with_capacity(futures.len());
-        for f in futures {
+        let mut failed = false;
+        for (i, f) in futures.into_iter().enumerate() {
             out.push(match f {
                 Ok(f) => match f.await {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(classify(&e)),
+                    Ok(Err((e, _))) => {
+                        // maybe the topic vanished (a broker that lost its data; the message then times out
+                        // waiting for it): make sure it exists again on the next emit
+                        self.forget_topics(&[rows[i].topic]);
+                        failed = true;
+                        Err(classify(&e))
+                    }
                     Err(_) => Err(AdapterError::Closed("the Kafka producer was closed".into())),
                 },
                 Err(e) => Err(e),
             });
+        }
+        if failed {
+            self.renew_producer();
         }
         out
     }
@@ -352,6 +414,8 @@ impl KafkaClient {
         c.set("fetch.wait.max.ms", "10");
         c.set("session.timeout.ms", "10000");
         c.set("heartbeat.interval.ms", "1000");
+        // notice re-created topics (and new partitions) within seconds, not librdkafka's default 5 minutes
+        c.set("topic.metadata.refresh.interval.ms", "5000");
         for (k, v) in &self.config.rdkafka {
             c.set(k, v);
         }
@@ -426,6 +490,11 @@ impl KafkaClient {
                 }
                 Err(e) => {
                     drop(permit);
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
+                        // e.g. a broker that lost its data in a restart: create the topics again
+                        self.forget_topics(&[&sub.topic, &sub.dead_letter_topic]);
+                        let _ = self.ensure_topics(&[&sub.topic, &sub.dead_letter_topic]).await;
+                    }
                     self.log.error(&format!("consumer {}", sub.group), &classify(&e));
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -515,7 +584,7 @@ impl KafkaClient {
             if let Some(k) = &p.key {
                 record = record.key(k);
             }
-            match self.producer.send(record, Timeout::Never).await {
+            match self.producer().send(record, Timeout::Never).await {
                 Ok(_) => return,
                 Err((e, _)) => {
                     self.log.error(
@@ -618,7 +687,7 @@ impl KafkaClient {
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
             use rdkafka::producer::Producer;
-            let _ = me.producer.flush(Timeout::After(Duration::from_millis(
+            let _ = me.producer().flush(Timeout::After(Duration::from_millis(
                 me.config.publish_timeout.min(10_000),
             )));
         })

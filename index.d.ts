@@ -425,8 +425,11 @@ export declare class NativeKafka {
   subscribe(topic: string, stepName: string, limit: number): number
   /** `null` once partitions are assigned; the error text while still trying; rejects on a permanent error. */
   waitReady(id: number, timeoutMs: number): Promise<string | null>
-  /** Rows `(subscriptionId, token, outcome)`; outcome 0 ack, 1 dead-letter, 2 leave uncommitted. */
-  settle(subs: Array<number>, tokens: Array<number>, outcomes: Array<number>): void
+  /**
+   * Rows `(subscriptionId, generation (unused), token, outcome)`; outcome 0 ack, 1 dead-letter, 2 leave
+   * uncommitted. Acks are applied before this returns.
+   */
+  settle(subs: Array<number>, generations: Array<number>, tokens: Array<number>, outcomes: Array<number>): void
   stop(id: number): void
   /** Commits what was handled, leaves the group. */
   remove(id: number): Promise<void>

@@ -4,7 +4,7 @@
  * subscription runs its handler — retries with a real delay, dead-lettering, FIFO per message group,
  * bounded concurrency, and draining on unsubscribe/shutdown. The broker-specific classes only move bytes.
  */
-const { configError, serializeError, MotiaAdapterError, ErrorCodes } = require('./errors.js')
+const { configError, serializeError, fromNative, MotiaAdapterError, ErrorCodes } = require('./errors.js')
 
 /** What a handler's outcome asks the broker to do with a delivery. */
 const Outcome = Object.freeze({ ACK: 0, DEAD_LETTER: 1, REQUEUE: 2 })
@@ -282,7 +282,172 @@ function handled(promise, label) {
   return promise
 }
 
+/**
+ * What every event adapter does the same way around its native half: validate and encode events, batch publishes,
+ * run subscriptions through a Dispatcher, batch settles, drain on unsubscribe/shutdown, count subscriptions.
+ *
+ * A subclass sets `this.native` (with `subscribe`, `waitReady`, `settle(subs, generations, tags, outcomes)`,
+ * `stop`, `remove`, `shutdown`, optionally `settled`) and `this.publisher` (a Batcher), and implements
+ * `publishRow(event, body, timestamp)` and `openSubscription(topic, stepName, queue)` → `{ id, limit, label }`.
+ */
+class EventAdapterBase {
+  constructor(name, config) {
+    this.adapterName = name
+    this.config = config
+    this.closed = false
+    this.subs = new SubscriptionRegistry()
+    this.settleRows = [[], [], [], []]
+    this.settleScheduled = false
+    this.flushSettles = this.flushSettles.bind(this)
+  }
+
+  /** Publishes one event; resolves once the broker confirmed it. */
+  emit(event) {
+    if (this.closed) return Promise.reject(closedError(this.adapterName))
+    const timestamp = Date.now()
+    let body
+    try {
+      body = encodeEvent(event, timestamp)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.publisher.push(this.publishRow(event, body, timestamp), () => undefined)
+  }
+
+  /**
+   * Starts consuming for one step. Resolves once consuming, or after `connectionTimeout` while the broker is
+   * unreachable (the consumer keeps trying). Rejects only on a permanent error; the rejection is marked handled,
+   * because Motia core does not await `subscribe()`.
+   */
+  subscribe(topic, stepName, handler, options) {
+    return handled(this.subscribeInner(topic, stepName, handler, options), `subscribe(${topic}, ${stepName})`)
+  }
+
+  async subscribeInner(topic, stepName, handler, options) {
+    if (this.closed) throw closedError(this.adapterName)
+    if (typeof topic !== 'string' || topic.length === 0) throw configError('topic', 'must be a non-empty string')
+    if (typeof stepName !== 'string' || stepName.length === 0) throw configError('stepName', 'must be a non-empty string')
+    if (typeof handler !== 'function') throw configError('handler', 'must be a function')
+    const queue = normalizeQueueConfig(options)
+    let sub
+    try {
+      sub = this.openSubscription(topic, stepName, queue)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    const { id, limit, label } = sub
+    const dispatcher = new Dispatcher({
+      handler,
+      queue,
+      limit,
+      label,
+      settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome),
+    })
+    const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle) }
+    this.subs.add(id, { topic, stepName, dispatcher, handle })
+    let pending
+    try {
+      pending = await this.native.waitReady(id, this.config.connectionTimeout)
+    } catch (e) {
+      await this.removeSubscription(id)
+      throw fromNative(e)
+    }
+    if (pending) console.warn(`[motia-native-adapters] ${label}: not consuming yet (${pending}); it keeps trying`)
+    return handle
+  }
+
+  /** A batch from Rust: `[[tag, priorFailures, redelivered, body(, reason it is not an event)], …]`. */
+  onDeliveries(subId, generation, json) {
+    const entry = this.subs.get(subId)
+    let rows
+    try {
+      rows = JSON.parse(json)
+    } catch (e) {
+      console.error(`[motia-native-adapters] ${this.adapterName}: undecodable delivery batch`, e)
+      return
+    }
+    for (const r of rows) {
+      const d = { generation, tag: r[0], priorFailures: r[1], redelivered: r[2], event: r[3] }
+      if (r.length > 4) d.bad = r[4]
+      else if (!r[3] || typeof r[3] !== 'object') d.bad = 'the message body is not an event object'
+      if (entry) entry.dispatcher.push(d)
+      else this.settle(subId, generation, d.tag, Outcome.REQUEUE)
+    }
+  }
+
+  settle(subId, generation, tag, outcome) {
+    const r = this.settleRows
+    r[0].push(subId)
+    r[1].push(generation)
+    r[2].push(tag)
+    r[3].push(outcome)
+    if (!this.settleScheduled) {
+      this.settleScheduled = true
+      queueMicrotask(this.flushSettles)
+    }
+  }
+
+  flushSettles() {
+    this.settleScheduled = false
+    const [s, g, t, o] = this.settleRows
+    if (s.length === 0) return
+    this.settleRows = [[], [], [], []]
+    try {
+      this.native.settle(s, g, t, o)
+    } catch (e) {
+      console.error(`[motia-native-adapters] ${this.adapterName}: settle failed (the broker delivers again):`, fromNative(e).message)
+    }
+  }
+
+  /** Resolves when every outcome decided so far has been handed to the broker. */
+  async settled() {
+    this.flushSettles()
+    if (typeof this.native.settled === 'function') await this.native.settled().catch(() => {})
+  }
+
+  async drain(entries) {
+    for (const e of entries) e.dispatcher.stop()
+    await Promise.all(entries.map((e) => e.dispatcher.idle(this.config.shutdownTimeout)))
+    await this.settled()
+  }
+
+  async removeSubscription(id) {
+    const entry = this.subs.remove(id)
+    this.native.stop(id)
+    if (entry) await this.drain([entry])
+    await this.native.remove(id).catch(() => {})
+  }
+
+  /** Stops the consumer after its running handlers finished and were settled. */
+  async unsubscribe(handle) {
+    const id = Number(handle && handle.id)
+    if (!this.subs.get(id)) return
+    await this.removeSubscription(id)
+  }
+
+  /** Stops consuming, lets running handlers finish (up to `shutdownTimeout`), waits for emits, closes. */
+  async shutdown() {
+    if (this.closed) return
+    this.closed = true
+    const ids = this.subs.ids()
+    const entries = ids.map((id) => this.subs.remove(id)).filter(Boolean)
+    for (const id of ids) this.native.stop(id)
+    await this.drain(entries)
+    await this.publisher.idle()
+    await this.native.shutdown()
+  }
+
+  async getSubscriptionCount(topic) {
+    return this.subs.count(topic)
+  }
+
+  async listTopics() {
+    return this.subs.topics()
+  }
+}
+
 module.exports = {
+  EventAdapterBase,
   Outcome,
   DEFAULT_QUEUE_CONFIG,
   encodeEvent,

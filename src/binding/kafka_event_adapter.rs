@@ -8,8 +8,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::guard::{run, run_sync};
-use crate::core::codec::{push_err, push_ok};
-use crate::core::events::Outcome;
+use crate::core::events::{encode_results, settle_rows, Outcome};
 use crate::core::kafka::client::{KafkaClient, Row};
 use crate::core::kafka::config::KafkaConfig;
 use crate::error::AdapterError;
@@ -71,19 +70,7 @@ impl NativeKafka {
                 })
                 .collect();
             let results = self.client.publish(seq as u64, &rows).await;
-            let mut out = String::with_capacity(8 * n + 2);
-            out.push('[');
-            for (i, r) in results.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                match r {
-                    Ok(()) => push_ok(&mut out, "null"),
-                    Err(e) => push_err(&mut out, e),
-                }
-            }
-            out.push(']');
-            Ok(out)
+            Ok(encode_results(&results))
         })
         .await
     }
@@ -117,18 +104,21 @@ impl NativeKafka {
         .await
     }
 
-    /// Rows `(subscriptionId, token, outcome)`; outcome 0 ack, 1 dead-letter, 2 leave uncommitted.
+    /// Rows `(subscriptionId, generation (unused), token, outcome)`; outcome 0 ack, 1 dead-letter, 2 leave
+    /// uncommitted. Acks are applied before this returns.
     #[napi]
-    pub fn settle(&self, subs: Vec<u32>, tokens: Vec<f64>, outcomes: Vec<u32>) -> napi::Result<()> {
+    pub fn settle(
+        &self,
+        subs: Vec<u32>,
+        generations: Vec<u32>,
+        tokens: Vec<f64>,
+        outcomes: Vec<u32>,
+    ) -> napi::Result<()> {
         run_sync(|| {
-            let n = subs.len();
-            if tokens.len() != n || outcomes.len() != n {
-                return Err(AdapterError::Internal("settle arrays differ in length".into()));
-            }
-            let mut rows = Vec::with_capacity(n);
-            for i in 0..n {
-                rows.push((subs[i], tokens[i] as u64, Outcome::from_code(outcomes[i])?));
-            }
+            let rows: Vec<(u32, u64, Outcome)> = settle_rows(&subs, &generations, &tokens, &outcomes)?
+                .into_iter()
+                .map(|(sub, _, token, outcome)| (sub, token, outcome))
+                .collect();
             let client = self.client.clone();
             napi::bindgen_prelude::within_runtime_if_available(move || client.settle(&rows));
             Ok(())

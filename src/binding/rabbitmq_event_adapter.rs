@@ -11,8 +11,7 @@ use super::guard::{run, run_sync};
 use crate::core::amqp::client::AmqpClient;
 use crate::core::amqp::config::AmqpConfig;
 use crate::core::amqp::topology::QueueSpec;
-use crate::core::codec::{push_err, push_ok};
-use crate::core::events::Outcome;
+use crate::core::events::{encode_results, settle_rows};
 use crate::error::AdapterError;
 
 type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
@@ -62,19 +61,7 @@ impl NativeRabbitMQ {
                 .map(|i| (topics[i].as_str(), bodies[i].as_str(), timestamps[i].max(0.0) as u64))
                 .collect();
             let results = self.client.publish(seq as u64, &rows).await;
-            let mut out = String::with_capacity(8 * results.len() + 2);
-            out.push('[');
-            for (i, r) in results.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                match r {
-                    Ok(()) => push_ok(&mut out, "null"),
-                    Err(e) => push_err(&mut out, e),
-                }
-            }
-            out.push(']');
-            Ok(out)
+            Ok(encode_results(&results))
         })
         .await
     }
@@ -128,20 +115,8 @@ impl NativeRabbitMQ {
         outcomes: Vec<u32>,
     ) -> napi::Result<()> {
         run_sync(|| {
-            let n = subs.len();
-            if generations.len() != n || tags.len() != n || outcomes.len() != n {
-                return Err(AdapterError::Internal("settle arrays differ in length".into()));
-            }
-            let mut rows = Vec::with_capacity(n);
-            for i in 0..n {
-                rows.push((
-                    subs[i],
-                    generations[i],
-                    tags[i] as u64,
-                    Outcome::from_code(outcomes[i])?,
-                ));
-            }
-            self.client.settle_later(rows);
+            self.client
+                .settle_later(settle_rows(&subs, &generations, &tags, &outcomes)?);
             Ok(())
         })
     }

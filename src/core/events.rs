@@ -35,6 +35,29 @@ impl Outcome {
     }
 }
 
+/// The settle columns JS sends, as rows `(subscription, generation, tag, outcome)`.
+pub fn settle_rows(
+    subs: &[u32],
+    generations: &[u32],
+    tags: &[f64],
+    outcomes: &[u32],
+) -> Result<Vec<(u32, u32, u64, Outcome)>> {
+    let n = subs.len();
+    if generations.len() != n || tags.len() != n || outcomes.len() != n {
+        return Err(AdapterError::Internal("settle arrays differ in length".into()));
+    }
+    (0..n)
+        .map(|i| {
+            Ok((
+                subs[i],
+                generations[i],
+                tags[i] as u64,
+                Outcome::from_code(outcomes[i])?,
+            ))
+        })
+        .collect()
+}
+
 /// Appends one delivery to a batch: `[tag,retries,redelivered,<body JSON>]`, or `…,null,"reason"]`.
 pub fn push_delivery(out: &mut String, tag: u64, retries: u32, redelivered: bool, body: &[u8]) {
     use std::fmt::Write;
@@ -55,6 +78,55 @@ pub enum Readiness {
     /// Not yet; the last error if there was one (the subscription keeps trying).
     Pending(Option<AdapterError>),
     Ready,
+}
+
+/// Waits until a subscription consumes (`Ok(None)`), or `timeout` passes while it still tries
+/// (`Ok(Some(last error))`); a permanent error — its own or the connection's (`shared_error`) — is `Err`.
+pub async fn wait_readiness(
+    ready: &watch::Sender<Readiness>,
+    timeout: Duration,
+    shared_error: impl Fn() -> Option<AdapterError>,
+    not_yet: &str,
+) -> Result<Option<AdapterError>> {
+    let mut rx = ready.subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let state = rx.borrow_and_update().clone();
+        let last = match state {
+            Readiness::Ready => return Ok(None),
+            Readiness::Pending(Some(e)) if is_permanent(&e) => return Err(e),
+            Readiness::Pending(last) => last,
+        };
+        if let Some(e) = shared_error().filter(is_permanent) {
+            return Err(e);
+        }
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return Ok(last) },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(Some(
+                    last.or_else(shared_error).unwrap_or_else(|| AdapterError::Timeout(not_yet.to_string())),
+                ));
+            }
+        }
+    }
+}
+
+/// A publish batch's results as the JSON JS reads: `[0,null]` per delivered event, `[1, code, message]` per failure.
+pub fn encode_results(results: &[Result<()>]) -> String {
+    let mut out = String::with_capacity(8 * results.len() + 2);
+    out.push('[');
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match r {
+            Ok(()) => crate::core::codec::push_ok(&mut out, "null"),
+            Err(e) => crate::core::codec::push_err(&mut out, e),
+        }
+    }
+    out.push(']');
+    out
 }
 
 /// Errors that retrying will not fix: wrong credentials, invalid settings, a conflicting declaration.
@@ -168,6 +240,28 @@ mod tests {
         assert!(s.starts_with("[1,0,false,null,\"[MOTIA_DECODE]"), "{s}");
         let parsed: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
         assert_eq!(parsed[3], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn results_encoding() {
+        let s = encode_results(&[Ok(()), Err(AdapterError::Timeout("slow".into()))]);
+        assert_eq!(s, r#"[[0,null],[1,"MOTIA_TIMEOUT","[MOTIA_TIMEOUT] slow"]]"#);
+    }
+
+    #[tokio::test]
+    async fn readiness_wait() {
+        let (tx, _) = watch::channel(Readiness::Pending(None));
+        let r = wait_readiness(&tx, Duration::from_millis(50), || None, "not yet").await;
+        assert!(matches!(r, Ok(Some(AdapterError::Timeout(_)))));
+        tx.send_replace(Readiness::Pending(Some(AdapterError::Auth("no".into()))));
+        assert!(wait_readiness(&tx, Duration::from_millis(50), || None, "x")
+            .await
+            .is_err());
+        tx.send_replace(Readiness::Ready);
+        assert!(matches!(
+            wait_readiness(&tx, Duration::from_secs(1), || None, "x").await,
+            Ok(None)
+        ));
     }
 
     #[tokio::test]

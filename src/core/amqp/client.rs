@@ -27,7 +27,9 @@ use tokio::time::Instant;
 
 use super::config::AmqpConfig;
 use super::topology::{retry_count, QueueSpec};
-use crate::core::events::{backoff, is_permanent, push_delivery, Deliver, Log, Outcome, Readiness, Turnstile};
+use crate::core::events::{
+    backoff, is_permanent, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness, Turnstile,
+};
 use crate::error::{AdapterError, Result};
 
 struct Session {
@@ -398,29 +400,7 @@ impl AmqpClient {
         let sub = self
             .sub(id)
             .ok_or_else(|| AdapterError::Closed("subscription was removed".into()))?;
-        let mut rx = sub.ready.subscribe();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let state = rx.borrow_and_update().clone();
-            match state {
-                Readiness::Ready => return Ok(None),
-                Readiness::Pending(Some(e)) if is_permanent(&e) => return Err(e),
-                Readiness::Pending(last) => {
-                    if let Some(e) = self.last_error().filter(is_permanent) {
-                        return Err(e);
-                    }
-                    tokio::select! {
-                        r = rx.changed() => if r.is_err() { return Ok(last) },
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        _ = tokio::time::sleep_until(deadline) => {
-                            return Ok(Some(last.or_else(|| self.last_error()).unwrap_or_else(|| {
-                                AdapterError::Timeout("RabbitMQ not reachable yet".into())
-                            })))
-                        }
-                    }
-                }
-            }
-        }
+        wait_readiness(&sub.ready, timeout, || self.last_error(), "RabbitMQ not reachable yet").await
     }
 
     fn sub(&self, id: u32) -> Option<Arc<Subscription>> {

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::config::KafkaConfig;
 use super::naming::{dead_letter_topic, group_id, RETRY_COUNT_HEADER};
 use super::offsets::OffsetTracker;
-use crate::core::events::{backoff, is_permanent, push_delivery, Deliver, Log, Outcome, Readiness, Turnstile};
+use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness, Turnstile};
 use crate::error::{AdapterError, Result};
 
 /// Maps librdkafka errors to our codes.
@@ -383,25 +383,13 @@ impl KafkaClient {
         let sub = self
             .sub(id)
             .ok_or_else(|| AdapterError::Closed("subscription was removed".into()))?;
-        let mut rx = sub.ready.subscribe();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let state = rx.borrow_and_update().clone();
-            match state {
-                Readiness::Ready => return Ok(None),
-                Readiness::Pending(Some(e)) if is_permanent(&e) => return Err(e),
-                Readiness::Pending(last) => {
-                    tokio::select! {
-                        r = rx.changed() => if r.is_err() { return Ok(last) },
-                        _ = tokio::time::sleep_until(deadline) => {
-                            return Ok(Some(last.unwrap_or_else(|| {
-                                AdapterError::Timeout("the consumer group has not assigned partitions yet".into())
-                            })))
-                        }
-                    }
-                }
-            }
-        }
+        wait_readiness(
+            &sub.ready,
+            timeout,
+            || None,
+            "the consumer group has not assigned partitions yet",
+        )
+        .await
     }
 
     fn consumer_config(&self, group: &str) -> rdkafka::ClientConfig {

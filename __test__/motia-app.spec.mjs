@@ -127,6 +127,8 @@ async function cleanup(prefix) {
 /** Starts two instances, sends orders to both, checks once-per-step, sharing, visibility; returns cron runs. */
 async function fleet(kinds, { orders = 30, cronWindowMs = 12000 } = {}) {
   const prefix = uniquePrefix('e2e')
+  // queue names do not contain the exchange: drop queues an earlier run or the demo left with another DLX
+  await cleanupTopology(`${prefix}events`, STEPS)
   try {
     const a = start('a', 3201, prefix, kinds[0])
     await new Promise((r) => setTimeout(r, 500))

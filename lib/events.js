@@ -316,8 +316,8 @@ class EventAdapterBase {
 
   /**
    * Starts consuming for one step. Resolves once consuming, or after `connectionTimeout` while the broker is
-   * unreachable (the consumer keeps trying). Rejects only on a permanent error; the rejection is marked handled,
-   * because Motia core does not await `subscribe()`.
+   * unreachable (the consumer keeps trying). A permanent broker error is logged and kept (`subscriptionError`), not
+   * thrown: Motia core does not await `subscribe()`, so a rejection would crash the app. Only invalid arguments reject.
    */
   subscribe(topic, stepName, handler, options) {
     return handled(this.subscribeInner(topic, stepName, handler, options), `subscribe(${topic}, ${stepName})`)
@@ -349,11 +349,23 @@ class EventAdapterBase {
     try {
       pending = await this.native.waitReady(id, this.config.connectionTimeout)
     } catch (e) {
-      await this.removeSubscription(id)
-      throw fromNative(e)
+      // A permanent error (bad credentials, a queue declared with other arguments). Rejecting would crash a Motia
+      // app (core's own wrapper around subscribe() is not awaited), so log it loudly and keep retrying: the
+      // consumer starts once the cause is fixed. `subscriptionError(handle)` returns it.
+      const err = fromNative(e)
+      const entry = this.subs.get(id)
+      if (entry) entry.error = err
+      console.error(`[motia-native-adapters] ${label}: cannot consume (${err.message}); retrying until it is fixed`)
+      return handle
     }
     if (pending) console.warn(`[motia-native-adapters] ${label}: not consuming yet (${pending}); it keeps trying`)
     return handle
+  }
+
+  /** The permanent error `subscribe()` met for this handle (wrong credentials, 406 …), or null. */
+  subscriptionError(handle) {
+    const entry = this.subs.get(Number(handle && handle.id))
+    return (entry && entry.error) || null
   }
 
   /** A batch from Rust: `[[tag, priorFailures, redelivered, body(, reason it is not an event)], …]`. */

@@ -285,6 +285,8 @@ export declare class RabbitMQEventAdapter implements EventAdapter {
   listTopics(): Promise<string[]>
   /** True while the connection to RabbitMQ is open. */
   isConnected(): boolean
+  /** The permanent error `subscribe()` met for this handle (wrong credentials, 406 …; it keeps retrying), or null. */
+  subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
 }
 
 export interface KafkaEventAdapterConfig {
@@ -328,6 +330,8 @@ export declare class KafkaEventAdapter implements EventAdapter {
   shutdown(): Promise<void>
   getSubscriptionCount(topic: string): Promise<number>
   listTopics(): Promise<string[]>
+  /** The permanent error `subscribe()` met for this handle (e.g. access denied; it keeps retrying), or null. */
+  subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
 }
 
 export interface CronJobContext {

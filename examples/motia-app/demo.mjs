@@ -57,6 +57,33 @@ async function values(group) {
   return out
 }
 
+/** Deletes the demo's RabbitMQ queues and exchanges (through the management-free AMQP API of amqplib, if present). */
+async function removeQueues() {
+  let amqplib
+  try {
+    amqplib = (await import('amqplib')).default
+  } catch {
+    return
+  }
+  const conn = await amqplib.connect(RABBITMQ_URL)
+  try {
+    for (const q of ['RecordOrder', 'PublishOrder'].flatMap((s) => [`motia.order.created.${s}`, `motia.order.created.${s}.dlq`])) {
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      await ch.deleteQueue(q).catch(() => {})
+      await ch.close().catch(() => {})
+    }
+    for (const x of [`${prefix}events`, `${prefix}events.dlq`]) {
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      await ch.deleteExchange(x).catch(() => {})
+      await ch.close().catch(() => {})
+    }
+  } finally {
+    await conn.close().catch(() => {})
+  }
+}
+
 let ok = false
 try {
   await redis.connect()
@@ -111,6 +138,9 @@ try {
     } catch {}
   }
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+  // the step queues are named without the exchange (upstream's topology): remove them so the next run, or
+  // another app, does not find queues bound to this run's dead-letter exchange
+  await removeQueues().catch((e) => console.error(`could not remove the demo's queues: ${e.message}`))
   if (redis.isOpen) {
     for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length) await redis.del(keys)
     await redis.quit()

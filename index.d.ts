@@ -264,15 +264,13 @@ export interface RabbitMQSubscribeOptions {
   prefetch?: number
 }
 
-/**
- * Drop-in for `@motiadev/adapter-rabbitmq-events@0.17`: queue `motia.${topic}.${stepName}` with the same
- * arguments and dead-letter topology, the same body and `x-retry-count` header. `emit` resolves on the
- * publisher confirm; handlers are retried after `delaySeconds`, `maxRetries` times, then dead-lettered;
- * every consumer comes back after a reconnect.
- */
-export declare class RabbitMQEventAdapter implements EventAdapter {
-  constructor(config: RabbitMQEventAdapterConfig)
+/** What both event adapters share (`lib/events.js`; not exported): emit, subscribe, drain on unsubscribe/shutdown. */
+declare abstract class NativeEventAdapter implements EventAdapter {
   emit<TData>(event: Event<TData>): Promise<void>
+  /**
+   * Never rejects because of the broker (Motia core does not await it; a rejection would crash the app): a
+   * permanent error is logged, kept for `subscriptionError(handle)`, and retried. Invalid arguments reject.
+   */
   subscribe<TData>(
     topic: string,
     stepName: string,
@@ -283,10 +281,20 @@ export declare class RabbitMQEventAdapter implements EventAdapter {
   shutdown(): Promise<void>
   getSubscriptionCount(topic: string): Promise<number>
   listTopics(): Promise<string[]>
+  /** The permanent error `subscribe()` met for this handle (wrong credentials, 406 …), or null. */
+  subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
+}
+
+/**
+ * Drop-in for `@motiadev/adapter-rabbitmq-events@0.17`: queue `motia.${topic}.${stepName}` with the same
+ * arguments and dead-letter topology, the same body and `x-retry-count` header. `emit` resolves on the
+ * publisher confirm; handlers are retried after `delaySeconds`, `maxRetries` times, then dead-lettered;
+ * every consumer comes back after a reconnect.
+ */
+export declare class RabbitMQEventAdapter extends NativeEventAdapter {
+  constructor(config: RabbitMQEventAdapterConfig)
   /** True while the connection to RabbitMQ is open. */
   isConnected(): boolean
-  /** The permanent error `subscribe()` met for this handle (wrong credentials, 406 …; it keeps retrying), or null. */
-  subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
 }
 
 export interface KafkaEventAdapterConfig {
@@ -317,21 +325,8 @@ export interface KafkaEventAdapterConfig {
  * on the delivery report (idempotent producer, acks=all), keyed by `messageGroupId` else `traceId`; offsets are
  * committed only after the handler settled; failures retry after `delaySeconds` and end in `${topic}.${stepName}.dlq`.
  */
-export declare class KafkaEventAdapter implements EventAdapter {
+export declare class KafkaEventAdapter extends NativeEventAdapter {
   constructor(config: KafkaEventAdapterConfig)
-  emit<TData>(event: Event<TData>): Promise<void>
-  subscribe<TData>(
-    topic: string,
-    stepName: string,
-    handler: (event: Event<TData>) => void | Promise<void>,
-    options?: Partial<QueueConfig>,
-  ): Promise<SubscriptionHandle>
-  unsubscribe(handle: SubscriptionHandle): Promise<void>
-  shutdown(): Promise<void>
-  getSubscriptionCount(topic: string): Promise<number>
-  listTopics(): Promise<string[]>
-  /** The permanent error `subscribe()` met for this handle (e.g. access denied; it keeps retrying), or null. */
-  subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
 }
 
 export interface CronJobContext {

@@ -4,16 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::Function;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use super::events_common::{deliver, delivery_callback, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows, Outcome};
 use crate::core::kafka::client::{KafkaClient, Row};
 use crate::core::kafka::config::KafkaConfig;
 use crate::error::AdapterError;
-
-type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
 
 /// Internal: an idempotent producer and one consumer per subscription.
 #[napi]
@@ -28,12 +26,7 @@ impl NativeKafka {
     /// receives batches of messages (weak: never keeps Node alive).
     #[napi(constructor)]
     pub fn new(config: String, on_deliveries: Function<(u32, u32, String), ()>) -> napi::Result<Self> {
-        let tsfn: OnDeliveries = on_deliveries
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build()?;
-        let on_deliveries = Arc::new(tsfn);
+        let on_deliveries = delivery_callback(on_deliveries)?;
         run_sync(move || {
             let config = KafkaConfig::from_json(&config)?;
             let client = napi::bindgen_prelude::within_runtime_if_available(|| KafkaClient::new(config))?;
@@ -80,10 +73,7 @@ impl NativeKafka {
     #[napi]
     pub fn subscribe(&self, topic: String, step_name: String, limit: u32) -> napi::Result<u32> {
         run_sync(|| {
-            let tsfn = self.on_deliveries.clone();
-            let deliver = Arc::new(move |sub: u32, generation: u32, batch: String| {
-                tsfn.call((sub, generation, batch), ThreadsafeFunctionCallMode::NonBlocking);
-            });
+            let deliver = deliver(&self.on_deliveries);
             let client = self.client.clone();
             napi::bindgen_prelude::within_runtime_if_available(move || {
                 client.subscribe(&topic, &step_name, limit, deliver)

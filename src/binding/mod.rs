@@ -2,6 +2,7 @@
 //! The public JS classes (`RedisStateAdapter`, ...) live in `lib/` and wrap these `Native*` ones.
 
 pub mod cron_common;
+pub mod events_common;
 pub mod guard;
 pub mod kafka_event_adapter;
 pub mod postgres_cron_adapter;

@@ -4,17 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::Function;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use super::events_common::{deliver, delivery_callback, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::amqp::client::AmqpClient;
 use crate::core::amqp::config::AmqpConfig;
 use crate::core::amqp::topology::QueueSpec;
 use crate::core::events::{encode_results, settle_rows};
 use crate::error::AdapterError;
-
-type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
 
 /// Internal: one supervised RabbitMQ connection with its consumers.
 #[napi]
@@ -29,12 +27,7 @@ impl NativeRabbitMQ {
     /// json])` receives batches of deliveries (weak: never keeps Node alive).
     #[napi(constructor)]
     pub fn new(config: String, on_deliveries: Function<(u32, u32, String), ()>) -> napi::Result<Self> {
-        let tsfn: OnDeliveries = on_deliveries
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build()?;
-        let on_deliveries = Arc::new(tsfn);
+        let on_deliveries = delivery_callback(on_deliveries)?;
         run_sync(move || {
             let config = AmqpConfig::from_json(&config)?;
             // The supervisor task needs the runtime: start it from inside it.
@@ -79,10 +72,7 @@ impl NativeRabbitMQ {
         run_sync(|| {
             let cfg = self.client_config();
             let spec = QueueSpec::new(&topic, &step_name, fifo, visibility_timeout, &cfg.0, &cfg.1);
-            let tsfn = self.on_deliveries.clone();
-            let deliver = Arc::new(move |sub: u32, generation: u32, batch: String| {
-                tsfn.call((sub, generation, batch), ThreadsafeFunctionCallMode::NonBlocking);
-            });
+            let deliver = deliver(&self.on_deliveries);
             let client = self.client.clone();
             napi::bindgen_prelude::within_runtime_if_available(move || {
                 client.subscribe(spec, prefetch.clamp(1, u32::from(u16::MAX)) as u16, deliver)

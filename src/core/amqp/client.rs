@@ -57,7 +57,6 @@ pub struct AmqpClient {
     next_sub: AtomicU32,
     closed: watch::Sender<bool>,
     is_closed: AtomicBool,
-    publish_order: tokio::sync::Mutex<()>,
     publish_turn: Turnstile,
     /// Settles queued by `settle_later`, acked in order by one task.
     settle_tx: tokio::sync::mpsc::UnboundedSender<SettleMsg>,
@@ -97,7 +96,6 @@ impl AmqpClient {
             next_sub: AtomicU32::new(1),
             closed,
             is_closed: AtomicBool::new(false),
-            publish_order: tokio::sync::Mutex::new(()),
             publish_turn: Turnstile::default(),
             settle_tx,
             log: Log::new("rabbitmq"),
@@ -311,28 +309,25 @@ impl AmqpClient {
                 }
             };
             let mut confirms = Vec::with_capacity(pending.len());
-            {
-                let _order = self.publish_order.lock().await;
-                for &i in &pending {
-                    let (topic, body, ts) = rows[i];
-                    let mut props = BasicProperties::default()
-                        .with_content_type(ShortString::from("application/json"))
-                        .with_timestamp(ts);
-                    if self.config.durable {
-                        props = props.with_delivery_mode(2);
-                    }
-                    let sent = session
-                        .publisher
-                        .basic_publish(
-                            exchange.clone(),
-                            ShortString::from(topic),
-                            BasicPublishOptions::default(),
-                            body.as_bytes(),
-                            props,
-                        )
-                        .await;
-                    confirms.push((i, sent));
+            for &i in &pending {
+                let (topic, body, ts) = rows[i];
+                let mut props = BasicProperties::default()
+                    .with_content_type(ShortString::from("application/json"))
+                    .with_timestamp(ts);
+                if self.config.durable {
+                    props = props.with_delivery_mode(2);
                 }
+                let sent = session
+                    .publisher
+                    .basic_publish(
+                        exchange.clone(),
+                        ShortString::from(topic),
+                        BasicPublishOptions::default(),
+                        body.as_bytes(),
+                        props,
+                    )
+                    .await;
+                confirms.push((i, sent));
             }
             my_turn.release();
             let mut again = Vec::new();

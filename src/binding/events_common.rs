@@ -1,0 +1,28 @@
+//! What the two event bindings (RabbitMQ, Kafka) share: the JS callback that receives delivery batches.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+
+use crate::core::events::Deliver;
+
+/// `onDeliveries([subscriptionId, generation, json])`, weak: it never keeps Node alive.
+pub type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
+
+pub fn delivery_callback(f: Function<(u32, u32, String), ()>) -> napi::Result<Arc<OnDeliveries>> {
+    Ok(Arc::new(
+        f.build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?,
+    ))
+}
+
+/// The core's `Deliver` for one adapter: calls JS in the order batches are handed over.
+pub fn deliver(tsfn: &Arc<OnDeliveries>) -> Deliver {
+    let tsfn = tsfn.clone();
+    Arc::new(move |sub: u32, generation: u32, batch: String| {
+        tsfn.call((sub, generation, batch), ThreadsafeFunctionCallMode::NonBlocking);
+    })
+}

@@ -438,7 +438,11 @@ export declare class NativeKafka {
 /** Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead. */
 export declare class NativePostgresCron {
   constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number)
-  tryAcquire(jobName: string, ttl: number): Promise<string | null>
+  /**
+   * One acquisition attempt for a tick: `scheduledAt` when the caller knows it, else estimated
+   * from `calledAt` (ms since the epoch, the caller's clock).
+   */
+  tryAcquire(jobName: string, ttl: number, calledAt: number, scheduledAt?: number | undefined | null): Promise<AcquireResult>
   release(lock: string): Promise<boolean>
   renew(lock: string, ttl: number): Promise<boolean>
   activeLocks(): Promise<string>
@@ -486,8 +490,11 @@ export type NativeRabbitMQ = NativeRabbitMq
 /** Internal: the native lock store behind `RedisCronAdapter`. Use `RedisCronAdapter` instead. */
 export declare class NativeRedisCron {
   constructor(connection: string, keyPrefix: string, instanceId: string, releaseGuardMs: number)
-  /** One acquisition attempt; the lock JSON, or null when another holder has it. */
-  tryAcquire(jobName: string, ttl: number): Promise<string | null>
+  /**
+   * One acquisition attempt for a tick: `scheduledAt` when the caller knows it, else estimated
+   * from `calledAt` (ms since the epoch, the caller's clock).
+   */
+  tryAcquire(jobName: string, ttl: number, calledAt: number, scheduledAt?: number | undefined | null): Promise<AcquireResult>
   release(lock: string): Promise<boolean>
   renew(lock: string, ttl: number): Promise<boolean>
   activeLocks(): Promise<string>
@@ -543,6 +550,15 @@ export declare class ProbeChannel {
   submitDirect(id: number, s: string): void
   /** Internal: completion from a plain OS thread (no tokio) to measure the wake-up cost alone. */
   submitThread(id: number, s: string): void
+}
+
+/**
+ * What `tryAcquire` resolves to: the lock JSON when acquired; `skippedSince` (the running tick,
+ * ms) when this call is the first of a tick skipped because the job is still running.
+ */
+export interface AcquireResult {
+  lock?: string
+  skippedSince?: number
 }
 
 /**

@@ -1,8 +1,9 @@
-// RedisCronAdapter and PostgresCronAdapter against real Redis and PostgreSQL: semantics, the
-// exactly-once-per-tick guard with skewed multi-process replicas, 20-process races, kill -9,
-// watchdog, wire compatibility with @motiadev/adapter-redis-cron@0.17.14-beta.196.
+// RedisCronAdapter and PostgresCronAdapter against real Redis and PostgreSQL: semantics, the tick
+// rule (each tick once, none skipped) with lagging multi-process replicas on default options,
+// 20-process races, kill -9, watchdog, wire compatibility with @motiadev/adapter-redis-cron@0.17.14-beta.196.
 import { createClient } from 'redis'
 import pg from 'pg'
+import { jest } from '@jest/globals'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
@@ -91,16 +92,79 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     expect(await b.acquireLock('job', 5000)).not.toBeNull()
   })
 
-  test('release keeps a guard until acquiredAt + releaseGuard, then frees the job', async () => {
-    const a = make({ releaseGuard: 800 })
-    const b = make({ ...shared(backend, a), releaseGuard: 800 })
+  test("an adapter handed another instance's real lock object can neither renew nor release it", async () => {
+    const a = make()
+    const b = make(shared(backend, a))
+    const lock = await a.acquireLock('job', 5000)
+    expect(await b.renewLock(lock, 60000)).toBe(false) // upstream compares with the argument's instanceId and renews
+    await b.releaseLock(lock) // upstream would delete it
+    expect(await a.getActiveLocks()).toEqual([expect.objectContaining({ jobName: 'job', instanceId: a.instanceId })])
+    expect(await b.acquireLock('job', 5000)).toBeNull()
+    expect(await a.renewLock(lock, 5000)).toBe(true)
+  })
+
+  test('a released lock refuses its own tick to other replicas; the next tick gets it at once, the releaser at once', async () => {
+    const a = make()
+    const b = make(shared(backend, a))
+    // start early in a second so the "same tick" calls stay inside it
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
     const lock = await a.acquireLock('job', 300000)
     await a.releaseLock(lock)
     expect(await b.acquireLock('job', 300000)).toBeNull() // a late replica of the same tick
-    expect(await a.getActiveLocks()).toEqual([]) // released guards are not active locks
+    expect(await a.getActiveLocks()).toEqual([]) // released records are not active locks
     expect(await a.renewLock(lock, 5000)).toBe(false) // released locks cannot be renewed
-    const next = await eventually(() => b.acquireLock('job', 300000), { timeout: 3000, interval: 100 })
+    // the instance that released it can take it again at once (tight acquire/release loops)
+    let last = lock.fencingToken
+    for (let i = 0; i < 20; i++) {
+      const again = await a.acquireLock('job', 300000)
+      expect(again.fencingToken).toBeGreaterThan(last)
+      last = again.fencingToken
+      await a.releaseLock(again)
+    }
+    // the next tick (the next second) on another replica: free at once
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
+    const next = await b.acquireLock('job', 300000)
+    expect(next.fencingToken).toBeGreaterThan(last)
+  })
+
+  test('{scheduledAt}: one winner per tick from the first tick; a release frees the job for the next tick at once', async () => {
+    const a = make()
+    const b = make(shared(backend, a))
+    const tick = Math.floor(Date.now() / 1000) * 1000 - 60000
+    const lock = await a.acquireLock('sched', 300000, { scheduledAt: tick })
+    expect(lock.scheduledAt).toBe(tick)
+    expect(await b.acquireLock('sched', 300000, { scheduledAt: tick })).toBeNull() // held
+    await a.releaseLock(lock)
+    expect(await b.acquireLock('sched', 300000, { scheduledAt: new Date(tick) })).toBeNull() // same tick, released
+    const next = await b.acquireLock('sched', 300000, { scheduledAt: tick + 1000 })
     expect(next.fencingToken).toBeGreaterThan(lock.fencingToken)
+    await b.releaseLock(next)
+    expect(await a.acquireLock('sched', 300000, { scheduledAt: tick + 500 })).toBeNull() // an older tick
+    expect(await a.acquireLock('sched', 300000, { scheduledAt: tick + 2000 })).not.toBeNull()
+    await expect(a.acquireLock('sched', 1000, { scheduledAt: 'soon' })).rejects.toMatchObject({ code: ErrorCodes.CONFIG })
+  })
+
+  test('a job still running when its next tick fires skips that tick, logged once across replicas', async () => {
+    const a = make()
+    const b = make(shared(backend, a))
+    const c = make(shared(backend, a))
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => {})
+    try {
+      const lock = await a.acquireLock('slow', 300000, { scheduledAt: 1_000_000 })
+      expect(await b.acquireLock('slow', 300000, { scheduledAt: 1_000_000 })).toBeNull() // same tick: not a skip
+      expect(warn).not.toHaveBeenCalled()
+      expect(await b.acquireLock('slow', 300000, { scheduledAt: 1_005_000 })).toBeNull()
+      expect(await c.acquireLock('slow', 300000, { scheduledAt: 1_005_000 })).toBeNull()
+      expect(await a.acquireLock('slow', 300000, { scheduledAt: 1_005_000 })).toBeNull()
+      expect(warn).toHaveBeenCalledTimes(1)
+      expect(warn.mock.calls[0][0]).toMatch(/cron job "slow": tick 1970-01-01T00:16:45.000Z skipped, the run of 1970-01-01T00:16:40.000Z still holds the lock/)
+      expect(await c.acquireLock('slow', 300000, { scheduledAt: 1_010_000 })).toBeNull()
+      expect(warn).toHaveBeenCalledTimes(2)
+      await a.releaseLock(lock)
+      expect(await c.acquireLock('slow', 300000, { scheduledAt: 1_015_000 })).not.toBeNull()
+    } finally {
+      warn.mockRestore()
+    }
   })
 
   test('fencing tokens increase with every acquisition', async () => {
@@ -171,32 +235,46 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     expect(await make().isHealthy()).toBe(true)
   })
 
-  test('5 skewed replicas (timers up to 1 s apart), 10 ms job: one run per tick, and the next tick runs', async () => {
-    const a = make({ releaseGuard: 2000 })
-    const counterKey = `${uniquePrefix('ticks')}count`
-    prefixes.push(counterKey)
-    const t0 = Date.now() + 2500
-    const skews = [0, 250, 500, 750, 1000]
-    const children = skews.map((skew) =>
-      runChild('cron-child.mjs', [
-        backend,
-        JSON.stringify({
-          url: REDIS_URL,
-          pg: PG_URL,
-          keyPrefix: a.keyPrefix,
-          table: a.tableName,
-          job: 'every-tick',
-          fireAt: [t0 + skew, t0 + 3000 + skew],
-          holdMs: 10,
-          counterKey,
-          releaseGuard: 2000,
-        }),
-      ]),
+  test('default options, 4 replicas firing 0–900 ms late at random: every tick of 1 s, 2 s and 5 s jobs runs exactly once, none skipped', async () => {
+    const a = make()
+    const ledger = `${uniquePrefix('ticks')}ledger`
+    prefixes.push(ledger)
+    const jobs = { every1s: 1000, every2s: 2000, every5s: 5000 }
+    const from = Math.ceil((Date.now() + 3000) / 1000) * 1000 // after the children started
+    const to = from + 15000
+    const base = { url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, jobs, from, to, maxLagMs: 900, holdMs: 20, ledger }
+    await Promise.all(Array.from({ length: 4 }, () => runChild('cron-replica.mjs', [backend, JSON.stringify(base)])))
+    for (const [job, period] of Object.entries(jobs)) {
+      const wins = []
+      for (let t = Math.ceil(from / period) * period; t < to; t += period) wins.push(await raw.lLen(`${ledger}:${job}:${t}`))
+      expect(wins.length).toBeGreaterThanOrEqual(Math.floor((to - from) / period))
+      expect({ job, wins }).toEqual({ job, wins: wins.map(() => 1) })
+    }
+  }, 60000)
+
+  test('kill -9 of the holder mid-job at several ticks: the job is free after its TTL, later ticks run once each', async () => {
+    const a = make()
+    const ledger = `${uniquePrefix('killticks')}ledger`
+    prefixes.push(ledger)
+    const ttl = 1500
+    const from = Math.ceil((Date.now() + 3000) / 1000) * 1000
+    const to = from + 14000
+    const base = { url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, jobs: { job: 1000 }, from, to, minLagMs: 100, maxLagMs: 400, holdMs: 20, ttl, ledger }
+    // two replicas die mid-job at the ticks from+2 s and from+7 s; two survive
+    const killFrom = [from + 2000, from + 7000, undefined, undefined]
+    const outcomes = await Promise.all(
+      killFrom.map((k) => runChild('cron-replica.mjs', [backend, JSON.stringify({ ...base, killFrom: k })]).then(() => 'done', () => 'killed')),
     )
-    await Promise.all(children)
-    expect(await raw.lLen(`${counterKey}:0`)).toBe(1)
-    expect(await raw.lLen(`${counterKey}:1`)).toBe(1)
-  }, 30000)
+    expect(outcomes).toEqual(['killed', 'killed', 'done', 'done'])
+    const wins = []
+    for (let t = from; t < to; t += 1000) wins.push(await raw.lLen(`${ledger}:job:${t}`))
+    expect(wins.every((n) => n <= 1)).toBe(true) // never twice
+    // each dead holder blocks its job for its TTL only (the ticks within 1.5 s after it died)
+    const lost = wins.map((n, i) => (n === 0 ? i : null)).filter((i) => i !== null)
+    expect(lost.every((i) => (i > 2 && i <= 2 + Math.ceil(ttl / 1000)) || (i > 7 && i <= 7 + Math.ceil(ttl / 1000)))).toBe(true)
+    expect(wins.slice(0, 3)).toEqual([1, 1, 1])
+    expect(wins.slice(10)).toEqual([1, 1, 1, 1])
+  }, 60000)
 
   test('20 processes race for one job, 50 rounds: exactly one winner each round', async () => {
     const a = make({ releaseGuard: 0 })
@@ -251,6 +329,39 @@ test('control: the upstream adapter runs the same skewed tick more than once (th
   )
   expect(await raw.lLen(`${counterKey}:0`)).toBeGreaterThan(1)
 }, 30000)
+
+test("the RFC's flat config: every option takes effect", async () => {
+  const keyPrefix = uniquePrefix('cronrfc')
+  prefixes.push(keyPrefix)
+  const url = new URL(REDIS_URL)
+  const a = new RedisCronAdapter({
+    host: url.hostname,
+    port: parseInt(url.port || '6379'),
+    password: undefined,
+    keyPrefix,
+    lockTTL: 4000,
+    instanceId: 'rfc-pod-1',
+    lockRetryDelay: 50,
+    lockRetryAttempts: 2,
+    enableHealthCheck: false,
+  })
+  adapters.push(a)
+  expect(a.instanceId).toBe('rfc-pod-1')
+  const lock = await a.acquireLock('job')
+  expect(lock).toMatchObject({ instanceId: 'rfc-pod-1', jobName: 'job' })
+  expect(lock.expiresAt - lock.acquiredAt).toBe(4000) // lockTTL
+  const stored = JSON.parse(await raw.get(`${keyPrefix}job`)) // keyPrefix
+  expect(stored.instanceId).toBe('rfc-pod-1')
+  const pttl = await raw.pTTL(`${keyPrefix}job`)
+  expect(pttl).toBeGreaterThan(3000)
+  expect(pttl).toBeLessThanOrEqual(4000)
+  const t = Date.now()
+  expect(await a.acquireLock('job')).toBeNull() // held by itself: 2 retries 50 ms apart
+  expect(Date.now() - t).toBeGreaterThanOrEqual(90)
+  const down = new RedisCronAdapter({ host: '127.0.0.1', port: 1, enableHealthCheck: false })
+  expect(await down.isHealthy()).toBe(true) // enableHealthCheck: false
+  await down.shutdown()
+})
 
 describe('backend down: acquire fails closed with a clear error', () => {
   test('redis', async () => {

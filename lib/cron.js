@@ -3,14 +3,16 @@
  * Cron lock adapters (Motia `CronAdapter`): RedisCronAdapter (drop-in for
  * @motiadev/adapter-redis-cron@0.17) and PostgresCronAdapter (RFC "Example 6").
  *
- * Both: acquire is atomic and carries a fencing token; release/renew/shutdown check ownership
- * (lockId + instanceId) atomically on the server; release keeps the lock for a short guard window
- * (`releaseGuard`, default 5000 ms from acquisition) so a replica whose timer fires late cannot
- * run the same tick again; an opt-in watchdog (`autoRenew`) keeps renewing held locks.
+ * Both: acquire is atomic, is for a tick (`{scheduledAt}`, or the call time floored to the second)
+ * and carries a fencing token; a released lock refuses only its own tick to other instances, so a
+ * replica whose timer fires late cannot run the same tick again and the next tick is never
+ * skipped (the rule: src/core/cron_lock.rs); release/renew/shutdown check ownership (lockId + this
+ * adapter's instanceId) atomically on the server; an opt-in watchdog (`autoRenew`) keeps renewing
+ * held locks.
  */
 const { randomUUID } = require('node:crypto')
 const { NativeRedisCron, NativePostgresCron } = require('./native.js')
-const { normalizeRedis, checkPrefix, optInt } = require('./config.js')
+const { normalizeRedis, isRedisClient, checkPrefix, optInt } = require('./config.js')
 const { fromNative, configError } = require('./errors.js')
 
 const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
@@ -19,6 +21,19 @@ const DEFAULT_RELEASE_GUARD = 5000
 const DEFAULT_PG_TABLE = 'motia_cron_locks'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Options a flat config (the RFC's `new RedisCronAdapter({host, port, ..., lockTTL, instanceId})`) may carry. */
+const CRON_OPTION_KEYS = ['keyPrefix', 'lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'instanceId', 'enableHealthCheck', 'releaseGuard', 'autoRenew', 'onLockLost']
+
+function scheduledAtOf(options) {
+  if (options === undefined || options === null) return undefined
+  if (typeof options !== 'object') throw configError('options', 'must be an object {scheduledAt?}')
+  const at = options.scheduledAt
+  if (at === undefined || at === null) return undefined
+  const ms = at instanceof Date ? at.getTime() : at
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw configError('scheduledAt', 'must be a Date or a time in milliseconds')
+  return ms
+}
 
 function positiveMs(v, field, dflt) {
   if (v === undefined || v === null) return dflt
@@ -48,6 +63,14 @@ function commonOptions(opts) {
   }
 }
 
+/** The cron options given in a flat connection object (`{host, port, password, keyPrefix, lockTTL, instanceId, ...}`). */
+function flatCronOptions(connection) {
+  const out = {}
+  if (!connection || typeof connection !== 'object' || isRedisClient(connection)) return out
+  for (const k of CRON_OPTION_KEYS) if (connection[k] !== undefined) out[k] = connection[k]
+  return out
+}
+
 /** Shared behaviour of the two lock adapters; subclasses provide `_native`. */
 class LockAdapter {
   constructor(opts) {
@@ -58,28 +81,41 @@ class LockAdapter {
     this._watchdogs = new Map()
   }
 
-  /** Tries to take `jobName` for `ttl` ms (default lockTTL). Resolves the lock or null; rejects (fails closed) when the backend is down. */
-  async acquireLock(jobName, ttl) {
+  /**
+   * Tries to take `jobName` for `ttl` ms (default lockTTL) for one tick: `options.scheduledAt` when
+   * the caller knows it, else the tick this call's time falls in. Resolves the lock or null (another
+   * replica has this tick, or the job is still running from an earlier tick: logged once per skipped
+   * tick); rejects (fails closed) when the backend is down.
+   */
+  async acquireLock(jobName, ttl, options) {
     const t = ttl || this.lockTTL
+    const scheduledAt = scheduledAtOf(options)
+    const calledAt = Date.now()
     const attempts = 1 + this._opts.lockRetryAttempts
     for (let i = 0; i < attempts; i++) {
-      let json
+      let result
       try {
-        json = await this._native.tryAcquire(`${jobName}`, t)
+        result = await this._native.tryAcquire(`${jobName}`, t, calledAt, scheduledAt)
       } catch (e) {
         throw fromNative(e)
       }
-      if (json) {
-        const lock = JSON.parse(json)
+      if (result.lock) {
+        const lock = JSON.parse(result.lock)
         if (this._opts.autoRenew) this._startWatchdog(lock, t)
         return lock
+      }
+      if (result.skippedSince !== undefined && result.skippedSince !== null) {
+        const tick = new Date(scheduledAt ?? Math.floor(calledAt / 1000) * 1000).toISOString()
+        console.warn(
+          `[motia-native-adapters] cron job "${jobName}": tick ${tick} skipped, the run of ${new Date(result.skippedSince).toISOString()} still holds the lock`,
+        )
       }
       if (i + 1 < attempts) await sleep(this._opts.lockRetryDelay)
     }
     return null
   }
 
-  /** Releases a lock this instance holds (ownership checked on the server). The lock stays as a guard until acquiredAt + releaseGuard. */
+  /** Releases a lock this instance holds (lockId and this adapter's instanceId checked on the server); the record stays to refuse its own tick to late replicas. */
   async releaseLock(lock) {
     if (!lock || typeof lock !== 'object') throw configError('lock', 'must be the CronLock returned by acquireLock')
     this._stopWatchdog(lock.lockId)
@@ -90,7 +126,7 @@ class LockAdapter {
     }
   }
 
-  /** Extends a held lock to now + ttl. False when ownership was lost (or the backend is unreachable). */
+  /** Extends a lock this instance holds to now + ttl. False when this adapter does not hold it (or the backend is unreachable). */
   async renewLock(lock, ttl) {
     if (!lock || typeof lock !== 'object') return false
     try {
@@ -174,7 +210,7 @@ class RedisCronAdapter extends LockAdapter {
     if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
       throw configError('options', 'must be an object')
     }
-    const raw = { ...legacy, ...(options || {}) }
+    const raw = { ...legacy, ...flatCronOptions(connection), ...(options || {}) }
     const opts = commonOptions(raw)
     const keyPrefix = (raw.keyPrefix !== undefined && raw.keyPrefix !== null && checkPrefix(raw.keyPrefix, 'keyPrefix')) || DEFAULT_CRON_PREFIX
     super(opts)

@@ -6,12 +6,14 @@ use napi_derive::napi;
 
 use super::cron_common as common;
 use super::guard::run_sync;
+use crate::core::cron_lock::TickTracker;
 use crate::core::postgres::cron::PgCronLocks;
 
 /// Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead.
 #[napi]
 pub struct NativePostgresCron {
     inner: Arc<PgCronLocks>,
+    ticks: TickTracker,
 }
 
 #[napi]
@@ -27,13 +29,22 @@ impl NativePostgresCron {
             let guard = common::guard_ms(release_guard_ms);
             Ok(NativePostgresCron {
                 inner: Arc::new(PgCronLocks::new(&connection_string, &table_name, instance_id, guard)?),
+                ticks: TickTracker::default(),
             })
         })
     }
 
+    /// One acquisition attempt for a tick: `scheduledAt` when the caller knows it, else estimated
+    /// from `calledAt` (ms since the epoch, the caller's clock).
     #[napi]
-    pub async fn try_acquire(&self, job_name: String, ttl: f64) -> napi::Result<Option<String>> {
-        common::try_acquire(&*self.inner, job_name, ttl).await
+    pub async fn try_acquire(
+        &self,
+        job_name: String,
+        ttl: f64,
+        called_at: f64,
+        scheduled_at: Option<f64>,
+    ) -> napi::Result<common::AcquireResult> {
+        common::try_acquire(&*self.inner, &self.ticks, job_name, ttl, called_at, scheduled_at).await
     }
 
     #[napi]

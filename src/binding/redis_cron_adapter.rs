@@ -6,6 +6,7 @@ use napi_derive::napi;
 
 use super::cron_common as common;
 use super::guard::run_sync;
+use crate::core::cron_lock::TickTracker;
 use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
 use crate::core::redis::cron::RedisCronLocks;
 
@@ -13,6 +14,7 @@ use crate::core::redis::cron::RedisCronLocks;
 #[napi]
 pub struct NativeRedisCron {
     inner: Arc<RedisCronLocks>,
+    ticks: TickTracker,
 }
 
 #[napi]
@@ -30,14 +32,22 @@ impl NativeRedisCron {
             let guard = common::guard_ms(release_guard_ms);
             Ok(NativeRedisCron {
                 inner: Arc::new(RedisCronLocks::new(handle, key_prefix, instance_id, guard)),
+                ticks: TickTracker::default(),
             })
         })
     }
 
-    /// One acquisition attempt; the lock JSON, or null when another holder has it.
+    /// One acquisition attempt for a tick: `scheduledAt` when the caller knows it, else estimated
+    /// from `calledAt` (ms since the epoch, the caller's clock).
     #[napi]
-    pub async fn try_acquire(&self, job_name: String, ttl: f64) -> napi::Result<Option<String>> {
-        common::try_acquire(&*self.inner, job_name, ttl).await
+    pub async fn try_acquire(
+        &self,
+        job_name: String,
+        ttl: f64,
+        called_at: f64,
+        scheduled_at: Option<f64>,
+    ) -> napi::Result<common::AcquireResult> {
+        common::try_acquire(&*self.inner, &self.ticks, job_name, ttl, called_at, scheduled_at).await
     }
 
     #[napi]

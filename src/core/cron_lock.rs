@@ -1,19 +1,46 @@
-//! What the cron lock backends (Redis, PostgreSQL) share: the lock record, time, and the
-//! release guard window that makes a tick run once even when replicas' timers drift.
+//! What the cron lock backends (Redis, PostgreSQL) share: the lock record, the tick an
+//! acquisition is for, and the rule that makes each tick run once without skipping the next.
 //!
-//! Motia core calls `acquireLock(step, 300000)` on every replica at each tick and `releaseLock`
-//! as soon as the job ends. If release freed the lock at once, a replica whose timer fires a bit
-//! later would acquire it again and run the same tick twice. So `release` keeps the lock until
-//! `acquiredAt + releaseGuard` (when that is still in the future) and marks it released; only
-//! then does it disappear. `releaseGuard` must cover the timer skew between replicas and be
-//! shorter than the shortest schedule period.
+//! Motia core calls `acquireLock(step, 300000)` on every replica when the step's timer fires and
+//! `releaseLock` as soon as the job ends. A lock keyed by job name alone either lets a late
+//! replica run the same tick again (if release frees it) or blocks the next tick (if release
+//! keeps it for a fixed time). So every acquisition names its **tick**:
+//!
+//! - with `{ scheduledAt }` (our `CronScheduler`) the tick is exact;
+//! - otherwise it is the call time floored to the second. Cron ticks fall on whole seconds of the
+//!   replica's own clock and node-cron fires them 0–1 s late, so every replica whose timer fires
+//!   less than a second late computes the same tick, whatever the skew between replicas' clocks.
+//!
+//! The stored record carries its tick. A *released* record refuses only the same tick: another
+//! instance's call whose tick is less than the same-tick window `W` after the record's tick
+//! (see [`same_tick_window`]); any later tick overwrites it at once, and the instance that
+//! released it may always take it again. An *unreleased* record is a job still running: every
+//! call is refused (as upstream), and the first call of a later tick is reported as a skipped
+//! tick. `W` is 1 s until a period is known, then half the shortest period seen between the job's
+//! ticks (learned per instance from Motia's successive calls, [`TickTracker`], and carried in the
+//! record so new replicas learn it), capped by `releaseGuard`: a late timer is tolerated up to `W`,
+//! and the next tick (at least one period later) is never mistaken for the same one.
+//!
+//! The Redis script and the PostgreSQL statement implement this rule atomically on the server;
+//! [`same_tick_window`] is its one definition in Rust, and the scripts' copies follow it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AdapterError, Result};
 
+/// `lockTTL`: used when `acquireLock` gets no ttl (Motia core always passes 300000).
 pub const DEFAULT_LOCK_TTL_MS: u64 = 300_000;
+/// `releaseGuard`: the upper bound of the same-tick window.
 pub const DEFAULT_RELEASE_GUARD_MS: u64 = 5_000;
+/// The same-tick window before a period is known, and its floor: the resolution of cron schedules.
+pub const TICK_RESOLUTION_MS: u64 = 1_000;
+/// How long a released estimated-tick record outlives its window in Redis (late timers, clock skew).
+pub const RELEASED_MARGIN_MS: u64 = 3_000;
+/// Jobs an instance keeps tick history for (bounded against callers inventing job names).
+const MAX_TRACKED_JOBS: usize = 10_000;
 
 /// The lock as JS sees it; field order matches `@motiadev/adapter-redis-cron@0.17`'s JSON, with
 /// our extra fields after (readable by upstream, which only looks at lockId and instanceId).
@@ -25,12 +52,143 @@ pub struct CronLock {
     pub acquired_at: i64,
     pub expires_at: i64,
     pub instance_id: String,
+    /// The tick estimated from the call time (ms, whole seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick: Option<i64>,
+    /// The exact tick the caller passed (`{ scheduledAt }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<i64>,
+    /// Shortest period (ms) seen between this job's ticks, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
     /// Increases with every acquisition of this job (fencing token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fencing_token: Option<i64>,
-    /// Set when the holder released it; the record only guards against late replicas now.
+    /// Set when the holder released it; the record only refuses its own tick now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_at: Option<i64>,
+}
+
+/// Which tick an acquisition is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TickRequest {
+    /// Nominal tick time, ms since the epoch.
+    pub tick: i64,
+    /// True when the caller passed the tick (`scheduledAt`), false when it is estimated.
+    pub exact: bool,
+    /// Shortest period this instance has seen for the job (estimated ticks only).
+    pub period: Option<u64>,
+}
+
+impl TickRequest {
+    /// `scheduled_at` when the caller passed one, else `called_at` floored to the second.
+    pub fn new(called_at: i64, scheduled_at: Option<i64>, period: Option<u64>) -> Self {
+        match scheduled_at {
+            Some(t) => TickRequest {
+                tick: t,
+                exact: true,
+                period: None,
+            },
+            None => TickRequest {
+                tick: floor_tick(called_at),
+                exact: false,
+                period,
+            },
+        }
+    }
+}
+
+/// What one acquisition attempt found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acquisition {
+    Acquired(CronLock),
+    /// Another holder has this tick, or the job is still running.
+    Refused,
+    /// The job is still running from an earlier tick (`running_tick`): this tick is skipped.
+    /// Reported to the first caller of the tick only, so it is logged once across the fleet.
+    Skipped {
+        running_tick: i64,
+    },
+}
+
+/// `t` floored to the whole second.
+pub fn floor_tick(t: i64) -> i64 {
+    t.div_euclid(TICK_RESOLUTION_MS as i64) * TICK_RESOLUTION_MS as i64
+}
+
+/// The same-tick window: a call whose tick is less than this after a released record's tick is
+/// the same tick. `cap` is `releaseGuard` (0: no window, upstream behaviour); `period` the
+/// shortest known period of the job (the smaller of the caller's and the record's).
+pub fn same_tick_window(period: Option<u64>, exact: bool, cap: u64) -> u64 {
+    if cap == 0 {
+        0
+    } else if exact {
+        1
+    } else {
+        match period {
+            None | Some(0) => TICK_RESOLUTION_MS,
+            Some(p) => (p / 2).clamp(TICK_RESOLUTION_MS, cap.max(TICK_RESOLUTION_MS)),
+        }
+    }
+}
+
+/// How long (ms from `now`) a released record must stay in a store whose records expire
+/// (Redis): an exact tick until its lock's TTL; an estimated tick until its window (plus a
+/// margin) has passed; 0 means delete it now.
+pub fn released_keep_ms(lock: &CronLock, cap: u64, now: i64) -> u64 {
+    if cap == 0 {
+        return 0;
+    }
+    let until = match lock.scheduled_at {
+        Some(_) => lock.expires_at,
+        None => {
+            let tick = lock.tick.unwrap_or_else(|| floor_tick(lock.acquired_at));
+            let w = same_tick_window(lock.period, false, cap);
+            tick.saturating_add((w + RELEASED_MARGIN_MS) as i64)
+        }
+    };
+    until.saturating_sub(now).max(1) as u64
+}
+
+/// The periods of the jobs this instance is asked to lock, learned from the ticks of
+/// successive estimated-tick calls (Motia calls once per tick on every replica).
+#[derive(Default)]
+pub struct TickTracker {
+    jobs: Mutex<HashMap<String, JobTicks>>,
+}
+
+#[derive(Clone, Copy)]
+struct JobTicks {
+    last: i64,
+    shortest_gap: Option<u64>,
+}
+
+impl TickTracker {
+    /// Records a call for `job` at `tick`; returns the shortest gap seen between its ticks.
+    /// The shortest gap, never the latest: underestimating only narrows the window, while
+    /// overestimating could make the next tick look like the same one.
+    pub fn observe(&self, job: &str, tick: i64) -> Option<u64> {
+        let Ok(mut jobs) = self.jobs.lock() else { return None };
+        if let Some(j) = jobs.get_mut(job) {
+            if tick > j.last {
+                let gap = (tick - j.last) as u64;
+                j.shortest_gap = Some(j.shortest_gap.map_or(gap, |g| g.min(gap)));
+                j.last = tick;
+            }
+            return j.shortest_gap;
+        }
+        if jobs.len() >= MAX_TRACKED_JOBS {
+            jobs.clear();
+        }
+        jobs.insert(
+            job.to_string(),
+            JobTicks {
+                last: tick,
+                shortest_gap: None,
+            },
+        );
+        None
+    }
 }
 
 impl CronLock {
@@ -68,16 +226,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// How long a released lock must still be kept: until `acquired_at + guard`, or 0 to free it now.
-pub fn guard_remaining_ms(acquired_at: i64, guard_ms: u64, now: i64) -> u64 {
-    let until = acquired_at.saturating_add(guard_ms as i64);
-    if until > now {
-        (until - now) as u64
-    } else {
-        0
-    }
-}
-
 pub fn check_ttl(ttl: f64, field: &str) -> Result<u64> {
     if !ttl.is_finite() || ttl < 1.0 || ttl > 1e12 {
         return Err(AdapterError::config(field, "must be a positive number of milliseconds"));
@@ -85,53 +233,29 @@ pub fn check_ttl(ttl: f64, field: &str) -> Result<u64> {
     Ok(ttl as u64)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_keeps_upstream_field_order_and_reads_upstream_locks() {
-        let lock = CronLock {
-            job_name: "job".into(),
-            lock_id: "id".into(),
-            acquired_at: 1,
-            expires_at: 2,
-            instance_id: "i".into(),
-            fencing_token: Some(7),
-            released_at: None,
-        };
-        assert_eq!(
-            lock.to_json(),
-            r#"{"jobName":"job","lockId":"id","acquiredAt":1,"expiresAt":2,"instanceId":"i","fencingToken":7}"#
-        );
-        let upstream =
-            CronLock::from_json(r#"{"jobName":"j","lockId":"l","acquiredAt":1,"expiresAt":2,"instanceId":"x"}"#)
-                .unwrap();
-        assert_eq!(upstream.fencing_token, None);
+/// A time in ms since the epoch passed from JS (`scheduledAt`, call time), validated.
+pub fn check_time(t: f64, field: &str) -> Result<i64> {
+    if !t.is_finite() || !(0.0..=8.64e15).contains(&t) {
+        return Err(AdapterError::config(
+            field,
+            "must be a time in milliseconds since the epoch",
+        ));
     }
-
-    #[test]
-    fn guard_window() {
-        assert_eq!(guard_remaining_ms(1000, 5000, 1500), 4500);
-        assert_eq!(guard_remaining_ms(1000, 5000, 7000), 0);
-        assert_eq!(guard_remaining_ms(1000, 0, 1000), 0);
-    }
-
-    #[test]
-    fn ttl_validation() {
-        assert_eq!(check_ttl(300000.0, "ttl").unwrap(), 300000);
-        assert!(check_ttl(0.0, "ttl").is_err());
-        assert!(check_ttl(f64::NAN, "ttl").is_err());
-    }
+    Ok(t as i64)
 }
 
 /// What both lock backends provide; the napi classes share one implementation over it
-/// (`binding::cron_common`).
+/// (`binding::cron_common`). Ownership is always checked against the adapter's own instance id,
+/// never the one a lock object claims.
 pub trait CronLocks: Send + Sync + 'static {
-    /// One atomic attempt; `None` when another holder has the job.
-    fn try_acquire(&self, job: &str, ttl_ms: u64)
-        -> impl std::future::Future<Output = Result<Option<CronLock>>> + Send;
-    /// Releases an owned lock (kept as a guard for the release window). False if not owned.
+    /// One atomic attempt for `tick` (the rule in the module docs).
+    fn try_acquire(
+        &self,
+        job: &str,
+        ttl_ms: u64,
+        tick: TickRequest,
+    ) -> impl std::future::Future<Output = Result<Acquisition>> + Send;
+    /// Releases an owned lock (kept as the record of its tick). False if not owned.
     fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send;
     /// Extends an owned, unreleased lock to now + ttl. False when ownership was lost.
     fn renew(&self, lock: &CronLock, ttl_ms: u64) -> impl std::future::Future<Output = Result<bool>> + Send;
@@ -140,4 +264,105 @@ pub trait CronLocks: Send + Sync + 'static {
     fn ping(&self) -> impl std::future::Future<Output = Result<bool>> + Send;
     /// Frees this instance's unreleased locks and closes the connection.
     fn shutdown(&self) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock() -> CronLock {
+        CronLock {
+            job_name: "job".into(),
+            lock_id: "id".into(),
+            acquired_at: 1,
+            expires_at: 2,
+            instance_id: "i".into(),
+            tick: None,
+            scheduled_at: None,
+            period: None,
+            fencing_token: Some(7),
+            released_at: None,
+        }
+    }
+
+    #[test]
+    fn json_keeps_upstream_field_order_and_reads_upstream_locks() {
+        assert_eq!(
+            lock().to_json(),
+            r#"{"jobName":"job","lockId":"id","acquiredAt":1,"expiresAt":2,"instanceId":"i","fencingToken":7}"#
+        );
+        let upstream =
+            CronLock::from_json(r#"{"jobName":"j","lockId":"l","acquiredAt":1,"expiresAt":2,"instanceId":"x"}"#)
+                .unwrap();
+        assert_eq!(upstream.fencing_token, None);
+        assert_eq!(upstream.tick, None);
+    }
+
+    #[test]
+    fn ticks_are_floored_to_the_second_or_exact() {
+        assert_eq!(TickRequest::new(10_999, None, None).tick, 10_000);
+        assert_eq!(TickRequest::new(10_000, None, None).tick, 10_000);
+        let exact = TickRequest::new(10_999, Some(10_500), Some(5000));
+        assert_eq!((exact.tick, exact.exact, exact.period), (10_500, true, None));
+    }
+
+    #[test]
+    fn window_follows_the_period_within_bounds() {
+        assert_eq!(same_tick_window(None, false, 5000), 1000);
+        assert_eq!(same_tick_window(Some(1000), false, 5000), 1000);
+        assert_eq!(same_tick_window(Some(2000), false, 5000), 1000);
+        assert_eq!(same_tick_window(Some(5000), false, 5000), 2500);
+        assert_eq!(same_tick_window(Some(86_400_000), false, 5000), 5000);
+        assert_eq!(same_tick_window(Some(86_400_000), false, 500), 1000);
+        assert_eq!(same_tick_window(Some(5000), true, 5000), 1);
+        assert_eq!(same_tick_window(Some(5000), false, 0), 0);
+    }
+
+    #[test]
+    fn the_next_tick_is_never_inside_the_window() {
+        // the winner's timer fired up to 999 ms late (floored to the tick), the next tick's
+        // earliest caller on time: the distance is the period, never less than the window
+        for period in (1000..=120_000).step_by(1000) {
+            for cap in [1000, 5000, 60_000] {
+                let w = same_tick_window(Some(period), false, cap);
+                assert!(period >= w, "period {period} cap {cap}");
+                assert!(w >= 1000);
+            }
+        }
+    }
+
+    #[test]
+    fn released_records_stay_for_their_window() {
+        let mut l = lock();
+        l.tick = Some(10_000);
+        l.period = Some(5000);
+        assert_eq!(released_keep_ms(&l, 5000, 10_200), 2500 + RELEASED_MARGIN_MS - 200);
+        assert_eq!(released_keep_ms(&l, 5000, 100_000), 1);
+        assert_eq!(released_keep_ms(&l, 0, 10_200), 0);
+        l.scheduled_at = Some(10_000);
+        l.expires_at = 70_000;
+        assert_eq!(released_keep_ms(&l, 5000, 10_000), 60_000);
+    }
+
+    #[test]
+    fn tracker_learns_the_shortest_gap() {
+        let t = TickTracker::default();
+        assert_eq!(t.observe("a", 0), None);
+        assert_eq!(t.observe("a", 10_000), Some(10_000));
+        assert_eq!(t.observe("a", 20_000), Some(10_000));
+        assert_eq!(t.observe("a", 21_000), Some(1000));
+        assert_eq!(t.observe("a", 31_000), Some(1000));
+        assert_eq!(t.observe("a", 31_000), Some(1000)); // same tick twice: no gap
+        assert_eq!(t.observe("b", 5_000), None);
+    }
+
+    #[test]
+    fn ttl_and_time_validation() {
+        assert_eq!(check_ttl(300000.0, "ttl").unwrap(), 300000);
+        assert!(check_ttl(0.0, "ttl").is_err());
+        assert!(check_ttl(f64::NAN, "ttl").is_err());
+        assert_eq!(check_time(1.5e12, "scheduledAt").unwrap(), 1_500_000_000_000);
+        assert!(check_time(-1.0, "scheduledAt").is_err());
+        assert!(check_time(f64::INFINITY, "scheduledAt").is_err());
+    }
 }

@@ -1,7 +1,8 @@
 //! Cron locks in a PostgreSQL table (RFC "Example 6"), with the same semantics as the Redis
-//! locks: one row per job, `INSERT … ON CONFLICT DO UPDATE … WHERE expired` as the atomic
-//! acquire, ownership-checked release/renew, a fencing token that survives releases (rows are
-//! never deleted), and the release guard window. Every time comparison uses the database clock.
+//! locks: one row per job, `INSERT … ON CONFLICT DO UPDATE … WHERE <tick rule>` as the atomic
+//! acquire (the rule of `core::cron_lock`), release/renew checked against this adapter's own
+//! instance id, and a fencing token that survives releases (rows are never deleted on release).
+//! Expiry uses the database clock; ticks come from the callers' clocks (see `core::cron_lock`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::core::cron_lock::CronLock;
+use crate::core::cron_lock::{Acquisition, CronLock, TickRequest};
 use crate::error::{AdapterError, Result};
 
 pub const DEFAULT_TABLE: &str = "motia_cron_locks";
@@ -59,7 +60,10 @@ fn classify(e: tokio_postgres::Error) -> AdapterError {
 
 struct Sql {
     create: String,
+    has_tick_columns: String,
+    add_tick_columns: String,
     acquire: String,
+    mark_skipped: String,
     release: String,
     renew: String,
     active: String,
@@ -67,8 +71,25 @@ struct Sql {
     purge: String,
 }
 
+/// The same-tick window of `core::cron_lock::same_tick_window` in SQL (keep the two in step):
+/// `exact`, `period` (the caller's, nullable) and `cap` are parameters, `rec_period` the row's
+/// column. `LEAST` ignores NULLs in PostgreSQL, so it is the shorter known period.
+fn window_sql(exact: &str, period: &str, cap: &str, rec_period: &str) -> String {
+    format!(
+        "(CASE WHEN {cap} <= 0 THEN 0 WHEN {exact} THEN 1 \
+              WHEN LEAST({period}, {rec_period}) IS NULL THEN 1000 \
+              ELSE GREATEST(1000, LEAST(GREATEST({cap}, 1000), LEAST({period}, {rec_period}) / 2)) END)"
+    )
+}
+
+/// The tick a row is for: its estimated or exact tick, or (rows written before ticks existed)
+/// its acquisition time floored to the second.
+const ROW_TICK: &str = "COALESCE(l.tick, l.acquired_at / 1000 * 1000)";
+
 impl Sql {
     fn new(t: &str) -> Sql {
+        let w_acquire = window_sql("$6::boolean", "$7::bigint", "$8::bigint", "l.period");
+        let w_skip = window_sql("$3::boolean", "$4::bigint", "$5::bigint", "l.period");
         Sql {
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
@@ -78,26 +99,51 @@ impl Sql {
                    acquired_at BIGINT NOT NULL,
                    expires_at BIGINT NOT NULL,
                    fencing_token BIGINT NOT NULL DEFAULT 1,
-                   released_at BIGINT)"
+                   released_at BIGINT,
+                   tick BIGINT,
+                   exact_tick BOOLEAN NOT NULL DEFAULT false,
+                   period BIGINT,
+                   skipped_tick BIGINT)"
+            ),
+            has_tick_columns: format!("SELECT tick, exact_tick, period, skipped_tick FROM {t} LIMIT 0"),
+            // tables made by earlier releases (ALTER takes an exclusive lock: only when needed)
+            add_tick_columns: format!(
+                "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS tick BIGINT,
+                   ADD COLUMN IF NOT EXISTS exact_tick BOOLEAN NOT NULL DEFAULT false,
+                   ADD COLUMN IF NOT EXISTS period BIGINT,
+                   ADD COLUMN IF NOT EXISTS skipped_tick BIGINT"
             ),
             acquire: format!(
-                "INSERT INTO {t} AS l (job_name, lock_id, instance_id, acquired_at, expires_at, fencing_token, released_at)
-                 VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS} + $4, {NOW_MS}, NULL)
+                "INSERT INTO {t} AS l (job_name, lock_id, instance_id, acquired_at, expires_at, fencing_token,
+                                       released_at, tick, exact_tick, period)
+                 VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS} + $4::bigint, {NOW_MS}, NULL, $5::bigint, $6::boolean, $7::bigint)
                  ON CONFLICT (job_name) DO UPDATE SET
                    lock_id = EXCLUDED.lock_id, instance_id = EXCLUDED.instance_id,
                    acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at,
-                   fencing_token = GREATEST(l.fencing_token + 1, EXCLUDED.fencing_token), released_at = NULL
-                 WHERE l.expires_at <= EXCLUDED.acquired_at
-                 RETURNING acquired_at, expires_at, fencing_token"
+                   fencing_token = GREATEST(l.fencing_token + 1, EXCLUDED.fencing_token), released_at = NULL,
+                   tick = EXCLUDED.tick, exact_tick = EXCLUDED.exact_tick,
+                   period = LEAST(EXCLUDED.period, l.period), skipped_tick = NULL
+                 WHERE CASE WHEN l.released_at IS NULL THEN l.expires_at <= EXCLUDED.acquired_at
+                            ELSE l.instance_id = EXCLUDED.instance_id
+                                 OR EXCLUDED.tick - {ROW_TICK} >= {w_acquire} END
+                 RETURNING acquired_at, expires_at, fencing_token, period"
+            ),
+            // after a refusal: the first call of a later tick while the job still runs marks the
+            // row and learns the running tick (so the skip is logged once across the fleet)
+            mark_skipped: format!(
+                "UPDATE {t} AS l SET skipped_tick = $2::bigint
+                 WHERE job_name = $1 AND released_at IS NULL AND expires_at > {NOW_MS}
+                   AND {w_skip} > 0 AND $2::bigint - {ROW_TICK} >= {w_skip}
+                   AND (skipped_tick IS NULL OR abs($2::bigint - skipped_tick) >= {w_skip})
+                 RETURNING {ROW_TICK}"
             ),
             release: format!(
-                "UPDATE {t} SET released_at = {NOW_MS},
-                   expires_at = GREATEST(LEAST(expires_at, acquired_at + $4), {NOW_MS})
+                "UPDATE {t} SET released_at = {NOW_MS}, expires_at = {NOW_MS}
                  WHERE job_name = $1 AND lock_id = $2 AND instance_id = $3 AND released_at IS NULL
                    AND expires_at > {NOW_MS}"
             ),
             renew: format!(
-                "UPDATE {t} SET expires_at = {NOW_MS} + $4
+                "UPDATE {t} SET expires_at = {NOW_MS} + $4::bigint
                  WHERE job_name = $1 AND lock_id = $2 AND instance_id = $3 AND released_at IS NULL
                    AND expires_at > {NOW_MS}"
             ),
@@ -105,12 +151,13 @@ impl Sql {
                 "SELECT job_name, instance_id, acquired_at, expires_at FROM {t}
                  WHERE released_at IS NULL AND expires_at > {NOW_MS} ORDER BY job_name"
             ),
+            // frees the job for anyone (an interrupted run is not a finished tick): expired, not released
             shutdown: format!(
-                "UPDATE {t} SET released_at = {NOW_MS}, expires_at = {NOW_MS}
+                "UPDATE {t} SET expires_at = {NOW_MS}
                  WHERE instance_id = $1 AND released_at IS NULL AND expires_at > {NOW_MS}"
             ),
-            // rows of jobs not seen for a day (e.g. per-tick lock names) are garbage; tokens stay
-            // monotonic without them because a new row starts at the current time in ms
+            // rows of jobs not seen for a day are garbage; tokens stay monotonic without them
+            // because a new row starts at the current time in ms
             purge: format!("DELETE FROM {t} WHERE expires_at < {NOW_MS} - 86400000"),
         }
     }
@@ -186,47 +233,75 @@ impl PgCronLocks {
             .batch_execute(&format!("BEGIN; {create}; COMMIT;"))
             .await
             .map_err(classify)?;
+        if let Err(e) = client.simple_query(&self.sql.has_tick_columns).await {
+            if e.code() != Some(&SqlState::UNDEFINED_COLUMN) {
+                return Err(classify(e));
+            }
+            client
+                .batch_execute(&self.sql.add_tick_columns)
+                .await
+                .map_err(classify)?;
+        }
         let client = Arc::new(client);
         *slot = Some(client.clone());
         Ok(client)
     }
 
-    pub async fn try_acquire(&self, job: &str, ttl_ms: u64) -> Result<Option<CronLock>> {
+    pub async fn try_acquire(&self, job: &str, ttl_ms: u64, tick: TickRequest) -> Result<Acquisition> {
         let client = self.client().await?;
         if self.acquisitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 256 == 0 {
             let _ = client.execute(&self.sql.purge, &[]).await;
         }
         let lock_id = uuid::Uuid::new_v4().to_string();
+        let period = tick.period.map(|p| p as i64);
+        let cap = self.release_guard_ms as i64;
         let rows = client
             .query(
                 &self.sql.acquire,
-                &[&job, &lock_id, &self.instance_id, &(ttl_ms as i64)],
+                &[
+                    &job,
+                    &lock_id,
+                    &self.instance_id,
+                    &(ttl_ms as i64),
+                    &tick.tick,
+                    &tick.exact,
+                    &period,
+                    &cap,
+                ],
             )
             .await
             .map_err(classify)?;
-        Ok(rows.first().map(|row| CronLock {
-            job_name: job.to_string(),
-            lock_id,
-            acquired_at: row.get(0),
-            expires_at: row.get(1),
-            instance_id: self.instance_id.clone(),
-            fencing_token: Some(row.get(2)),
-            released_at: None,
-        }))
+        if let Some(row) = rows.first() {
+            return Ok(Acquisition::Acquired(CronLock {
+                job_name: job.to_string(),
+                lock_id,
+                acquired_at: row.get(0),
+                expires_at: row.get(1),
+                instance_id: self.instance_id.clone(),
+                tick: (!tick.exact).then_some(tick.tick),
+                scheduled_at: tick.exact.then_some(tick.tick),
+                period: row.get::<_, Option<i64>>(3).map(|p| p as u64),
+                fencing_token: Some(row.get(2)),
+                released_at: None,
+            }));
+        }
+        let marked = client
+            .query(&self.sql.mark_skipped, &[&job, &tick.tick, &tick.exact, &period, &cap])
+            .await
+            .map_err(classify)?;
+        Ok(match marked.first() {
+            Some(row) => Acquisition::Skipped {
+                running_tick: row.get(0),
+            },
+            None => Acquisition::Refused,
+        })
     }
 
+    /// Releases a lock this instance owns; the row stays as the record of its tick.
     pub async fn release(&self, lock: &CronLock) -> Result<bool> {
         let client = self.client().await?;
         let n = client
-            .execute(
-                &self.sql.release,
-                &[
-                    &lock.job_name,
-                    &lock.lock_id,
-                    &lock.instance_id,
-                    &(self.release_guard_ms as i64),
-                ],
-            )
+            .execute(&self.sql.release, &[&lock.job_name, &lock.lock_id, &self.instance_id])
             .await
             .map_err(classify)?;
         Ok(n > 0)
@@ -237,7 +312,7 @@ impl PgCronLocks {
         let n = client
             .execute(
                 &self.sql.renew,
-                &[&lock.job_name, &lock.lock_id, &lock.instance_id, &(ttl_ms as i64)],
+                &[&lock.job_name, &lock.lock_id, &self.instance_id, &(ttl_ms as i64)],
             )
             .await
             .map_err(classify)?;
@@ -321,8 +396,9 @@ impl crate::core::cron_lock::CronLocks for PgCronLocks {
         &self,
         job: &str,
         ttl_ms: u64,
-    ) -> impl std::future::Future<Output = Result<Option<CronLock>>> + Send {
-        PgCronLocks::try_acquire(self, job, ttl_ms)
+        tick: TickRequest,
+    ) -> impl std::future::Future<Output = Result<Acquisition>> + Send {
+        PgCronLocks::try_acquire(self, job, ttl_ms, tick)
     }
     fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send {
         PgCronLocks::release(self, lock)

@@ -1,6 +1,6 @@
 //! Cron locks in Redis, wire-compatible with `@motiadev/adapter-redis-cron@0.17`
 //! (STRING `${keyPrefix}${jobName}` = lock JSON, `PX` expiry), plus fencing tokens and the
-//! release guard window (see `core::cron_lock`).
+//! tick rule (see `core::cron_lock`).
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use redis::{Script, Value};
 use super::connection::RedisHandle;
 use super::keys::CronKeys;
 use super::scripts;
-use crate::core::cron_lock::{guard_remaining_ms, now_ms, CronLock};
+use crate::core::cron_lock::{now_ms, released_keep_ms, Acquisition, CronLock, TickRequest};
 use crate::error::Result;
 
 pub struct RedisCronLocks {
@@ -45,8 +45,8 @@ impl RedisCronLocks {
         &self.instance_id
     }
 
-    /// One atomic attempt: `SET NX PX` with a fresh fencing token. `None` when someone holds it.
-    pub async fn try_acquire(&self, job: &str, ttl_ms: u64) -> Result<Option<CronLock>> {
+    /// One atomic attempt for `tick` (the rule in `core::cron_lock`, run by the script).
+    pub async fn try_acquire(&self, job: &str, ttl_ms: u64, tick: TickRequest) -> Result<Acquisition> {
         let now = now_ms();
         let mut lock = CronLock {
             job_name: job.to_string(),
@@ -54,49 +54,63 @@ impl RedisCronLocks {
             acquired_at: now,
             expires_at: now + ttl_ms as i64,
             instance_id: self.instance_id.clone(),
+            tick: (!tick.exact).then_some(tick.tick),
+            scheduled_at: tick.exact.then_some(tick.tick),
+            period: None,
             fencing_token: None,
             released_at: None,
         };
         let json = lock.to_json();
-        let open = &json[..json.len() - 1]; // without the closing brace; the script appends the token
-        let token: Option<i64> = self
+        let open = &json[..json.len() - 1]; // without the closing brace; the script appends the rest
+        let reply: Vec<i64> = self
             .redis
             .invoke(
                 self.acquire
                     .key(self.keys.lock(job))
                     .key(self.keys.fence(job))
                     .arg(open)
-                    .arg(ttl_ms),
+                    .arg(ttl_ms)
+                    .arg(&self.instance_id)
+                    .arg(tick.tick)
+                    .arg(if tick.exact { "1" } else { "0" })
+                    .arg(tick.period.unwrap_or(0))
+                    .arg(self.release_guard_ms),
             )
             .await?;
-        Ok(token.map(|t| {
-            lock.fencing_token = Some(t);
-            lock
-        }))
+        Ok(match reply.as_slice() {
+            [1, token, period, ..] => {
+                lock.fencing_token = Some(*token);
+                lock.period = (*period > 0).then_some(*period as u64);
+                Acquisition::Acquired(lock)
+            }
+            [2, running, ..] => Acquisition::Skipped { running_tick: *running },
+            _ => Acquisition::Refused,
+        })
     }
 
-    /// Releases an owned lock; keeps it (marked released) for the guard window. False if not owned.
+    /// Releases a lock this instance owns; keeps it (marked released) as the record of its tick.
+    /// False if not owned.
     pub async fn release(&self, lock: &CronLock) -> Result<bool> {
         let now = now_ms();
-        let guard = guard_remaining_ms(lock.acquired_at, self.release_guard_ms, now);
+        let keep = released_keep_ms(lock, self.release_guard_ms, now);
         let mut released = lock.clone();
         released.released_at = Some(now);
-        released.expires_at = now + guard as i64;
+        released.expires_at = now + keep as i64;
         let r: i64 = self
             .redis
             .invoke(
                 self.release
                     .key(self.keys.lock(&lock.job_name))
                     .arg(&lock.lock_id)
-                    .arg(&lock.instance_id)
-                    .arg(guard)
+                    .arg(&self.instance_id)
+                    .arg(keep)
                     .arg(released.to_json()),
             )
             .await?;
         Ok(r > 0)
     }
 
-    /// Extends an owned, unreleased lock to `now + ttl`. False when ownership was lost.
+    /// Extends a lock this instance owns, unreleased, to `now + ttl`. False when ownership was lost.
     pub async fn renew(&self, lock: &CronLock, ttl_ms: u64) -> Result<bool> {
         let mut renewed = lock.clone();
         renewed.expires_at = now_ms() + ttl_ms as i64;
@@ -106,7 +120,7 @@ impl RedisCronLocks {
                 self.renew
                     .key(self.keys.lock(&lock.job_name))
                     .arg(&lock.lock_id)
-                    .arg(&lock.instance_id)
+                    .arg(&self.instance_id)
                     .arg(renewed.to_json())
                     .arg(ttl_ms),
             )
@@ -167,8 +181,9 @@ impl crate::core::cron_lock::CronLocks for RedisCronLocks {
         &self,
         job: &str,
         ttl_ms: u64,
-    ) -> impl std::future::Future<Output = Result<Option<CronLock>>> + Send {
-        RedisCronLocks::try_acquire(self, job, ttl_ms)
+        tick: TickRequest,
+    ) -> impl std::future::Future<Output = Result<Acquisition>> + Send {
+        RedisCronLocks::try_acquire(self, job, ttl_ms, tick)
     }
     fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send {
         RedisCronLocks::release(self, lock)

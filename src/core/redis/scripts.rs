@@ -1,22 +1,64 @@
 //! Lua scripts, run by hash through `redis::Script` (EVALSHA, falling back to EVAL).
-//! Ownership checks decode the stored lock JSON and compare `lockId` and `instanceId`, exactly
-//! what `@motiadev/adapter-redis-cron@0.17` checks, so locks of both kinds exclude each other.
+//! Ownership checks decode the stored lock JSON and compare `lockId` and `instanceId`, the fields
+//! `@motiadev/adapter-redis-cron@0.17` checks, so locks of both kinds exclude each other; the
+//! instanceId is always the calling adapter's own (upstream trusts the lock object's).
 
-/// KEYS: lock, fence. ARGV: lock JSON without its closing `}`, ttl ms.
-/// `SET NX PX` the lock with a fresh fencing token appended; returns the token or nil.
+/// KEYS: lock, fence. ARGV: lock JSON without its closing `}`, ttl ms, the caller's instanceId,
+/// tick ms, exact ('1' | '0'), the caller's known period ms (0: unknown), releaseGuard ms.
+/// The tick rule of `core::cron_lock` (keep the two in step): a released record refuses only its
+/// own tick to other instances; an unreleased one refuses everything, and the first call of a
+/// later tick marks it (`skippedTick`, TTL kept) and gets `{2, runningTick}` so the skip is
+/// logged once. Otherwise the lock is written with the shortest known period and a fresh
+/// fencing token: `{1, token, period}`. Refused: `{0}`.
 /// The token is `max(previous + 1, server time in ms)`: it increases with every acquisition even
-/// after the small fence key (kept for the lock's TTL only, so per-tick lock names leave no
-/// garbage) has expired.
+/// after the small fence key (kept for the lock's TTL only) has expired.
 pub const ACQUIRE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local tick = tonumber(ARGV[4])
+local period = tonumber(ARGV[6])
+local cap = tonumber(ARGV[7])
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, rec = pcall(cjson.decode, current)
+  if not ok or type(rec) ~= 'table' then return {0} end
+  local rp = tonumber(rec.period) or 0
+  if rp > 0 and (period == 0 or rp < period) then period = rp end
+  local w
+  if cap <= 0 then w = 0
+  elseif ARGV[5] == '1' then w = 1
+  elseif period <= 0 then w = 1000
+  else w = math.max(1000, math.min(math.max(cap, 1000), math.floor(period / 2))) end
+  local rtick = tonumber(rec.scheduledAt) or tonumber(rec.tick)
+    or math.floor((tonumber(rec.acquiredAt) or 0) / 1000) * 1000
+  if rec.releasedAt then
+    if rec.instanceId ~= ARGV[3] and tick - rtick < w then return {0} end
+  else
+    if w > 0 and tick - rtick >= w and string.sub(current, -1) == '}' then
+      local last = tonumber(rec.skippedTick)
+      if not last or math.abs(tick - last) >= w then
+        local mark = '"skippedTick":' .. string.format('%d', tick)
+        local marked
+        if last then
+          marked = string.gsub(current, '"skippedTick":%-?%d+', mark, 1)
+        else
+          marked = string.sub(current, 1, -2) .. ',' .. mark .. '}'
+        end
+        redis.call('SET', KEYS[1], marked, 'KEEPTTL')
+        return {2, rtick}
+      end
+    end
+    return {0}
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 local token = math.max(last + 1, now)
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ttl + 60000)
-redis.call('SET', KEYS[1], ARGV[1] .. ',"fencingToken":' .. string.format('%d', token) .. '}', 'NX', 'PX', ttl)
-return token
+local tail = ''
+if period > 0 then tail = ',"period":' .. string.format('%d', period) end
+redis.call('SET', KEYS[1], ARGV[1] .. tail .. ',"fencingToken":' .. string.format('%d', token) .. '}', 'PX', ttl)
+return {1, token, period}
 "#;
 
 /// Shared prologue: decodes KEYS[1]; returns the lock table when it is owned by ARGV[1]/ARGV[2].
@@ -31,8 +73,8 @@ local function owned()
 end
 "#;
 
-/// KEYS: lock. ARGV: lockId, instanceId, guard ms, released-lock JSON.
-/// Owned: keeps the released record for the guard window (or deletes it when the window is over).
+/// KEYS: lock. ARGV: lockId, the caller's instanceId, keep ms, released-lock JSON.
+/// Owned: keeps the released record (the record of its tick) for `keep` ms, or deletes it (0).
 pub fn release() -> String {
     format!(
         "{OWNED}{}",
@@ -49,7 +91,7 @@ return redis.call('DEL', KEYS[1])
     )
 }
 
-/// KEYS: lock. ARGV: lockId, instanceId, renewed JSON, ttl ms. 1 when renewed.
+/// KEYS: lock. ARGV: lockId, the caller's instanceId, renewed JSON, ttl ms. 1 when renewed.
 pub fn renew() -> String {
     format!(
         "{OWNED}{}",

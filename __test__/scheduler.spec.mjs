@@ -25,11 +25,14 @@ afterAll(async () => {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** A replica's adapter whose timer fires `skew` ms late. */
+// a wrapper that forwards everything, including the tick-aware marker CronScheduler looks for
+const TICK_AWARE = Symbol.for('motia-native-adapters.cron.tickAware')
 function skewed(adapter, skew) {
   return {
-    acquireLock: async (name, ttl) => {
+    [TICK_AWARE]: adapter[TICK_AWARE],
+    acquireLock: async (...args) => {
       await sleep(skew)
-      return adapter.acquireLock(name, ttl)
+      return adapter.acquireLock(...args)
     },
     renewLock: (lock, ttl) => adapter.renewLock(lock, ttl),
     releaseLock: (lock) => adapter.releaseLock(lock),

@@ -71,8 +71,15 @@ function flatCronOptions(connection) {
   return out
 }
 
+/** Marks adapters whose `acquireLock(job, ttl, {scheduledAt})` locks one tick (used by CronScheduler). */
+const TICK_AWARE = Symbol.for('motia-native-adapters.cron.tickAware')
+
 /** Shared behaviour of the two lock adapters; subclasses provide `_native`. */
 class LockAdapter {
+  get [TICK_AWARE]() {
+    return true
+  }
+
   constructor(opts) {
     this._opts = opts
     this.instanceId = opts.instanceId
@@ -263,4 +270,4 @@ class PostgresCronAdapter extends LockAdapter {
   }
 }
 
-module.exports = { RedisCronAdapter, PostgresCronAdapter, DEFAULT_CRON_PREFIX, DEFAULT_RELEASE_GUARD }
+module.exports = { RedisCronAdapter, PostgresCronAdapter, DEFAULT_CRON_PREFIX, DEFAULT_RELEASE_GUARD, TICK_AWARE }

@@ -2,13 +2,16 @@
 /**
  * CronScheduler: runs handlers on node-cron style schedules across replicas, once per tick.
  *
- * Each tick's lock is named `${name}@${scheduledTimeMs}`, so every replica competes for the same
- * tick however far apart their timers fire, and a finished tick's lock is left to expire (never
- * released early) so a late replica cannot take it again. A watchdog renews the lock while the
- * handler runs, so handlers longer than `lockTTL` stay exclusive.
+ * With our lock adapters every replica asks for the job's lock with the tick it fires for
+ * (`acquireLock(name, ttl, {scheduledAt})`): one winner per tick however far apart the timers fire,
+ * the lock is released when the handler ends (the record still refuses that tick), and a tick that
+ * comes while the previous run is still going is skipped (`onSkip`). With other CronAdapters (which
+ * know no ticks) each tick's lock is named `${name}@${scheduledTimeMs}` and left to expire, so a late
+ * replica cannot take it again. A watchdog renews the lock while the handler runs.
  */
 const native = require('./native.js')
 const { fromNative, configError } = require('./errors.js')
+const { TICK_AWARE } = require('./cron.js')
 
 const DEFAULT_SCHEDULER_LOCK_TTL = 60000
 const MAX_TIMEOUT = 2 ** 31 - 1
@@ -94,9 +97,12 @@ class CronScheduler {
   }
 
   async _tick(job, scheduledAt) {
+    const ticks = this.adapter[TICK_AWARE] === true
     let lock
     try {
-      lock = await this.adapter.acquireLock(`${job.name}@${scheduledAt}`, job.lockTTL)
+      lock = ticks
+        ? await this.adapter.acquireLock(job.name, job.lockTTL, { scheduledAt })
+        : await this.adapter.acquireLock(`${job.name}@${scheduledAt}`, job.lockTTL)
     } catch (e) {
       this._report(e, job.name) // backend down: fail closed, no run
       return
@@ -117,7 +123,8 @@ class CronScheduler {
       this._report(e, job.name)
     } finally {
       clearInterval(renewer)
-      // the tick's lock is left to expire: releasing it would let a late replica run this tick again
+      // a tick-aware lock keeps refusing this tick after release; a per-tick lock is left to expire
+      if (ticks) await Promise.resolve(this.adapter.releaseLock(lock)).catch(() => {})
     }
   }
 

@@ -18,7 +18,8 @@ fi
 # Release build of the addon (a no-op in ~2 s when nothing changed).
 npm run build --silent
 
-# Pure-logic unit tests of the napi-free core.
-cargo test --lib --quiet
+# Pure-logic unit tests of the napi-free core, with the release build's target and profile so the
+# dependencies built above are reused (a plain `cargo test` would build all of them again in debug).
+cargo test --lib --quiet --release --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings" npx jest --runInBand "$@"

@@ -34,9 +34,7 @@ export default config({
         state: new RedisStateAdapter({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
         streams: new RedisStreamAdapterManager({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
         events: new RabbitMQEventAdapter(rabbit),
-        // releaseGuard: how long a finished job's lock is kept so a late replica cannot re-run the same tick;
-        // keep it below the shortest cron interval (Tick runs every 3 s)
-        cron: new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:`, releaseGuard: 1500 }),
+        cron: new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
       },
   // Motia's own traces/logs need a Redis; use the local one (never download redis-memory-server)
   redis: { useMemoryServer: false, host: redis.hostname, port: Number(redis.port || 6379) },

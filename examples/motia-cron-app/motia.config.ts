@@ -14,7 +14,10 @@ const redis = new URL(redisUrl)
 const ledger = createClient({ url: redisUrl })
 const connected = ledger.connect()
 
-const cron = new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:` })
+// CRON_RELEASE_GUARD=0 (upstream behaviour: release frees the job at once) is only for a control run that shows
+// the test catching duplicate runs; the proof runs with the defaults
+const guard = process.env.CRON_RELEASE_GUARD
+const cron = new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:`, ...(guard ? { releaseGuard: Number(guard) } : {}) })
 const ledgerCron = {
   async acquireLock(jobName: string, ttl: number) {
     const at = Date.now()

@@ -162,9 +162,11 @@ export interface CronLockOptions {
   /** `isHealthy()` pings the backend; `false` makes it always true. Default `true`. */
   enableHealthCheck?: boolean
   /**
-   * After `releaseLock`, the lock is kept until `acquiredAt + releaseGuard` ms so a replica whose
-   * timer fires later for the same tick cannot run it again. Must exceed the timer skew between
-   * replicas and stay below the shortest schedule period. `0` frees at once (upstream behaviour). Default `5000`.
+   * Upper bound (ms) of the same-tick window. A lock is for one tick (`scheduledAt`, or the call time
+   * floored to the second); after `releaseLock` the record refuses only that tick to other replicas, for
+   * calls less than the window after it: 1 s, or half the job's shortest period once known (learned from
+   * Motia's successive calls), capped by this value. The next tick is never refused, so the default is
+   * right for every schedule. `0`: release frees the job at once (upstream behaviour). Default `5000`.
    */
   releaseGuard?: number
   /** Keep renewing every held lock (every `ttl/3`, or `interval` ms) until it is released. Default off. */
@@ -173,10 +175,22 @@ export interface CronLockOptions {
   onLockLost?: (lock: MotiaCronLock) => void
 }
 
-/** A CronLock as returned by our adapters: the 0.17 fields plus a fencing token. */
+/** A CronLock as returned by our adapters: the 0.17 fields plus a fencing token and the tick it is for. */
 export interface MotiaCronLock extends CronLock {
   /** Increases with every acquisition of the job; pass it to downstream writes to fence out stale holders. */
   fencingToken?: number
+  /** The tick (ms) estimated from the call time, when no `scheduledAt` was given. */
+  tick?: number
+  /** The tick (ms) the caller passed as `scheduledAt`. */
+  scheduledAt?: number
+  /** Shortest period (ms) seen between the job's ticks, when known. */
+  period?: number
+}
+
+/** What a caller that knows the tick passes to `acquireLock` (our `CronScheduler` does). */
+export interface AcquireLockOptions {
+  /** The tick this acquisition is for: exactly one winner per `scheduledAt`, from the first tick. */
+  scheduledAt?: number | Date
 }
 
 export interface RedisCronAdapterOptions extends CronLockOptions {
@@ -186,8 +200,8 @@ export interface RedisCronAdapterOptions extends CronLockOptions {
 
 /**
  * Drop-in for `@motiadev/adapter-redis-cron@0.17`: same key (`${keyPrefix}${jobName}`) and lock JSON, so
- * upstream and our replicas exclude each other. Acquire is atomic (`SET NX PX` with a fencing token);
- * release, renew and shutdown check ownership on the server.
+ * upstream and our replicas exclude each other. Acquire is atomic (one script, with a fencing token);
+ * release, renew and shutdown check ownership (lockId and this adapter's instanceId) on the server.
  */
 export declare class RedisCronAdapter implements CronAdapter {
   constructor(connection?: RedisConnection, options?: RedisCronAdapterOptions)
@@ -195,8 +209,12 @@ export declare class RedisCronAdapter implements CronAdapter {
   readonly instanceId: string
   readonly lockTTL: number
   readonly releaseGuard: number
-  /** Resolves the lock or null when another replica holds it; rejects (fails closed) when Redis is unreachable. */
-  acquireLock(jobName: string, ttl?: number): Promise<MotiaCronLock | null>
+  /**
+   * Takes `jobName` for one tick: resolves the lock, or null when another replica has this tick or the job
+   * is still running (a skipped tick is logged once across replicas); rejects (fails closed) when Redis is
+   * unreachable.
+   */
+  acquireLock(jobName: string, ttl?: number, options?: AcquireLockOptions): Promise<MotiaCronLock | null>
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
@@ -218,7 +236,8 @@ export declare class PostgresCronAdapter implements CronAdapter {
   readonly instanceId: string
   readonly lockTTL: number
   readonly releaseGuard: number
-  acquireLock(jobName: string, ttl?: number): Promise<MotiaCronLock | null>
+  /** As `RedisCronAdapter.acquireLock`. */
+  acquireLock(jobName: string, ttl?: number, options?: AcquireLockOptions): Promise<MotiaCronLock | null>
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
@@ -561,6 +580,15 @@ export interface AcquireResult {
   skippedSince?: number
 }
 
+/** `lockTTL` default (ms) of the cron lock adapters. */
+export declare const DEFAULT_LOCK_TTL_MS: number
+
+/** `releaseGuard` default (ms): the upper bound of the same-tick window. */
+export declare const DEFAULT_RELEASE_GUARD_MS: number
+
+/** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
+export declare function errorCodes(): Array<string>
+
 /**
  * Internal: the next `count` fire times (ms since epoch) of a node-cron style expression after `afterMs`.
  * Throws `[MOTIA_CONFIG] invalid cron expression "<expr>": …` for a bad expression or time zone.
@@ -569,6 +597,9 @@ export declare function nextCronTimes(expression: string, timezone: string | und
 
 /** Internal: resolves with its input (cost of one napi async call). */
 export declare function probeEchoAsync(s: string): Promise<string>
+
+/** Removes `user:password@` from URL-like text (the same function Rust errors go through). */
+export declare function redactSecrets(text: string): string
 
 /** Internal, for tests: panics inside the addon to prove a panic becomes a rejection. */
 export declare function testPanic(message: string): Promise<void>

@@ -11,13 +11,13 @@
  * held locks.
  */
 const { randomUUID } = require('node:crypto')
-const { NativeRedisCron, NativePostgresCron } = require('./native.js')
+const { NativeRedisCron, NativePostgresCron, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS } = require('./native.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt } = require('./config.js')
 const { fromNative, configError } = require('./errors.js')
 
 const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
-const DEFAULT_LOCK_TTL = 300000
-const DEFAULT_RELEASE_GUARD = 5000
+const DEFAULT_LOCK_TTL = DEFAULT_LOCK_TTL_MS
+const DEFAULT_RELEASE_GUARD = DEFAULT_RELEASE_GUARD_MS
 const DEFAULT_PG_TABLE = 'motia_cron_locks'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))

@@ -4,6 +4,9 @@
  * Rust errors arrive as `[CODE] message`; `fromNative` turns them into a MotiaAdapterError.
  */
 
+const { redactSecrets } = require('./native.js')
+
+/** The codes as JS names them; `__test__/errors.spec.mjs` checks them against Rust's list, the typings and the README. */
 const ErrorCodes = Object.freeze({
   /** Invalid configuration or argument; the message names the field. */
   CONFIG: 'MOTIA_CONFIG',
@@ -35,9 +38,9 @@ class MotiaAdapterError extends Error {
 
 const PREFIX = /^\[(MOTIA_[A-Z_]+)\] /
 
-/** Removes `user:password@` from URL-like text. */
+/** Removes `user:password@` from URL-like text (Rust's `redact`, the one implementation). */
 function redact(text) {
-  return String(text).replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]*@/gi, '$1***@')
+  return redactSecrets(String(text))
 }
 
 function fromNative(err) {

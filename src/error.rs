@@ -18,6 +18,8 @@ pub mod codes {
     pub const SERIALIZE: &str = "MOTIA_SERIALIZE";
     pub const CLOSED: &str = "MOTIA_CLOSED";
     pub const INTERNAL: &str = "MOTIA_INTERNAL";
+    /// All of them, in the README's order.
+    pub const ALL: [&str; 9] = [CONFIG, CONNECT, AUTH, TIMEOUT, BACKEND, DECODE, SERIALIZE, CLOSED, INTERNAL];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,8 @@ mod tests {
             "amqp://***@127.0.0.1:5672 refused"
         );
         assert_eq!(redact("no url here"), "no url here");
+        // a password containing '@': the credentials end at the last '@' of the authority
+        assert_eq!(redact("redis://u:p@ss@host/0"), "redis://***@host/0");
         assert_eq!(
             redact("redis://host:1 and rediss://:p@x"),
             "redis://host:1 and rediss://***@x"

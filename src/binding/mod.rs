@@ -12,3 +12,4 @@ pub mod redis_cron_adapter;
 pub mod redis_state_adapter;
 pub mod redis_stream_adapter;
 pub mod schedule;
+pub mod shared;

@@ -260,7 +260,7 @@ describe('retries and dead-letter', () => {
     await a.subscribe(
       'flaky',
       'Once',
-      (e) => {
+      () => {
         calls++
         if (calls === 1) throw new Error('first time')
         done = true

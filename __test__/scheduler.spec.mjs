@@ -94,7 +94,7 @@ describe.each(['redis', 'postgres'])('%s: CronScheduler across replicas', (backe
   test('3 replicas with 0/300/700 ms skew: every tick runs exactly once', async () => {
     const make = makers[backend]()
     const runs = []
-    const schedulers = [0, 300, 700].map((skew, i) => new CronScheduler(skewed(make(), skew), { onError: (e) => runs.push(`error ${e}`) }))
+    const schedulers = [0, 300, 700].map((skew) => new CronScheduler(skewed(make(), skew), { onError: (e) => runs.push(`error ${e}`) }))
     await Promise.all(
       schedulers.map((s, i) => s.schedule('every-second', '* * * * * *', async ({ scheduledAt }) => {
         runs.push({ replica: i, scheduledAt })

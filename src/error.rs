@@ -19,7 +19,9 @@ pub mod codes {
     pub const CLOSED: &str = "MOTIA_CLOSED";
     pub const INTERNAL: &str = "MOTIA_INTERNAL";
     /// All of them, in the README's order.
-    pub const ALL: [&str; 9] = [CONFIG, CONNECT, AUTH, TIMEOUT, BACKEND, DECODE, SERIALIZE, CLOSED, INTERNAL];
+    pub const ALL: [&str; 9] = [
+        CONFIG, CONNECT, AUTH, TIMEOUT, BACKEND, DECODE, SERIALIZE, CLOSED, INTERNAL,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,7 +118,7 @@ try {
   const perTick = new Map()
   for (const r of runs) perTick.set(r.tick, [...(perTick.get(r.tick) || []), r.instance])
   console.log(`\nCron "Tick" (every 3 s) since the orders: ${[...perTick.entries()].sort((x, y) => x[0] - y[0]).map(([t, who]) => `${new Date(t).toISOString().slice(11, 19)}→${who.join('+')}`).join('  ')}`)
-  const once = [...new Set(rec.map((h) => h.orderId))].length === rec.length && [...new Set(pub.map((h) => h.orderId))].length === pub.length
+  const once = new Set(rec.map((h) => h.orderId)).size === rec.length && new Set(pub.map((h) => h.orderId)).size === pub.length
   const shared = new Set([...rec, ...pub].map((h) => h.instance)).size === 2
   const ticksOnce = [...perTick.values()].every((w) => w.length === 1)
   console.log(`\neach event once per step: ${once ? 'yes' : 'NO'}; both replicas handled events: ${shared ? 'yes' : 'NO'}; each cron tick once: ${ticksOnce ? 'yes' : 'NO'}`)

@@ -9,7 +9,7 @@ use crate::error::{AdapterError, Result};
 
 /// `raw` as text if it is exactly one JSON value; `MOTIA_DECODE` naming `what()` otherwise.
 /// `what` is only evaluated on failure (no allocation on the hot path).
-pub fn json_str<'a>(raw: &'a [u8], what: impl FnOnce() -> String) -> Result<&'a str> {
+pub fn json_str(raw: &[u8], what: impl FnOnce() -> String) -> Result<&str> {
     let Ok(text) = std::str::from_utf8(raw) else {
         return Err(AdapterError::Decode(format!(
             "{} is not UTF-8 JSON (written by something else?)",

@@ -227,7 +227,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn check_ttl(ttl: f64, field: &str) -> Result<u64> {
-    if !ttl.is_finite() || ttl < 1.0 || ttl > 1e12 {
+    if !(1.0..=1e12).contains(&ttl) {
         return Err(AdapterError::config(field, "must be a positive number of milliseconds"));
     }
     Ok(ttl as u64)

@@ -170,16 +170,21 @@ impl RedisStreams {
     fn render(out: &mut String, op: &StreamOp<'_>, reply: Value) -> Result<()> {
         match (op.kind, reply) {
             (_, Value::ServerError(e)) => Err(classify(redis::RedisError::from(e))),
-            (_, Value::Nil) => Ok(codec::push_ok(out, "null")),
+            (_, Value::Nil) => {
+                codec::push_ok(out, "null");
+                Ok(())
+            }
             (StreamOpKind::Get | StreamOpKind::Delete, Value::BulkString(b)) => {
                 let json = codec::json_str(&b, || format!("item \"{}\" of {}/{}", op.id, op.stream, op.group))?;
-                Ok(codec::push_ok(out, json))
+                codec::push_ok(out, json);
+                Ok(())
             }
             (StreamOpKind::SetFull | StreamOpKind::SetOpen, v) => {
                 let (kind, created): (String, String) =
                     redis::from_redis_value(v).map_err(|e| AdapterError::Backend(format!("bad set reply: {e}")))?;
                 // both are plain words/digits from our script: no escaping needed
-                Ok(codec::push_ok(out, &format!("[\"{kind}\",\"{created}\"]")))
+                codec::push_ok(out, &format!("[\"{kind}\",\"{created}\"]"));
+                Ok(())
             }
             (_, other) => Err(AdapterError::Backend(format!("unexpected reply {other:?}"))),
         }

@@ -298,6 +298,39 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     expect(winners).toEqual(Array(rounds).fill(1))
   }, 90000)
 
+  test("Motia's 300000 ms lock is a 10 s lease: kept while the holder blocks its JS thread for 20 s, freed within one lease after kill -9", async () => {
+    const a = make()
+    const child = spawn(process.execPath, [
+      path.join(here, 'fixtures', 'cron-holder.mjs'),
+      backend,
+      JSON.stringify({ url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'leased', ttl: 300000, autoRenew: false, blockMs: 20000 }),
+    ], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const lines = []
+    let buf = ''
+    child.stdout.on('data', (d) => {
+      buf += d
+      let i
+      while ((i = buf.indexOf('\n')) >= 0) {
+        lines.push(JSON.parse(buf.slice(0, i)))
+        buf = buf.slice(i + 1)
+      }
+    })
+    await eventually(() => lines.length >= 1, { timeout: 10000 })
+    const held = lines[0]
+    expect(held.expiresAt - held.acquiredAt).toBe(300000) // the requested TTL stays the upper bound
+    if (backend === 'redis') expect(await raw.pTTL(`${a.keyPrefix}leased`)).toBeLessThanOrEqual(10000)
+    await new Promise((r) => setTimeout(r, 14000)) // past one lease, the child's JS thread still blocked
+    expect(await a.acquireLock('leased', 300000, { scheduledAt: held.acquiredAt + 60000 })).toBeNull()
+    await eventually(() => lines.length >= 2, { timeout: 15000 })
+    expect(lines[1]).toEqual({ stillOwned: true })
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+    const killedAt = Date.now()
+    const lock = await eventually(() => a.acquireLock('leased', 300000, { scheduledAt: held.acquiredAt + 120000 }), { timeout: 15000, interval: 200 })
+    expect(Date.now() - killedAt).toBeLessThanOrEqual(11000)
+    expect(lock.fencingToken).toBeGreaterThan(held.fencingToken)
+  }, 60000)
+
   test('kill -9 of the lock holder: the lock expires by its TTL and is taken again', async () => {
     const a = make()
     const child = spawn(process.execPath, [

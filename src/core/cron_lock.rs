@@ -39,6 +39,12 @@ pub const DEFAULT_RELEASE_GUARD_MS: u64 = 5_000;
 pub const TICK_RESOLUTION_MS: u64 = 1_000;
 /// How long a released estimated-tick record outlives its window in Redis (late timers, clock skew).
 pub const RELEASED_MARGIN_MS: u64 = 3_000;
+/// Locks asked for longer than this are held as a lease of this length, renewed from a Rust task
+/// while the owning process lives, up to the requested TTL: a holder killed with -9 frees its job
+/// within one lease instead of Motia's 300000 ms, and a job that blocks the JS thread keeps it.
+pub const LEASE_MS: u64 = 10_000;
+/// How often a lease is renewed.
+pub const LEASE_RENEW_EVERY_MS: u64 = LEASE_MS / 3;
 /// Jobs an instance keeps tick history for (bounded against callers inventing job names).
 const MAX_TRACKED_JOBS: usize = 10_000;
 
@@ -148,6 +154,65 @@ pub fn released_keep_ms(lock: &CronLock, cap: u64, now: i64) -> u64 {
         }
     };
     until.saturating_sub(now).max(1) as u64
+}
+
+/// The store-side expiry of a lock asked for `ttl_ms`: the whole TTL when short, else one lease.
+pub fn lease_ms(ttl_ms: u64) -> u64 {
+    ttl_ms.min(LEASE_MS)
+}
+
+/// The leased locks an adapter holds: lock id -> the requested TTL's end (ms since the epoch).
+#[derive(Default)]
+pub struct LeaseBook {
+    leases: Mutex<HashMap<String, i64>>,
+}
+
+impl LeaseBook {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, i64>) -> R) -> R {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut leases)
+    }
+
+    /// Starts (or moves the end of) a lease. True when it was not held yet (start a keeper).
+    pub fn hold(&self, lock_id: &str, until: i64) -> bool {
+        self.with(|l| l.insert(lock_id.to_string(), until).is_none())
+    }
+
+    pub fn until(&self, lock_id: &str) -> Option<i64> {
+        self.with(|l| l.get(lock_id).copied())
+    }
+
+    pub fn forget(&self, lock_id: &str) {
+        self.with(|l| l.remove(lock_id));
+    }
+
+    pub fn clear(&self) {
+        self.with(|l| l.clear());
+    }
+}
+
+/// Keeps one lease alive: every [`LEASE_RENEW_EVERY_MS`] extends it by `renew(px)` (one lease, or
+/// what is left of the requested TTL) until it is forgotten (released), lost (`Ok(false)`) or its
+/// TTL is over. A failed renewal (backend down) is retried at the next beat; runs on the tokio
+/// runtime, so a blocked JS thread does not stop it, and it ends with the process.
+pub async fn keep_lease<F, Fut>(book: std::sync::Arc<LeaseBook>, lock_id: String, renew: F)
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS)).await;
+        let Some(until) = book.until(&lock_id) else { return };
+        let left = until - now_ms();
+        if left <= 0 {
+            book.forget(&lock_id);
+            return;
+        }
+        if let Ok(false) = renew(lease_ms(left as u64)).await {
+            book.forget(&lock_id);
+            return;
+        }
+    }
 }
 
 /// The periods of the jobs this instance is asked to lock, learned from the ticks of
@@ -342,6 +407,18 @@ mod tests {
         l.scheduled_at = Some(10_000);
         l.expires_at = 70_000;
         assert_eq!(released_keep_ms(&l, 5000, 10_000), 60_000);
+    }
+
+    #[test]
+    fn leases_are_short_and_bounded_by_the_ttl() {
+        assert_eq!(lease_ms(1500), 1500);
+        assert_eq!(lease_ms(300_000), LEASE_MS);
+        let book = LeaseBook::default();
+        assert!(book.hold("l", 100));
+        assert!(!book.hold("l", 200)); // moved, already kept
+        assert_eq!(book.until("l"), Some(200));
+        book.forget("l");
+        assert_eq!(book.until("l"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::core::cron_lock::{Acquisition, CronLock, TickRequest};
+use crate::core::cron_lock::{keep_lease, lease_ms, now_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS};
 use crate::error::{AdapterError, Result};
 
 pub const DEFAULT_TABLE: &str = "motia_cron_locks";
@@ -172,6 +172,7 @@ pub struct PgCronLocks {
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
     closed: std::sync::atomic::AtomicBool,
     acquisitions: std::sync::atomic::AtomicU64,
+    leases: Arc<LeaseBook>,
 }
 
 impl PgCronLocks {
@@ -192,6 +193,7 @@ impl PgCronLocks {
             client: tokio::sync::Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
             acquisitions: std::sync::atomic::AtomicU64::new(0),
+            leases: Arc::new(LeaseBook::default()),
         })
     }
 
@@ -262,7 +264,7 @@ impl PgCronLocks {
                     &job,
                     &lock_id,
                     &self.instance_id,
-                    &(ttl_ms as i64),
+                    &(lease_ms(ttl_ms) as i64),
                     &tick.tick,
                     &tick.exact,
                     &period,
@@ -272,18 +274,23 @@ impl PgCronLocks {
             .await
             .map_err(classify)?;
         if let Some(row) = rows.first() {
-            return Ok(Acquisition::Acquired(CronLock {
+            let acquired_at: i64 = row.get(0);
+            let lock = CronLock {
                 job_name: job.to_string(),
                 lock_id,
-                acquired_at: row.get(0),
-                expires_at: row.get(1),
+                acquired_at,
+                expires_at: acquired_at + ttl_ms as i64,
                 instance_id: self.instance_id.clone(),
                 tick: (!tick.exact).then_some(tick.tick),
                 scheduled_at: tick.exact.then_some(tick.tick),
                 period: row.get::<_, Option<i64>>(3).map(|p| p as u64),
                 fencing_token: Some(row.get(2)),
                 released_at: None,
-            }));
+            };
+            if ttl_ms > LEASE_MS {
+                self.keep_leased(&client, &lock, lock.expires_at);
+            }
+            return Ok(Acquisition::Acquired(lock));
         }
         let marked = client
             .query(&self.sql.mark_skipped, &[&job, &tick.tick, &tick.exact, &period, &cap])
@@ -297,8 +304,30 @@ impl PgCronLocks {
         })
     }
 
+    /// Holds `lock` as a lease until `until`, renewed by a tokio task on this connection (if the
+    /// connection breaks, the lease lapses within one lease: see `core::cron_lock::LEASE_MS`).
+    fn keep_leased(&self, client: &Arc<Client>, lock: &CronLock, until: i64) {
+        if !self.leases.hold(&lock.lock_id, until) {
+            return;
+        }
+        let (client, sql) = (client.clone(), self.sql.renew.clone());
+        let (job, lock_id, instance_id) = (lock.job_name.clone(), lock.lock_id.clone(), self.instance_id.clone());
+        tokio::spawn(keep_lease(self.leases.clone(), lock.lock_id.clone(), move |px| {
+            let (client, sql) = (client.clone(), sql.clone());
+            let (job, lock_id, instance_id) = (job.clone(), lock_id.clone(), instance_id.clone());
+            async move {
+                let n = client
+                    .execute(&sql, &[&job, &lock_id, &instance_id, &(px as i64)])
+                    .await
+                    .map_err(classify)?;
+                Ok(n > 0)
+            }
+        }));
+    }
+
     /// Releases a lock this instance owns; the row stays as the record of its tick.
     pub async fn release(&self, lock: &CronLock) -> Result<bool> {
+        self.leases.forget(&lock.lock_id);
         let client = self.client().await?;
         let n = client
             .execute(&self.sql.release, &[&lock.job_name, &lock.lock_id, &self.instance_id])
@@ -312,11 +341,25 @@ impl PgCronLocks {
         let n = client
             .execute(
                 &self.sql.renew,
-                &[&lock.job_name, &lock.lock_id, &self.instance_id, &(ttl_ms as i64)],
+                &[
+                    &lock.job_name,
+                    &lock.lock_id,
+                    &self.instance_id,
+                    &(lease_ms(ttl_ms) as i64),
+                ],
             )
             .await
             .map_err(classify)?;
-        Ok(n > 0)
+        if n == 0 {
+            self.leases.forget(&lock.lock_id);
+            return Ok(false);
+        }
+        if ttl_ms > LEASE_MS {
+            self.keep_leased(&client, lock, now_ms() + ttl_ms as i64);
+        } else {
+            self.leases.forget(&lock.lock_id);
+        }
+        Ok(true)
     }
 
     pub async fn active_locks(&self) -> Result<String> {
@@ -344,6 +387,7 @@ impl PgCronLocks {
 
     /// Frees this instance's unreleased locks, then closes the connection.
     pub async fn shutdown(&self) -> Result<u64> {
+        self.leases.clear();
         let n = match self.client().await {
             Ok(client) => client
                 .execute(&self.sql.shutdown, &[&self.instance_id])

@@ -9,7 +9,9 @@ use redis::{Script, Value};
 use super::connection::RedisHandle;
 use super::keys::CronKeys;
 use super::scripts;
-use crate::core::cron_lock::{now_ms, released_keep_ms, Acquisition, CronLock, TickRequest};
+use crate::core::cron_lock::{
+    keep_lease, lease_ms, now_ms, released_keep_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS,
+};
 use crate::error::Result;
 
 pub struct RedisCronLocks {
@@ -20,7 +22,9 @@ pub struct RedisCronLocks {
     acquire: Script,
     release: Script,
     renew: Script,
+    lease: Script,
     shutdown: Script,
+    leases: Arc<LeaseBook>,
 }
 
 impl RedisCronLocks {
@@ -33,7 +37,9 @@ impl RedisCronLocks {
             acquire: Script::new(scripts::ACQUIRE),
             release: Script::new(&scripts::release()),
             renew: Script::new(&scripts::renew()),
+            lease: Script::new(&scripts::lease()),
             shutdown: Script::new(scripts::SHUTDOWN),
+            leases: Arc::new(LeaseBook::default()),
         }
     }
 
@@ -74,13 +80,17 @@ impl RedisCronLocks {
                     .arg(tick.tick)
                     .arg(if tick.exact { "1" } else { "0" })
                     .arg(tick.period.unwrap_or(0))
-                    .arg(self.release_guard_ms),
+                    .arg(self.release_guard_ms)
+                    .arg(lease_ms(ttl_ms)),
             )
             .await?;
         Ok(match reply.as_slice() {
             [1, token, period, ..] => {
                 lock.fencing_token = Some(*token);
                 lock.period = (*period > 0).then_some(*period as u64);
+                if ttl_ms > LEASE_MS {
+                    self.keep_leased(&lock, lock.expires_at);
+                }
                 Acquisition::Acquired(lock)
             }
             [2, running, ..] => Acquisition::Skipped { running_tick: *running },
@@ -88,10 +98,30 @@ impl RedisCronLocks {
         })
     }
 
+    /// Holds `lock` as a lease until `until`, renewed by a tokio task (see `core::cron_lock::LEASE_MS`).
+    fn keep_leased(&self, lock: &CronLock, until: i64) {
+        if !self.leases.hold(&lock.lock_id, until) {
+            return; // already kept; its end moved
+        }
+        let (redis, script, key) = (self.redis.clone(), self.lease.clone(), self.keys.lock(&lock.job_name));
+        let (lock_id, instance_id) = (lock.lock_id.clone(), self.instance_id.clone());
+        tokio::spawn(keep_lease(self.leases.clone(), lock.lock_id.clone(), move |px| {
+            let (redis, script, key) = (redis.clone(), script.clone(), key.clone());
+            let (lock_id, instance_id) = (lock_id.clone(), instance_id.clone());
+            async move {
+                let r: i64 = redis
+                    .invoke(script.key(key).arg(lock_id).arg(instance_id).arg(px))
+                    .await?;
+                Ok(r == 1)
+            }
+        }));
+    }
+
     /// Releases a lock this instance owns; keeps it (marked released) as the record of its tick.
     /// False if not owned.
     pub async fn release(&self, lock: &CronLock) -> Result<bool> {
         let now = now_ms();
+        self.leases.forget(&lock.lock_id);
         let keep = released_keep_ms(lock, self.release_guard_ms, now);
         let mut released = lock.clone();
         released.released_at = Some(now);
@@ -122,10 +152,19 @@ impl RedisCronLocks {
                     .arg(&lock.lock_id)
                     .arg(&self.instance_id)
                     .arg(renewed.to_json())
-                    .arg(ttl_ms),
+                    .arg(lease_ms(ttl_ms)),
             )
             .await?;
-        Ok(r == 1)
+        if r != 1 {
+            self.leases.forget(&lock.lock_id);
+            return Ok(false);
+        }
+        if ttl_ms > LEASE_MS {
+            self.keep_leased(&renewed, renewed.expires_at);
+        } else {
+            self.leases.forget(&lock.lock_id);
+        }
+        Ok(true)
     }
 
     async fn scan_lock_keys(&self) -> Result<Vec<String>> {
@@ -198,7 +237,8 @@ impl crate::core::cron_lock::CronLocks for RedisCronLocks {
         RedisCronLocks::ping(self)
     }
     async fn shutdown(&self) -> Result<()> {
-        // Redis down: held locks simply expire by their TTL
+        // Redis down: held locks simply expire (within one lease)
+        self.leases.clear();
         let _ = self.release_all_owned().await;
         self.redis.close();
         Ok(())

@@ -4,7 +4,8 @@
 //! instanceId is always the calling adapter's own (upstream trusts the lock object's).
 
 /// KEYS: lock, fence. ARGV: lock JSON without its closing `}`, ttl ms, the caller's instanceId,
-/// tick ms, exact ('1' | '0'), the caller's known period ms (0: unknown), releaseGuard ms.
+/// tick ms, exact ('1' | '0'), the caller's known period ms (0: unknown), releaseGuard ms, the
+/// key's expiry ms (the TTL, or one lease of it: `core::cron_lock::lease_ms`).
 /// The tick rule of `core::cron_lock` (keep the two in step): a released record refuses only its
 /// own tick to other instances; an unreleased one refuses everything, and the first call of a
 /// later tick marks it (`skippedTick`, TTL kept) and gets `{2, runningTick}` so the skip is
@@ -57,7 +58,7 @@ local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ttl + 60000)
 local tail = ''
 if period > 0 then tail = ',"period":' .. string.format('%d', period) end
-redis.call('SET', KEYS[1], ARGV[1] .. tail .. ',"fencingToken":' .. string.format('%d', token) .. '}', 'PX', ttl)
+redis.call('SET', KEYS[1], ARGV[1] .. tail .. ',"fencingToken":' .. string.format('%d', token) .. '}', 'PX', tonumber(ARGV[8]))
 return {1, token, period}
 "#;
 
@@ -100,6 +101,19 @@ local lock = owned()
 if not lock or lock.releasedAt then return 0 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', tonumber(ARGV[4]))
 return 1
+"#
+    )
+}
+
+/// KEYS: lock. ARGV: lockId, the caller's instanceId, ms. Extends an owned, unreleased lock's lease
+/// (the stored JSON, with the requested TTL's end, is left as it is). 1 when extended.
+pub fn lease() -> String {
+    format!(
+        "{OWNED}{}",
+        r#"
+local lock = owned()
+if not lock or lock.releasedAt then return 0 end
+return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 "#
     )
 }

@@ -3,9 +3,11 @@
 //! Behaviour (documented in the README too):
 //! - The connection is opened on first use (or eagerly by [`RedisHandle::warm_up`]); every
 //!   concurrent call shares it and Redis pipelines them on one socket.
-//! - If the socket drops, the next command triggers one reconnect attempt bounded by
-//!   `connect_timeout`; commands issued while the server is down fail within that bound
-//!   with `MOTIA_CONNECT`/`MOTIA_TIMEOUT` instead of hanging, and the following command tries again.
+//! - Riding through restarts: a command that finds the server unreachable (refused, dropped) or
+//!   busy with a transient reply (`LOADING`, `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`) waits and is
+//!   sent again (backoff 10 ms doubling to 200 ms) until it succeeds or `connect_timeout` has passed
+//!   since it was called; then it fails with `MOTIA_CONNECT`/`MOTIA_TIMEOUT`/`MOTIA_BACKEND`. A
+//!   one-second blip is invisible to callers; a server that never returns is not waited for forever.
 //! - Each command is bounded by `command_timeout`.
 //! - [`RedisHandle::close`] drops the connection; later calls fail with `MOTIA_CLOSED`.
 
@@ -13,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use serde::Deserialize;
 
 use crate::error::{AdapterError, Result};
@@ -153,14 +155,35 @@ pub fn classify(e: redis::RedisError) -> AdapterError {
     AdapterError::Backend(format!("Redis error: {e}"))
 }
 
-/// A connection the server (or a proxy, or an idle timeout) closed is only noticed by the next
-/// command, which fails while the manager reconnects. That command is sent once more on the new
-/// connection, so an idle adapter never surfaces a spurious error. (If the first attempt had reached
-/// the server, a retried write is repeated: SET/HSET are idempotent, a retried GETDEL returns null,
-/// a retried cron acquire finds its own lock and reports "not acquired", i.e. fails closed.)
-fn retry_once(e: &redis::RedisError) -> bool {
-    e.is_connection_dropped() || e.is_io_error()
+/// Whether a failed command may be sent again: the server was unreachable, the connection dropped
+/// (a proxy or idle timeout closed it, or the server restarted), or it answered a transient reply.
+/// Resending is safe for what the adapters send: SET/HSET/UNLINK/EXPIRE are idempotent; a resent
+/// GETDEL after a drop that hid its reply returns null (the value was removed once); a resent stream
+/// script rewrites the same item and may publish its event twice (at-least-once, like pub/sub after
+/// a reconnect); a resent cron acquire finds its own lockId and returns the same lock (the script
+/// checks it), and release/renew are idempotent for the owner.
+fn transient(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() || transient_code(e.code())
 }
+
+fn transient_code(code: Option<&str>) -> bool {
+    matches!(code, Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"))
+}
+
+/// A transient error reply inside a pipeline's replies (every command of a pipeline gets `LOADING`
+/// while the server loads its dataset), found without converting the rest.
+fn transient_reply(v: &Value) -> bool {
+    match v {
+        Value::ServerError(e) => transient_code(Some(e.code())),
+        Value::Array(items) => items
+            .iter()
+            .any(|i| matches!(i, Value::ServerError(e) if transient_code(Some(e.code())))),
+        _ => false,
+    }
+}
+
+const RIDE_FIRST_DELAY: Duration = Duration::from_millis(10);
+const RIDE_MAX_DELAY: Duration = Duration::from_millis(200);
 
 enum Slot {
     Idle,
@@ -250,30 +273,57 @@ impl RedisHandle {
         }
     }
 
-    /// Runs one pipeline on the shared connection (see [`retry_once`] for dropped connections).
-    pub async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
-        let mut conn = self.conn().await?;
-        match pipe.query_async(&mut conn).await {
-            Err(e) if retry_once(&e) => pipe.query_async(&mut conn).await.map_err(classify),
-            r => r.map_err(classify),
+    /// Runs `op` on the shared connection, riding through outages and transient replies until
+    /// `connect_timeout` has passed since the call (see [`transient`] for what is resent and why).
+    async fn ride<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        T: redis::FromRedisValue,
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<Value>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let mut delay = RIDE_FIRST_DELAY;
+        loop {
+            let failure = match self.conn().await {
+                Ok(conn) => match op(conn).await {
+                    Ok(v) if transient_reply(&v) => AdapterError::Backend(format!(
+                        "Redis kept answering a transient error for {} ms (loading its dataset?)",
+                        self.connect_timeout.as_millis()
+                    )),
+                    Ok(v) => {
+                        return redis::from_redis_value(v)
+                            .map_err(|e| AdapterError::Backend(format!("unexpected Redis reply: {e}")))
+                    }
+                    Err(e) if transient(&e) => classify(e),
+                    Err(e) => return Err(classify(e)),
+                },
+                Err(e @ AdapterError::Connect(_)) | Err(e @ AdapterError::Timeout(_)) => e,
+                Err(e) => return Err(e),
+            };
+            let now = tokio::time::Instant::now();
+            if now + delay >= deadline {
+                return Err(failure);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RIDE_MAX_DELAY);
         }
+    }
+
+    /// Runs one pipeline on the shared connection (riding through outages: [`Self::ride`]).
+    pub async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
+        self.ride(|mut conn| async move { pipe.query_async::<Value>(&mut conn).await })
+            .await
     }
 
     pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        let mut conn = self.conn().await?;
-        match cmd.query_async(&mut conn).await {
-            Err(e) if retry_once(&e) => cmd.query_async(&mut conn).await.map_err(classify),
-            r => r.map_err(classify),
-        }
+        self.ride(|mut conn| async move { cmd.query_async::<Value>(&mut conn).await })
+            .await
     }
 
-    /// Runs a Lua script by hash (loading it when the server lacks it), retried like `query`.
+    /// Runs a Lua script by hash (loading it when the server lacks it), riding through outages.
     pub async fn invoke<T: redis::FromRedisValue>(&self, inv: &redis::ScriptInvocation<'_>) -> Result<T> {
-        let mut conn = self.conn().await?;
-        match inv.invoke_async(&mut conn).await {
-            Err(e) if retry_once(&e) => inv.invoke_async(&mut conn).await.map_err(classify),
-            r => r.map_err(classify),
-        }
+        self.ride(|mut conn| async move { inv.invoke_async::<Value>(&mut conn).await })
+            .await
     }
 
     /// Every key matching `pattern` (full SCAN, deduplicated: SCAN may return a key twice).
@@ -313,6 +363,18 @@ impl RedisHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_replies_are_waited_out_others_are_not() {
+        for code in ["LOADING", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"] {
+            assert!(transient_code(Some(code)), "{code}");
+        }
+        for code in ["WRONGTYPE", "NOSCRIPT", "ERR", "READONLY"] {
+            assert!(!transient_code(Some(code)), "{code}");
+        }
+        assert!(!transient_code(None));
+        assert!(!transient_reply(&Value::Array(vec![Value::Okay, Value::Nil])));
+    }
 
     #[test]
     fn parses_normalised_config() {

@@ -81,7 +81,8 @@ impl RedisCronLocks {
                     .arg(if tick.exact { "1" } else { "0" })
                     .arg(tick.period.unwrap_or(0))
                     .arg(self.release_guard_ms)
-                    .arg(lease_ms(ttl_ms)),
+                    .arg(lease_ms(ttl_ms))
+                    .arg(&lock.lock_id),
             )
             .await?;
         Ok(match reply.as_slice() {

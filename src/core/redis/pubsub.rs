@@ -17,6 +17,12 @@ use crate::error::{AdapterError, Result};
 /// Receives `(channel, payload)` for every message, in arrival order.
 pub type Deliver = Arc<dyn Fn(String, String) + Send + Sync>;
 
+/// Reconnect backoff of the subscriber: a refused connect is cheap, and every message published
+/// while it is away is lost for its subscribers, so it retries at least every 100 ms and is back
+/// within ~100 ms of the server accepting connections, however long the outage was.
+const RECONNECT_FIRST: Duration = Duration::from_millis(10);
+const RECONNECT_MAX: Duration = Duration::from_millis(100);
+
 pub struct Subscriber {
     client: redis::Client,
     connect_timeout: Duration,
@@ -53,14 +59,14 @@ impl Subscriber {
     }
 
     async fn run(self: Arc<Self>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = RECONNECT_FIRST;
         while !self.stopped.load(Ordering::SeqCst) {
             let conn = tokio::time::timeout(self.connect_timeout, self.client.get_async_pubsub()).await;
             let pubsub = match conn {
                 Ok(Ok(p)) => p,
                 _ => {
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(RECONNECT_MAX);
                     continue;
                 }
             };
@@ -76,7 +82,7 @@ impl Subscriber {
                 tokio::time::sleep(backoff).await;
                 continue;
             }
-            backoff = Duration::from_millis(100);
+            backoff = RECONNECT_FIRST;
             *self.sink.lock().await = Some(sink);
             let _ = self.connected.send(true);
             loop {

@@ -5,7 +5,9 @@
 
 /// KEYS: lock, fence. ARGV: lock JSON without its closing `}`, ttl ms, the caller's instanceId,
 /// tick ms, exact ('1' | '0'), the caller's known period ms (0: unknown), releaseGuard ms, the
-/// key's expiry ms (the TTL, or one lease of it: `core::cron_lock::lease_ms`).
+/// key's expiry ms (the TTL, or one lease of it: `core::cron_lock::lease_ms`), the new lockId.
+/// A resent acquire (the connection dropped before its reply) finds its own lockId and gets the
+/// same lock back.
 /// The tick rule of `core::cron_lock` (keep the two in step): a released record refuses only its
 /// own tick to other instances; an unreleased one refuses everything, and the first call of a
 /// later tick marks it (`skippedTick`, TTL kept) and gets `{2, runningTick}` so the skip is
@@ -21,6 +23,7 @@ local current = redis.call('GET', KEYS[1])
 if current then
   local ok, rec = pcall(cjson.decode, current)
   if not ok or type(rec) ~= 'table' then return {0} end
+  if rec.lockId == ARGV[9] then return {1, tonumber(rec.fencingToken) or 0, tonumber(rec.period) or 0} end
   local rp = tonumber(rec.period) or 0
   if rp > 0 and (period == 0 or rp < period) then period = rp end
   local w

@@ -83,7 +83,7 @@ test('subscribe while the broker is down: the consumer starts when it comes back
     await rabbitmqctl('stop_app')
     let a
     try {
-      a = new RabbitMQEventAdapter({ url: RABBIT_URL, exchangeName: x, connectionTimeout: 1000, reconnectDelay: 500 })
+      a = new RabbitMQEventAdapter({ url: RABBIT_URL, exchangeName: x, connectionTimeout: 1000 }) // default reconnectDelay
       open.push(a)
       const got = []
       const h = await a.subscribe('late', 'S', (e) => got.push(e.data), QC)
@@ -91,9 +91,13 @@ test('subscribe while the broker is down: the consumer starts when it comes back
       expect(a.isConnected()).toBe(false)
       // an emit during the outage waits for the broker
       const pending = a.emit({ topic: 'late', data: { ok: 1 }, traceId: 't' })
-      await new Promise((r) => setTimeout(r, 500))
+      await new Promise((r) => setTimeout(r, 2500)) // long enough for a doubling backoff to have grown
       await rabbitmqctl('start_app')
+      const back = Date.now() // start_app returns once the broker accepts connections
       await pending
+      const lag = Date.now() - back
+      console.log(`first emit confirmed ${lag} ms after the broker accepted connections`)
+      expect(lag).toBeLessThanOrEqual(500) // polls every <= 250 ms (was 0.8 s with a doubling backoff)
       await eventually(() => got.length === 1, { timeout: 30000 })
       expect(got[0]).toEqual({ ok: 1 })
     } finally {

@@ -135,10 +135,16 @@ pub fn is_permanent(e: &AdapterError) -> bool {
         || matches!(e, AdapterError::Backend(m) if m.contains("PRECONDITION_FAILED") || m.contains("ACCESS_REFUSED"))
 }
 
-/// Reconnect backoff: 200 ms doubling, capped at `max_ms`.
+/// The longest pause between reconnect attempts. A refused connect costs the broker nothing, and
+/// every pause is latency added to the first emit and delivery after the broker is back, so the
+/// client polls at least this often, whatever the outage length (target: back within 300 ms).
+pub const RECONNECT_POLL_MAX_MS: u64 = 250;
+
+/// Reconnect backoff: 50 ms doubling, capped at `max_ms` (`reconnectDelay`) and at
+/// [`RECONNECT_POLL_MAX_MS`].
 pub fn backoff(attempt: u32, max_ms: u64) -> Duration {
-    let ms = 200u64.saturating_mul(1u64 << attempt.min(10));
-    Duration::from_millis(ms.min(max_ms.max(50)))
+    let ms = 50u64.saturating_mul(1u64 << attempt.min(10));
+    Duration::from_millis(ms.min(max_ms.clamp(20, RECONNECT_POLL_MAX_MS)))
 }
 
 /// Errors are logged once per distinct text, so an outage does not flood the log.
@@ -228,6 +234,16 @@ impl Drop for TurnGuard<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn reconnect_backoff_polls_at_least_every_250_ms() {
+        assert_eq!(backoff(0, 5000), Duration::from_millis(50));
+        assert_eq!(backoff(1, 5000), Duration::from_millis(100));
+        assert_eq!(backoff(2, 5000), Duration::from_millis(200));
+        assert_eq!(backoff(30, 5000), Duration::from_millis(RECONNECT_POLL_MAX_MS));
+        assert_eq!(backoff(30, 100), Duration::from_millis(100));
+    }
+
     use super::*;
 
     #[test]

@@ -3,7 +3,9 @@
 pub mod connection;
 pub mod cron;
 pub mod keys;
+pub mod loop_conn;
 pub mod pubsub;
 pub mod scripts;
 pub mod state;
 pub mod stream;
+pub mod wire;

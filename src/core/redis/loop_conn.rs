@@ -1,0 +1,747 @@
+//! The Redis connection driven by the JS thread's own event loop (napi-free state machine).
+//!
+//! The binding (`src/binding/jsloop/`) registers [`LoopConn::socket`] with libuv and calls
+//! [`LoopConn::on_readable`], [`LoopConn::on_writable`], [`LoopConn::on_timer`] and
+//! [`LoopConn::flush`]; this type does the socket I/O (non-blocking), the handshake, the FIFO of
+//! pending replies, timeouts and reconnects, and hands back `(tag, reply)` completions for the
+//! binding to resolve as promises. Nothing here touches napi or libuv, so it is unit-tested.
+//!
+//! Behaviour (README "Connection behaviour"):
+//! - Connecting is non-blocking (`EINPROGRESS`, then writable + `SO_ERROR`), each resolved address
+//!   in turn; DNS is resolved with the standard library at connect time (blocking, on the JS
+//!   thread: fine for IP literals and `/etc/hosts` names, a slow resolver stalls that tick).
+//! - Handshake: `AUTH` (ACL username or password only), `SELECT db`, `CLIENT SETINFO LIB-NAME`
+//!   (errors ignored, old servers lack it), pipelined with the first commands. The connection
+//!   counts as up when the handshake replies arrived; until then `connect_timeout` applies.
+//! - Commands of one tick are written with one `write` (more on partial writes: the rest is
+//!   written when the socket is writable again). Replies are matched in order; an error reply
+//!   fails only its command.
+//! - The server closes (or the socket breaks): commands that had been sent get one more try on a
+//!   new connection (like the tokio path: at-least-once for those, see README); commands already
+//!   retried fail with `MOTIA_CONNECT`. An idle connection that was closed is reopened by the next
+//!   command. A refused/unreachable server fails the pending commands at once (or within
+//!   `connect_timeout`), and the next command tries again.
+//! - The oldest pending command waiting longer than `command_timeout` fails with `MOTIA_TIMEOUT`
+//!   together with every other pending one (their replies can no longer be matched), and the
+//!   connection is dropped; the next command reconnects.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use redis::{ConnectionAddr, ProtocolVersion};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::connection::RedisConnectionConfig;
+use super::wire::{server_error, ReadBuf, Reply};
+use crate::error::{AdapterError, Result};
+
+/// The library name sent with `CLIENT SETINFO LIB-NAME` (as the tokio path does).
+pub const LIB_NAME: &str = "motia-native-adapters";
+
+/// Where and how to connect, derived from [`RedisConnectionConfig`] (URL parsing by redis-rs).
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    pub host: String,
+    pub port: u16,
+    /// Packed handshake commands and whether an error reply to each is fatal.
+    handshake: Vec<(Vec<u8>, bool)>,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+impl LoopConfig {
+    /// `Ok(None)` when this connection needs what the JS-thread path does not do yet (TLS, RESP3):
+    /// the caller keeps the tokio path for it.
+    pub fn from_config(config: &RedisConnectionConfig) -> Result<Option<LoopConfig>> {
+        let client = config.client()?;
+        let info = client.get_connection_info();
+        let (host, port) = match info.addr() {
+            ConnectionAddr::Tcp(h, p) => (h.clone(), *p),
+            _ => return Ok(None),
+        };
+        let settings = info.redis_settings();
+        if settings.protocol() != ProtocolVersion::RESP2 {
+            return Ok(None);
+        }
+        let mut handshake = Vec::new();
+        if let Some(password) = settings.password() {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = settings.username() {
+                auth.arg(user);
+            }
+            auth.arg(password);
+            handshake.push((auth.get_packed_command(), true));
+        }
+        if settings.db() != 0 {
+            handshake.push((redis::cmd("SELECT").arg(settings.db()).get_packed_command(), true));
+        }
+        handshake.push((
+            redis::cmd("CLIENT")
+                .arg("SETINFO")
+                .arg("LIB-NAME")
+                .arg(LIB_NAME)
+                .get_packed_command(),
+            false,
+        ));
+        Ok(Some(LoopConfig {
+            host,
+            port,
+            handshake,
+            connect_timeout: config.connect_timeout(),
+            command_timeout: config.command_timeout(),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No socket; the next flush with pending commands connects.
+    Idle,
+    /// Non-blocking connect in progress.
+    Connecting,
+    /// Connected, handshake replies not all in yet (commands may already be pipelined behind it).
+    Handshaking,
+    Ready,
+    Closed,
+}
+
+enum Owner<T> {
+    Handshake { fatal: bool },
+    User(T),
+}
+
+struct Pending<T> {
+    owner: Owner<T>,
+    /// Bytes of this command in `out`.
+    len: usize,
+    /// Already sent once on a connection that then broke.
+    retried: bool,
+    deadline: Instant,
+}
+
+/// What the socket should be polled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interest {
+    /// Changes whenever a new socket replaces the old one (the poll handle must be recreated).
+    pub generation: u64,
+    pub readable: bool,
+    pub writable: bool,
+}
+
+/// One completed command: the tag given to [`LoopConn::push`] and its reply (an error reply is
+/// `Ok(Reply::Error)`, so callers can react to e.g. `NOSCRIPT`) or the connection-level error.
+pub type Done<T> = (T, Result<Reply>);
+
+pub struct LoopConn<T> {
+    cfg: LoopConfig,
+    phase: Phase,
+    sock: Option<Socket>,
+    generation: u64,
+    addrs: Vec<SocketAddr>,
+    connect_deadline: Option<Instant>,
+    /// Commands not yet answered, in order: `out[acked..]`; `out[..written]` reached the socket.
+    out: Vec<u8>,
+    acked: usize,
+    written: usize,
+    want_write: bool,
+    fifo: VecDeque<Pending<T>>,
+    handshake_left: usize,
+    read: ReadBuf,
+    done: Vec<Done<T>>,
+    /// `close_when_drained` was called: refuse new commands, close once the FIFO is empty.
+    closing: bool,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn in_progress(e: &io::Error) -> bool {
+    if would_block(e) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::EINPROGRESS)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+fn closed_error() -> AdapterError {
+    AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())
+}
+
+impl<T> LoopConn<T> {
+    pub fn new(cfg: LoopConfig) -> Self {
+        LoopConn {
+            cfg,
+            phase: Phase::Idle,
+            sock: None,
+            generation: 0,
+            addrs: Vec::new(),
+            connect_deadline: None,
+            out: Vec::new(),
+            acked: 0,
+            written: 0,
+            want_write: false,
+            fifo: VecDeque::new(),
+            handshake_left: 0,
+            read: ReadBuf::default(),
+            done: Vec::new(),
+            closing: false,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn config(&self) -> &LoopConfig {
+        &self.cfg
+    }
+
+    /// Commands (handshake included) waiting for a reply.
+    pub fn pending(&self) -> usize {
+        self.fifo.len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed || self.closing
+    }
+
+    /// Queues one command; it is written by the next [`LoopConn::flush`].
+    pub fn push(&mut self, cmd: &redis::Cmd, tag: T, now: Instant) -> std::result::Result<(), (T, AdapterError)> {
+        if self.is_closed() {
+            return Err((tag, closed_error()));
+        }
+        let before = self.out.len();
+        cmd.write_packed_command(&mut self.out);
+        self.fifo.push_back(Pending {
+            owner: Owner::User(tag),
+            len: self.out.len() - before,
+            retried: false,
+            deadline: now + self.cfg.command_timeout,
+        });
+        Ok(())
+    }
+
+    /// Completed commands since the last call, in order.
+    pub fn take_done(&mut self) -> Vec<Done<T>> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// The socket to poll and for what; `None` while there is no socket.
+    pub fn interest(&self) -> Option<(Interest, &Socket)> {
+        let sock = self.sock.as_ref()?;
+        Some((
+            Interest {
+                generation: self.generation,
+                readable: true,
+                writable: self.phase == Phase::Connecting || self.want_write,
+            },
+            sock,
+        ))
+    }
+
+    /// When [`LoopConn::on_timer`] must run next (`None`: nothing can time out).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let first_user = self.fifo.iter().find_map(|p| match p.owner {
+            Owner::User(_) => Some(p.deadline),
+            Owner::Handshake { .. } => None,
+        });
+        match self.phase {
+            Phase::Connecting | Phase::Handshaking => match (self.connect_deadline, first_user) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            Phase::Ready => first_user,
+            Phase::Idle | Phase::Closed => None,
+        }
+    }
+
+    /// Connects if needed, then writes what is queued (until the socket would block).
+    pub fn flush(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Idle if !self.fifo.is_empty() => self.start_connect(now),
+            Phase::Handshaking | Phase::Ready => self.write_some(now),
+            _ => {}
+        }
+    }
+
+    pub fn on_writable(&mut self, now: Instant) {
+        if self.phase == Phase::Connecting {
+            self.check_connected(now);
+            return;
+        }
+        self.write_some(now);
+    }
+
+    pub fn on_readable(&mut self, now: Instant) {
+        if self.phase == Phase::Connecting {
+            self.check_connected(now);
+            if self.phase == Phase::Connecting {
+                return;
+            }
+        }
+        let mut eof = false;
+        let mut failure = None;
+        while let Some(sock) = self.sock.as_ref() {
+            let spare = self.read.spare();
+            let room = spare.len();
+            match (&*sock).read(spare) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.read.filled(n);
+                    if n < room {
+                        break;
+                    }
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        self.decode_replies(now);
+        if let Some(e) = failure {
+            self.connection_lost(now, AdapterError::Connect(format!("connection to Redis lost: {e}")));
+        } else if eof && self.sock.is_some() {
+            self.connection_lost(now, AdapterError::Connect("connection to Redis lost (closed by the server)".into()));
+        }
+    }
+
+    /// Fails what waited too long (see the module docs).
+    pub fn on_timer(&mut self, now: Instant) {
+        let Some(deadline) = self.next_deadline() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        let connecting = matches!(self.phase, Phase::Connecting | Phase::Handshaking)
+            && self.connect_deadline.is_some_and(|d| now >= d);
+        let err = if connecting {
+            AdapterError::Timeout(format!(
+                "could not connect to Redis within {} ms",
+                self.cfg.connect_timeout.as_millis()
+            ))
+        } else {
+            AdapterError::Timeout(format!(
+                "Redis did not answer within {} ms (commandTimeout)",
+                self.cfg.command_timeout.as_millis()
+            ))
+        };
+        self.drop_socket();
+        self.fail_all(err);
+        self.phase = Phase::Idle;
+    }
+
+    /// Refuses new commands now and closes the socket once the pending ones are answered.
+    pub fn close_when_drained(&mut self) {
+        self.closing = true;
+        self.maybe_finish_close();
+    }
+
+    /// Closes now: pending commands fail with `MOTIA_CLOSED`.
+    pub fn close_now(&mut self) {
+        self.drop_socket();
+        self.fail_all(closed_error());
+        self.closing = true;
+        self.phase = Phase::Closed;
+    }
+
+    fn maybe_finish_close(&mut self) {
+        if self.closing && self.fifo.is_empty() && self.phase != Phase::Closed {
+            self.drop_socket();
+            self.phase = Phase::Closed;
+        }
+    }
+
+    fn drop_socket(&mut self) {
+        self.sock = None;
+        self.want_write = false;
+        self.connect_deadline = None;
+        self.read.reset();
+    }
+
+    fn fail_all(&mut self, err: AdapterError) {
+        for p in self.fifo.drain(..) {
+            if let Owner::User(t) = p.owner {
+                self.done.push((t, Err(err.clone())));
+            }
+        }
+        self.out.clear();
+        self.acked = 0;
+        self.written = 0;
+        self.handshake_left = 0;
+    }
+
+    fn start_connect(&mut self, now: Instant) {
+        if self.addrs.is_empty() {
+            match (self.cfg.host.as_str(), self.cfg.port).to_socket_addrs() {
+                Ok(a) => {
+                    self.addrs = a.collect();
+                    // try in the resolver's order: pop() takes from the end
+                    self.addrs.reverse();
+                }
+                Err(e) => {
+                    self.fail_all(AdapterError::Connect(format!(
+                        "cannot resolve Redis host `{}`: {e}",
+                        self.cfg.host
+                    )));
+                    return;
+                }
+            }
+        }
+        // the handshake goes first on the new socket
+        let mut out = Vec::with_capacity(self.out.len() - self.acked + 128);
+        for (bytes, fatal) in self.cfg.handshake.iter().rev() {
+            self.fifo.push_front(Pending {
+                owner: Owner::Handshake { fatal: *fatal },
+                len: bytes.len(),
+                retried: false,
+                deadline: now + self.cfg.connect_timeout,
+            });
+        }
+        for (bytes, _) in &self.cfg.handshake {
+            out.extend_from_slice(bytes);
+        }
+        out.extend_from_slice(&self.out[self.acked..]);
+        self.out = out;
+        self.acked = 0;
+        self.written = 0;
+        self.handshake_left = self.cfg.handshake.len();
+        self.connect_deadline = Some(now + self.cfg.connect_timeout);
+        self.connect_next(now, None);
+    }
+
+    /// Tries the next resolved address; fails everything when none is left.
+    fn connect_next(&mut self, now: Instant, mut last_err: Option<io::Error>) {
+        while let Some(addr) = self.addrs.pop() {
+            match Self::open(addr) {
+                Ok((sock, connected)) => {
+                    self.sock = Some(sock);
+                    self.generation += 1;
+                    if connected {
+                        self.phase = Phase::Handshaking;
+                        self.addrs.clear();
+                        self.write_some(now);
+                    } else {
+                        self.phase = Phase::Connecting;
+                    }
+                    return;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let detail = last_err.map(|e| e.to_string()).unwrap_or_else(|| "no address".into());
+        self.drop_socket();
+        self.fail_all(AdapterError::Connect(format!(
+            "cannot reach Redis at {}:{}: {detail}",
+            self.cfg.host, self.cfg.port
+        )));
+        self.phase = Phase::Idle;
+    }
+
+    fn open(addr: SocketAddr) -> io::Result<(Socket, bool)> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        sock.set_tcp_nodelay(true)?;
+        let _ = sock.set_keepalive(true);
+        match sock.connect(&addr.into()) {
+            Ok(()) => Ok((sock, true)),
+            Err(e) if in_progress(&e) => Ok((sock, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_connected(&mut self, now: Instant) {
+        let Some(sock) = self.sock.as_ref() else {
+            return;
+        };
+        match sock.take_error() {
+            Ok(None) => {
+                // writable without an error: connected (peer_addr fails if it is not yet)
+                if sock.peer_addr().is_err() {
+                    return;
+                }
+                self.phase = Phase::Handshaking;
+                self.addrs.clear();
+                self.write_some(now);
+            }
+            Ok(Some(e)) | Err(e) => {
+                self.sock = None;
+                self.connect_next(now, Some(e));
+            }
+        }
+    }
+
+    fn write_some(&mut self, now: Instant) {
+        while self.written < self.out.len() {
+            let Some(sock) = self.sock.as_ref() else {
+                return;
+            };
+            match (&*sock).write(&self.out[self.written..]) {
+                Ok(0) => {
+                    self.want_write = true;
+                    return;
+                }
+                Ok(n) => self.written += n,
+                Err(e) if would_block(&e) => {
+                    self.want_write = true;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.connection_lost(now, AdapterError::Connect(format!("connection to Redis lost: {e}")));
+                    return;
+                }
+            }
+        }
+        self.want_write = false;
+    }
+
+    fn decode_replies(&mut self, now: Instant) {
+        loop {
+            let reply = match self.read.next_reply() {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    self.drop_socket();
+                    self.fail_all(AdapterError::Backend(format!("Redis sent a malformed reply: {e}")));
+                    self.phase = Phase::Idle;
+                    return;
+                }
+            };
+            let Some(p) = self.fifo.pop_front() else {
+                self.drop_socket();
+                self.fail_all(AdapterError::Backend("Redis sent a reply nobody asked for".into()));
+                self.phase = Phase::Idle;
+                return;
+            };
+            self.acked += p.len;
+            match p.owner {
+                Owner::Handshake { fatal } => {
+                    self.handshake_left = self.handshake_left.saturating_sub(1);
+                    if let (true, Reply::Error(msg)) = (fatal, &reply) {
+                        let err = server_error(msg);
+                        self.drop_socket();
+                        self.fail_all(err);
+                        self.phase = Phase::Idle;
+                        return;
+                    }
+                    if self.handshake_left == 0 && self.phase == Phase::Handshaking {
+                        self.phase = Phase::Ready;
+                        self.connect_deadline = None;
+                    }
+                }
+                Owner::User(t) => self.done.push((t, Ok(reply))),
+            }
+            self.compact();
+        }
+        self.maybe_finish_close();
+        let _ = now;
+    }
+
+    fn compact(&mut self) {
+        if self.acked == self.out.len() {
+            self.out.clear();
+            self.acked = 0;
+            self.written = 0;
+        } else if self.acked > 1 << 20 && self.acked * 2 > self.out.len() {
+            self.out.drain(..self.acked);
+            self.written -= self.acked.min(self.written);
+            self.acked = 0;
+        }
+    }
+
+    /// The socket broke or the server closed it (see the module docs for what is retried).
+    fn connection_lost(&mut self, now: Instant, err: AdapterError) {
+        let phase = self.phase;
+        self.drop_socket();
+        self.phase = Phase::Idle;
+        if phase != Phase::Ready {
+            self.fail_all(err);
+            return;
+        }
+        let mut out = Vec::with_capacity(self.out.len() - self.acked);
+        let mut off = self.acked;
+        let mut keep = VecDeque::with_capacity(self.fifo.len());
+        for mut p in self.fifo.drain(..) {
+            let range = off..off + p.len;
+            off += p.len;
+            let sent = range.start < self.written;
+            match p.owner {
+                Owner::User(t) if p.retried && sent => self.done.push((t, Err(err.clone()))),
+                Owner::Handshake { .. } => {}
+                owner => {
+                    out.extend_from_slice(&self.out[range]);
+                    p.retried |= sent;
+                    p.owner = owner;
+                    keep.push_back(p);
+                }
+            }
+        }
+        self.fifo = keep;
+        self.out = out;
+        self.acked = 0;
+        self.written = 0;
+        self.handshake_left = 0;
+        if !self.fifo.is_empty() {
+            self.start_connect(now);
+        }
+        self.maybe_finish_close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    fn cfg(port: u16) -> LoopConfig {
+        LoopConfig {
+            host: "127.0.0.1".into(),
+            port,
+            handshake: vec![(b"*1\r\n$4\r\nPING\r\n".to_vec(), false)],
+            connect_timeout: Duration::from_millis(500),
+            command_timeout: Duration::from_millis(300),
+        }
+    }
+
+    /// Drives the connection like the event loop would, until `n` commands completed or `limit` passed.
+    fn drive(c: &mut LoopConn<u32>, n: usize, limit: Duration) -> Vec<Done<u32>> {
+        let end = Instant::now() + limit;
+        let mut all = Vec::new();
+        c.flush(Instant::now());
+        while all.len() < n && Instant::now() < end {
+            let now = Instant::now();
+            if c.interest().is_some_and(|(i, _)| i.writable) {
+                c.on_writable(now);
+            }
+            c.on_readable(now);
+            c.on_timer(now);
+            c.flush(now);
+            all.extend(c.take_done());
+            thread::sleep(Duration::from_millis(2));
+        }
+        all
+    }
+
+    #[test]
+    fn config_from_url_builds_the_handshake() {
+        let c = RedisConnectionConfig {
+            url: Some("redis://user:pw@127.0.0.1:6390/3".into()),
+            ..Default::default()
+        };
+        let l = LoopConfig::from_config(&c).unwrap().unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 6390));
+        assert_eq!(l.handshake.len(), 3);
+        assert!(l.handshake[0].1 && l.handshake[1].1 && !l.handshake[2].1);
+        let tls = RedisConnectionConfig {
+            url: Some("rediss://h:1".into()),
+            ..Default::default()
+        };
+        assert!(LoopConfig::from_config(&tls).unwrap().is_none());
+    }
+
+    #[test]
+    fn pipelined_replies_partial_frames_and_an_error_slot() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            // handshake PING + 3 commands
+            while got.windows(3).filter(|w| w == b"GET").count() < 3 {
+                let n = s.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            for chunk in [&b"+PONG\r\n$3\r\nab"[..], b"c\r\n-WRONGTYPE x\r\n", b"$-1\r\n"] {
+                s.write_all(chunk).unwrap();
+                s.flush().unwrap();
+                thread::sleep(Duration::from_millis(20));
+            }
+            thread::sleep(Duration::from_millis(100));
+        });
+        let mut c = LoopConn::new(cfg(port));
+        let now = Instant::now();
+        for i in 0..3u32 {
+            assert!(c.push(redis::cmd("GET").arg(i), i, now).is_ok());
+        }
+        let done = drive(&mut c, 3, Duration::from_secs(3));
+        assert_eq!(done.len(), 3);
+        assert_eq!(done[0], (0, Ok(Reply::Bulk(b"abc".to_vec()))));
+        assert_eq!(done[1].1.as_ref().unwrap().error_code(), Some("WRONGTYPE"));
+        assert_eq!(done[2], (2, Ok(Reply::Nil)));
+        assert_eq!(c.phase(), Phase::Ready);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn refused_fails_pending_with_connect() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut c = LoopConn::new(cfg(port));
+        c.push(&redis::cmd("PING"), 7, Instant::now()).ok();
+        let done = drive(&mut c, 1, Duration::from_secs(2));
+        assert_eq!(done[0].1.as_ref().unwrap_err().code(), "MOTIA_CONNECT");
+        assert_eq!(c.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn silent_server_times_out_and_close_mid_reply_retries_once() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let mut held = Vec::new();
+            // 1st: silent; 2nd and 3rd: answer the handshake, half a reply, close
+            for i in 0..3 {
+                let (mut s, _) = l.accept().unwrap();
+                if i > 0 {
+                    let mut buf = [0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(3).any(|w| w == b"GET") {
+                        let n = s.read(&mut buf).unwrap();
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    s.write_all(b"+PONG\r\n$10\r\nabc").unwrap();
+                } else {
+                    held.push(s);
+                }
+            }
+        });
+        let mut c = LoopConn::new(cfg(port));
+        c.push(redis::cmd("GET").arg("k"), 1, Instant::now()).ok();
+        let done = drive(&mut c, 1, Duration::from_secs(3));
+        assert_eq!(done[0].1.as_ref().unwrap_err().code(), "MOTIA_TIMEOUT");
+        c.push(redis::cmd("GET").arg("k"), 2, Instant::now()).ok();
+        let done = drive(&mut c, 1, Duration::from_secs(3));
+        let e = done[0].1.as_ref().unwrap_err();
+        assert_eq!(e.code(), "MOTIA_CONNECT", "{e}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn closed_refuses_and_drains_first() {
+        let mut c: LoopConn<u32> = LoopConn::new(cfg(1));
+        c.close_when_drained();
+        assert_eq!(c.phase(), Phase::Closed);
+        let (tag, e) = c.push(&redis::cmd("PING"), 3, Instant::now()).unwrap_err();
+        assert_eq!((tag, e.code()), (3, "MOTIA_CLOSED"));
+    }
+}

@@ -1,8 +1,9 @@
 'use strict'
-const { NativeRedisState } = require('./native.js')
+const { NativeRedisState, createRedisStateLoop } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
-const { fromNative, callNative: call, serializeError, configError } = require('./errors.js')
+const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError } = require('./errors.js')
+const { jsLoopAllowed } = require('./jsloop.js')
 
 const DEFAULT_STATE_PREFIX = 'motia:state:'
 const OP_GET = 0
@@ -38,20 +39,26 @@ class RedisStateAdapter {
     const ttl = checkTtlSeconds(opts.ttl, 'ttl')
     const commandTimeout = optInt(opts, 'commandTimeout', 'commandTimeout', 1, 2 ** 31 - 1)
     if (commandTimeout !== undefined) conn.commandTimeout = commandTimeout
+    const connJson = JSON.stringify(conn)
+    const prefix = keyPrefix || DEFAULT_STATE_PREFIX
     try {
-      this._native = new NativeRedisState(JSON.stringify(conn), keyPrefix || DEFAULT_STATE_PREFIX, ttl)
+      this._native = new NativeRedisState(connJson, prefix, ttl)
+      // get/set/delete/exists on Node's own event loop (no thread hop); null for TLS, Bun, Deno
+      this._loop = jsLoopAllowed() ? createRedisStateLoop(connJson, prefix, ttl, MotiaAdapterError) : null
     } catch (e) {
       throw fromNative(e)
     }
-    this.keyPrefix = keyPrefix || DEFAULT_STATE_PREFIX
+    this.keyPrefix = prefix
     this.ttl = ttl
     const native = this._native
     this._batcher = new Batcher((k, t, ks, v) => native.batch(k, t, ks, v), 4)
-    this._native.warmUp()
+    // the tokio connection serves only multi-key calls when the event-loop path is on: open it lazily
+    if (!this._loop) this._native.warmUp()
   }
 
   /** Value stored under (traceId, key), or null. */
   get(traceId, key) {
+    if (this._loop) return this._loop.get(`${traceId}`, `${key}`)
     return this._batcher.push([OP_GET, `${traceId}`, `${key}`, ''], nullish)
   }
 
@@ -63,16 +70,19 @@ class RedisStateAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
+    if (this._loop) return this._loop.set(`${traceId}`, `${key}`, text, value)
     return this._batcher.push([OP_SET, `${traceId}`, `${key}`, text], () => value)
   }
 
   /** Atomically removes (traceId, key) and returns the previous value, or null (GETDEL). */
   delete(traceId, key) {
+    if (this._loop) return this._loop.delete(`${traceId}`, `${key}`)
     return this._batcher.push([OP_DELETE, `${traceId}`, `${key}`, ''], nullish)
   }
 
   /** Whether (traceId, key) exists (RFC). */
   exists(traceId, key) {
+    if (this._loop) return this._loop.exists(`${traceId}`, `${key}`)
     return this._batcher.push([OP_EXISTS, `${traceId}`, `${key}`, ''], (v) => v === true)
   }
 
@@ -128,7 +138,7 @@ class RedisStateAdapter {
   /** PING; true when Redis answers. */
   async isHealthy() {
     try {
-      return await this._native.ping()
+      return await (this._loop ? this._loop.ping() : this._native.ping())
     } catch {
       return false
     }
@@ -137,6 +147,7 @@ class RedisStateAdapter {
   /** Waits for queued calls, then closes our connection (never a client you passed in). */
   async cleanup() {
     await this._batcher.idle()
+    if (this._loop) await this._loop.close()
     this._native.close()
   }
 }

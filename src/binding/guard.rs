@@ -46,3 +46,11 @@ pub fn warm_up(redis: std::sync::Arc<crate::core::redis::connection::RedisHandle
         let _ = redis.conn().await;
     });
 }
+
+/// Runs `f` (a libuv or napi callback of the JS-thread connection); a panic is reported on stderr
+/// and swallowed, because unwinding into libuv would abort Node.
+pub fn catch(f: impl FnOnce()) {
+    if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        eprintln!("motia-native-adapters: internal panic in the Redis event-loop connection: {}", panic_text(p));
+    }
+}

@@ -4,12 +4,14 @@
 pub mod cron_common;
 pub mod events_common;
 pub mod guard;
+pub mod jsloop;
 pub mod kafka_event_adapter;
 pub mod postgres_cron_adapter;
 pub mod probe;
 pub mod rabbitmq_event_adapter;
 pub mod redis_cron_adapter;
 pub mod redis_state_adapter;
+pub mod redis_state_loop;
 pub mod redis_stream_adapter;
 pub mod schedule;
 pub mod shared;

@@ -152,6 +152,9 @@ pub struct LoopConn<T> {
     done: Vec<Done<T>>,
     /// `close_when_drained` was called: refuse new commands, close once the FIFO is empty.
     closing: bool,
+    /// Sockets no longer used but not yet closed: the event loop may still watch their fd, and a
+    /// new socket must never get the same fd number before that watch is stopped.
+    retired: Vec<Socket>,
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -194,7 +197,13 @@ impl<T> LoopConn<T> {
             read: ReadBuf::default(),
             done: Vec::new(),
             closing: false,
+            retired: Vec::new(),
         }
+    }
+
+    /// Sockets to close now that the event loop stopped watching them (see `retired`).
+    pub fn take_retired(&mut self) -> Vec<Socket> {
+        std::mem::take(&mut self.retired)
     }
 
     pub fn phase(&self) -> Phase {
@@ -368,7 +377,9 @@ impl<T> LoopConn<T> {
     }
 
     fn drop_socket(&mut self) {
-        self.sock = None;
+        if let Some(sock) = self.sock.take() {
+            self.retired.push(sock);
+        }
         self.want_write = false;
         self.connect_deadline = None;
         self.read.reset();
@@ -480,7 +491,9 @@ impl<T> LoopConn<T> {
                 self.write_some(now);
             }
             Ok(Some(e)) | Err(e) => {
-                self.sock = None;
+                if let Some(sock) = self.sock.take() {
+                    self.retired.push(sock);
+                }
                 self.connect_next(now, Some(e));
             }
         }

@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn decodes_every_kind_and_waits_for_partial_frames() {
         let mut r = ReadBuf::default();
-        r.extend(b"+OK\r\n:42\r\n$-1\r\n-WRONGTYPE Operation against a key\r\n*2\r\n$1\r\na\r\n$3\r\nb");
+        r.extend(b"+OK\r\n:42\r\n$-1\r\n-WRONGTYPE Operation against a key\r\n*2\r\n$1\r\na\r\n$2\r\nb");
         assert_eq!(r.next_reply().unwrap(), Some(Reply::Simple("OK".into())));
         assert_eq!(r.next_reply().unwrap(), Some(Reply::Int(42)));
         assert_eq!(r.next_reply().unwrap(), Some(Reply::Nil));

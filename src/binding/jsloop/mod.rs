@@ -1,0 +1,428 @@
+//! Redis I/O on Node's own event loop: the napi/libuv glue around `core::redis::loop_conn`.
+//!
+//! One [`JsLoop`] per adapter owns a non-blocking socket (inside `LoopConn`) that is polled by a
+//! `uv_poll` handle on the loop of the JS thread, and one `uv_timer` for timeouts. Calls create a
+//! promise with raw `napi_create_promise` (no threadsafe function, no thread hop), queue their
+//! command and schedule one flush per tick (`queueMicrotask`). Replies are decoded and removed
+//! from the connection first; then, with no `RefCell` borrow held, the promises are settled inside
+//! `napi_open_callback_scope` so Node drains the microtasks (promise reactions) before the scope
+//! closes. Calls made by those reactions are only queued; they are written together once after.
+//!
+//! Keep-alive: the poll handle is ref'd while replies are pending and unref'd when none are, so an
+//! idle adapter never keeps Node alive (like node-redis with `unref`) and the process exits after
+//! `cleanup()`. The timer is always unref'd.
+
+pub mod napi_raw;
+pub mod uv;
+
+use std::cell::{Cell, RefCell};
+use std::os::raw::{c_int, c_void};
+use std::rc::Rc;
+use std::time::Instant;
+
+use napi::sys;
+
+use self::napi_raw as raw;
+use self::uv::Uv;
+use crate::core::redis::loop_conn::{Done, LoopConfig, LoopConn, Phase};
+use crate::core::redis::wire::{server_error, Reply};
+use crate::error::AdapterError;
+
+/// How a reply becomes the value a promise resolves with.
+pub enum Conv {
+    /// Bulk string → `JSON.parse(text)`; nil → `null`. `key` names the value in a decode error.
+    Json { key: String },
+    /// Any success → the referenced JS value (e.g. `set` resolves with the value passed in).
+    Value(raw::Ref),
+    /// Integer → `reply > 0`.
+    Bool,
+    /// Simple or bulk string → `reply === expected`.
+    Equals(&'static str),
+}
+
+/// A pending call: its promise and what to do with the reply.
+pub struct Slot {
+    deferred: sys::napi_deferred,
+    conv: Conv,
+}
+
+struct State {
+    conn: LoopConn<Slot>,
+    poll: *mut c_void,
+    poll_gen: u64,
+    poll_events: c_int,
+    poll_refed: bool,
+    timer: *mut c_void,
+    timer_at: Option<Instant>,
+    flush_scheduled: bool,
+    draining: bool,
+    close_waiters: Vec<sys::napi_deferred>,
+}
+
+/// Everything one adapter's JS-thread connection needs; shared by the class and the uv handles.
+pub struct Shared {
+    env: sys::napi_env,
+    uv: &'static Uv,
+    uv_loop: *mut c_void,
+    state: RefCell<State>,
+    js: raw::JsRefs,
+    /// The owning JS object was collected: close once drained.
+    orphaned: Cell<bool>,
+}
+
+/// Handle to the shared connection held by a `#[napi]` class.
+pub struct JsLoop {
+    shared: Rc<Shared>,
+}
+
+impl JsLoop {
+    /// `None` when the host has no libuv (Bun, Deno) or this connection needs TLS: use tokio then.
+    pub fn new(env: sys::napi_env, cfg: LoopConfig, error_class: sys::napi_value) -> napi::Result<Option<JsLoop>> {
+        let Some(uv) = uv::uv() else {
+            return Ok(None);
+        };
+        let mut uv_loop: *mut sys::uv_loop_s = std::ptr::null_mut();
+        // SAFETY: called on the JS thread with a live env.
+        if unsafe { sys::napi_get_uv_event_loop(env, &mut uv_loop) } != sys::Status::napi_ok || uv_loop.is_null() {
+            return Ok(None);
+        }
+        let uv_loop = uv_loop as *mut c_void;
+        let js = raw::JsRefs::new(env, error_class)?;
+        let timer = uv::alloc_handle(uv, uv::UV_TIMER);
+        // SAFETY: fresh handle memory of the right size on the loop of this thread.
+        unsafe {
+            if (uv.timer_init)(uv_loop, timer) != 0 {
+                uv::free_handle(uv, uv::UV_TIMER, timer);
+                return Ok(None);
+            }
+            (uv.unref)(timer);
+        }
+        let shared = Rc::new(Shared {
+            env,
+            uv,
+            uv_loop,
+            state: RefCell::new(State {
+                conn: LoopConn::new(cfg),
+                poll: std::ptr::null_mut(),
+                poll_gen: 0,
+                poll_events: 0,
+                poll_refed: true,
+                timer,
+                timer_at: None,
+                flush_scheduled: false,
+                draining: false,
+                close_waiters: Vec::new(),
+            }),
+            js,
+            orphaned: Cell::new(false),
+        });
+        // SAFETY: the timer's data keeps one strong count, released in its close callback.
+        unsafe { uv::set_data(timer, Rc::into_raw(shared.clone()) as *mut c_void) };
+        shared.js.set_flush(env, Rc::downgrade(&shared))?;
+        Ok(Some(JsLoop { shared }))
+    }
+
+    /// Queues `cmd` and returns its promise (called from a `#[napi]` method on the JS thread).
+    pub fn call(&self, cmd: &redis::Cmd, conv: Conv) -> napi::Result<sys::napi_value> {
+        let s = &self.shared;
+        let (deferred, promise) = raw::create_promise(s.env)?;
+        let slot = Slot { deferred, conv };
+        let (refused, schedule) = {
+            let mut st = s.state.borrow_mut();
+            match st.conn.push(cmd, slot, Instant::now()) {
+                Err((slot, e)) => (Some((slot, e)), false),
+                Ok(()) => {
+                    let schedule = !st.draining && !st.flush_scheduled;
+                    st.flush_scheduled |= schedule;
+                    (None, schedule)
+                }
+            }
+        };
+        if let Some((slot, e)) = refused {
+            s.settle(vec![(slot, Err(e))]);
+        }
+        if schedule {
+            s.js.queue_flush(s.env)?;
+        }
+        Ok(promise)
+    }
+
+    /// Refuses new calls, lets pending ones finish, closes the socket; the promise resolves then.
+    pub fn close(&self) -> napi::Result<sys::napi_value> {
+        let s = &self.shared;
+        let (deferred, promise) = raw::create_promise(s.env)?;
+        {
+            let mut st = s.state.borrow_mut();
+            st.conn.close_when_drained();
+            st.close_waiters.push(deferred);
+        }
+        s.after_io(Vec::new());
+        Ok(promise)
+    }
+}
+
+impl Drop for JsLoop {
+    fn drop(&mut self) {
+        // The JS object was collected (no promise of ours can be pending without the loop holding
+        // `Shared` through its handles): close the socket once drained.
+        self.shared.orphaned.set(true);
+        if let Ok(mut st) = self.shared.state.try_borrow_mut() {
+            st.conn.close_when_drained();
+            self.shared.sync_handles(&mut st);
+        }
+    }
+}
+
+impl Shared {
+    /// The microtask scheduled by [`JsLoop::call`]: write what this tick queued.
+    pub(crate) fn flush_from_js(self: &Rc<Self>) {
+        let done = {
+            let mut st = self.state.borrow_mut();
+            st.flush_scheduled = false;
+            st.conn.flush(Instant::now());
+            st.conn.take_done()
+        };
+        // already inside JS: settle directly, reactions run after this microtask
+        self.after_io(done);
+    }
+
+    /// Settles `done` (inside a callback scope when called from libuv), flushes what the promise
+    /// reactions queued, and repeats until nothing completes; then updates the uv handles.
+    fn drive(self: &Rc<Self>, step: impl FnOnce(&mut LoopConn<Slot>, Instant)) {
+        let scope = raw::HandleScope::open(self.env);
+        let mut done = {
+            let mut st = self.state.borrow_mut();
+            step(&mut st.conn, Instant::now());
+            let d = st.conn.take_done();
+            st.draining = !d.is_empty();
+            d
+        };
+        while !done.is_empty() {
+            {
+                let _cb = raw::CallbackScope::open(self.env, &self.js);
+                self.settle(done);
+            } // microtasks run here; new calls only queue (draining)
+            let mut st = self.state.borrow_mut();
+            st.draining = false;
+            st.conn.flush(Instant::now());
+            done = st.conn.take_done();
+            st.draining = !done.is_empty();
+        }
+        let waiters = self.take_close_waiters();
+        if !waiters.is_empty() {
+            let _cb = raw::CallbackScope::open(self.env, &self.js);
+            for d in waiters {
+                raw::resolve(self.env, d, raw::undefined(self.env));
+            }
+        }
+        let mut st = self.state.borrow_mut();
+        self.sync_handles(&mut st);
+        drop(st);
+        drop(scope);
+    }
+
+    /// From JS (flush microtask, close): settle without a callback scope.
+    fn after_io(self: &Rc<Self>, done: Vec<Done<Slot>>) {
+        if !done.is_empty() {
+            self.settle(done);
+        }
+        for d in self.take_close_waiters() {
+            raw::resolve(self.env, d, raw::undefined(self.env));
+        }
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            self.sync_handles(&mut st);
+        }
+    }
+
+    fn take_close_waiters(&self) -> Vec<sys::napi_deferred> {
+        let mut st = self.state.borrow_mut();
+        if st.conn.phase() != Phase::Closed {
+            return Vec::new();
+        }
+        std::mem::take(&mut st.close_waiters)
+    }
+
+    /// Resolves or rejects each completed call. Never called with a `state` borrow held.
+    fn settle(&self, done: Vec<Done<Slot>>) {
+        let env = self.env;
+        for (slot, result) in done {
+            let outcome = match result {
+                Ok(Reply::Error(msg)) => Err((server_error(&msg), Some(slot.conv))),
+                Err(e) => Err((e, Some(slot.conv))),
+                Ok(reply) => self.convert(slot.conv, reply).map_err(|e| (e, None)),
+            };
+            match outcome {
+                Ok(v) => raw::resolve(env, slot.deferred, v),
+                Err((e, conv)) => {
+                    if let Some(Conv::Value(r)) = conv {
+                        r.take(env); // release the value a failed `set` would have returned
+                    }
+                    raw::reject(env, slot.deferred, self.js.error(env, &e))
+                }
+            }
+        }
+    }
+
+    fn convert(&self, conv: Conv, reply: Reply) -> Result<sys::napi_value, AdapterError> {
+        let env = self.env;
+        match (conv, reply) {
+            (Conv::Json { .. }, Reply::Nil) => Ok(raw::null(env)),
+            (Conv::Json { key }, Reply::Bulk(bytes)) => {
+                let Ok(text) = std::str::from_utf8(&bytes) else {
+                    return Err(AdapterError::Decode(format!(
+                        "value under Redis key \"{key}\" is not UTF-8 JSON (written by something else?)"
+                    )));
+                };
+                self.js.json_parse(env, text).map_err(|detail| {
+                    AdapterError::Decode(format!(
+                        "value under Redis key \"{key}\" is not valid JSON ({detail}); written by something else?"
+                    ))
+                })
+            }
+            (Conv::Value(r), _) => Ok(r.take(env)),
+            (Conv::Bool, Reply::Int(n)) => Ok(raw::boolean(env, n > 0)),
+            (Conv::Equals(want), Reply::Simple(s)) => Ok(raw::boolean(env, s == want)),
+            (Conv::Equals(want), Reply::Bulk(b)) => Ok(raw::boolean(env, b == want.as_bytes())),
+            (_, other) => Err(AdapterError::Backend(format!("unexpected reply from Redis: {other:?}"))),
+        }
+    }
+
+    /// Makes the poll handle, its events, ref state and the timer match the connection.
+    fn sync_handles(&self, st: &mut State) {
+        let uv = self.uv;
+        let interest = st.conn.interest().map(|(i, sock)| (i, raw_sock(sock)));
+        let want_gen = interest.map(|(i, _)| i.generation);
+        if !st.poll.is_null() && want_gen != Some(st.poll_gen) {
+            // SAFETY: live poll handle; freed in `on_poll_close`.
+            unsafe {
+                (uv.poll_stop)(st.poll);
+                (uv.close)(st.poll, Some(on_poll_close));
+            }
+            st.poll = std::ptr::null_mut();
+        }
+        // no poll watches a retired socket any more: close their fds now (never earlier, or a
+        // new socket could reuse the fd number while libuv still watches it)
+        drop(st.conn.take_retired());
+        if let Some((i, fd)) = interest {
+            let events = uv::UV_READABLE | uv::UV_DISCONNECT | if i.writable { uv::UV_WRITABLE } else { 0 };
+            if st.poll.is_null() {
+                let h = uv::alloc_handle(uv, uv::UV_POLL);
+                // SAFETY: fresh handle; the data pointer holds one strong count until close.
+                unsafe {
+                    if (uv.poll_init_socket)(self.uv_loop, h, fd) != 0 {
+                        uv::free_handle(uv, uv::UV_POLL, h);
+                        return;
+                    }
+                    let me = Rc::into_raw(self_rc(self));
+                    uv::set_data(h, me as *mut c_void);
+                }
+                st.poll = h;
+                st.poll_gen = i.generation;
+                st.poll_events = 0;
+                st.poll_refed = true;
+            }
+            if st.poll_events != events {
+                // SAFETY: live poll handle.
+                unsafe { (uv.poll_start)(st.poll, events, on_poll) };
+                st.poll_events = events;
+            }
+            let want_ref = st.conn.pending() > 0;
+            if want_ref != st.poll_refed {
+                // SAFETY: live handle.
+                unsafe {
+                    if want_ref {
+                        (uv.ref_)(st.poll)
+                    } else {
+                        (uv.unref)(st.poll)
+                    }
+                };
+                st.poll_refed = want_ref;
+            }
+        }
+        // timer: armed no later than the next deadline (an early wake-up just re-arms)
+        match st.conn.next_deadline() {
+            Some(d) if st.timer_at.is_none_or(|t| d < t) => {
+                let ms = d.saturating_duration_since(Instant::now()).as_millis() as u64 + 1;
+                // SAFETY: live timer handle.
+                unsafe { (uv.timer_start)(st.timer, on_timer, ms, 0) };
+                st.timer_at = Some(d);
+            }
+            None if st.timer_at.is_some() => {
+                // SAFETY: live timer handle.
+                unsafe { (uv.timer_stop)(st.timer) };
+                st.timer_at = None;
+            }
+            _ => {}
+        }
+        if st.conn.phase() == Phase::Closed && st.poll.is_null() && !st.timer.is_null() && self.orphaned.get() {
+            // SAFETY: live timer; its data's strong count is released in `on_timer_close`.
+            unsafe { (uv.close)(st.timer, Some(on_timer_close)) };
+            st.timer = std::ptr::null_mut();
+        }
+    }
+}
+
+/// A strong count for a handle's data pointer, from `&Shared` (always owned by an `Rc`).
+fn self_rc(s: &Shared) -> Rc<Shared> {
+    // SAFETY: every `Shared` lives in an `Rc` (built only in `JsLoop::new`).
+    unsafe {
+        let p = s as *const Shared;
+        Rc::increment_strong_count(p);
+        Rc::from_raw(p)
+    }
+}
+
+#[cfg(unix)]
+fn raw_sock(s: &socket2::Socket) -> uv::RawSock {
+    use std::os::fd::AsRawFd;
+    s.as_raw_fd()
+}
+
+#[cfg(windows)]
+fn raw_sock(s: &socket2::Socket) -> uv::RawSock {
+    use std::os::windows::io::AsRawSocket;
+    s.as_raw_socket() as usize
+}
+
+/// Borrows the `Shared` behind a handle's data pointer without taking its count.
+unsafe fn shared_of(h: *mut c_void) -> Rc<Shared> {
+    let p = uv::data(h) as *const Shared;
+    Rc::increment_strong_count(p);
+    Rc::from_raw(p)
+}
+
+unsafe extern "C" fn on_poll(h: *mut c_void, status: c_int, events: c_int) {
+    let s = shared_of(h);
+    super::guard::catch(|| {
+        s.drive(|conn, now| {
+            if status < 0 || events & (uv::UV_READABLE | uv::UV_DISCONNECT) != 0 {
+                conn.on_readable(now);
+            }
+            if status >= 0 && events & uv::UV_WRITABLE != 0 {
+                conn.on_writable(now);
+            }
+        })
+    });
+}
+
+unsafe extern "C" fn on_timer(h: *mut c_void) {
+    let s = shared_of(h);
+    super::guard::catch(|| {
+        if let Ok(mut st) = s.state.try_borrow_mut() {
+            st.timer_at = None;
+        }
+        s.drive(|conn, now| conn.on_timer(now))
+    });
+}
+
+unsafe extern "C" fn on_poll_close(h: *mut c_void) {
+    let p = uv::data(h) as *const Shared;
+    let s = Rc::from_raw(p);
+    uv::free_handle(s.uv, uv::UV_POLL, h);
+}
+
+unsafe extern "C" fn on_timer_close(h: *mut c_void) {
+    let p = uv::data(h) as *const Shared;
+    let s = Rc::from_raw(p);
+    uv::free_handle(s.uv, uv::UV_TIMER, h);
+}

@@ -1,0 +1,103 @@
+//! Native half of `RedisStateAdapter`'s hot path: `get`/`set`/`delete`/`exists` on the JS thread's
+//! event loop (see `binding::jsloop`), one promise per call, no thread hop. Multi-key operations
+//! stay on `NativeRedisState` (tokio).
+
+use napi::bindgen_prelude::{JsValue, Unknown};
+use napi::Env;
+use napi_derive::napi;
+
+use super::guard::run_sync;
+use super::jsloop::napi_raw::{JsRaw, Ref};
+use super::jsloop::{Conv, JsLoop};
+use crate::core::redis::connection::RedisConnectionConfig;
+use crate::core::redis::keys::StateKeys;
+use crate::core::redis::loop_conn::LoopConfig;
+
+/// Internal: the event-loop Redis connection behind `RedisStateAdapter`. Use `RedisStateAdapter`.
+#[napi]
+pub struct NativeRedisStateLoop {
+    conn: JsLoop,
+    keys: StateKeys,
+    ttl: Option<u64>,
+}
+
+/// Internal: a `NativeRedisStateLoop`, or `null` when this connection or host cannot use the
+/// event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+#[napi]
+pub fn create_redis_state_loop(
+    env: Env,
+    connection: String,
+    key_prefix: String,
+    ttl: Option<u32>,
+    error_class: Unknown<'_>,
+) -> napi::Result<Option<NativeRedisStateLoop>> {
+    let cfg = run_sync(|| {
+        let config = RedisConnectionConfig::from_json(&connection)?;
+        LoopConfig::from_config(&config)
+    })?;
+    let Some(cfg) = cfg else {
+        return Ok(None);
+    };
+    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw())? else {
+        return Ok(None);
+    };
+    Ok(Some(NativeRedisStateLoop {
+        conn,
+        keys: StateKeys::new(key_prefix),
+        ttl: ttl.map(u64::from),
+    }))
+}
+
+#[napi]
+impl NativeRedisStateLoop {
+    /// `GET`; resolves with the parsed JSON value or `null`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn get(&self, trace_id: String, key: String) -> napi::Result<JsRaw> {
+        let full = self.keys.key(&trace_id, &key);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&full);
+        self.conn.call(&cmd, Conv::Json { key: full }).map(JsRaw)
+    }
+
+    /// `SET key text [EX ttl]`; resolves with `value` (what the caller passed in).
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn set(&self, env: Env, trace_id: String, key: String, text: String, value: Unknown<'_>) -> napi::Result<JsRaw> {
+        let full = self.keys.key(&trace_id, &key);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&full).arg(&text);
+        if let Some(ttl) = self.ttl {
+            cmd.arg("EX").arg(ttl);
+        }
+        let value = Ref::new(env.raw(), value.raw())?;
+        self.conn.call(&cmd, Conv::Value(value)).map(JsRaw)
+    }
+
+    /// `GETDEL` (atomic); resolves with the previous value or `null`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn delete(&self, trace_id: String, key: String) -> napi::Result<JsRaw> {
+        let full = self.keys.key(&trace_id, &key);
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(&full);
+        self.conn.call(&cmd, Conv::Json { key: full }).map(JsRaw)
+    }
+
+    /// `EXISTS`; resolves with a boolean.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn exists(&self, trace_id: String, key: String) -> napi::Result<JsRaw> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(self.keys.key(&trace_id, &key));
+        self.conn.call(&cmd, Conv::Bool).map(JsRaw)
+    }
+
+    /// `PING`; resolves with `true` when Redis answers `PONG`.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn ping(&self) -> napi::Result<JsRaw> {
+        self.conn.call(&redis::cmd("PING"), Conv::Equals("PONG")).map(JsRaw)
+    }
+
+    /// Refuses new calls, waits for pending ones, closes the socket.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> napi::Result<JsRaw> {
+        self.conn.close().map(JsRaw)
+    }
+}

@@ -2,6 +2,7 @@
 export async function run(op, { total, concurrency }) {
   const lat = new Float64Array(total)
   let next = 0
+  const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
   async function worker(_, w) {
     for (;;) {
@@ -14,9 +15,10 @@ export async function run(op, { total, concurrency }) {
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
+  const cpu = process.cpuUsage(cpu0) // user+sys of the whole process (all threads), µs
   const sorted = Array.from(lat).sort((a, b) => a - b)
   const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-  return { opsPerSec: total / secs, p50us: pct(50), p99us: pct(99) }
+  return { opsPerSec: total / secs, p50us: pct(50), p99us: pct(99), cpuUsPerOp: (cpu.user + cpu.system) / total }
 }
 
 export function fmt(n, digits = 0) {
@@ -24,7 +26,9 @@ export function fmt(n, digits = 0) {
 }
 
 export function printTable(rows) {
-  const header = ['operation', 'ours ops/s', 'upstream ops/s', 'ratio', 'ours p50/p99 µs', 'upstream p50/p99 µs']
+  const cpu = rows.some((r) => r.ours.cpuUsPerOp !== undefined && r.upstream.cpuUsPerOp !== undefined)
+  const header = ['operation', 'ours ops/s', 'upstream ops/s', 'ratio', 'ours p50/p99 µs', 'upstream p50/p99 µs', 'p99 ratio']
+  if (cpu) header.push('CPU µs/op ours/upstream', 'CPU ratio')
   const lines = rows.map((r) => [
     r.name,
     fmt(r.ours.opsPerSec),
@@ -32,6 +36,13 @@ export function printTable(rows) {
     `${fmt(r.ours.opsPerSec / r.upstream.opsPerSec, 2)}x`,
     `${fmt(r.ours.p50us)}/${fmt(r.ours.p99us)}`,
     `${fmt(r.upstream.p50us)}/${fmt(r.upstream.p99us)}`,
+    `${fmt(r.ours.p99us / r.upstream.p99us, 2)}x`,
+    ...(cpu
+      ? [
+          r.ours.cpuUsPerOp === undefined ? '' : `${fmt(r.ours.cpuUsPerOp, 1)}/${fmt(r.upstream.cpuUsPerOp, 1)}`,
+          r.ours.cpuUsPerOp === undefined ? '' : `${fmt(r.ours.cpuUsPerOp / r.upstream.cpuUsPerOp, 2)}x`,
+        ]
+      : []),
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)))
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')

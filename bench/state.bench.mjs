@@ -38,6 +38,12 @@ for (const c of [1, 64]) {
     go: (s) => run((i) => s.get('hot', `k${i % 1000}`), { total, concurrency: c }),
   })
   cases.push({
+    // upstream has no exists(): it is timed doing get() on the same keys, what an app would do instead
+    name: `exists c=${c} (upstream: get)`,
+    setup: (s) => fill(s, 'hot', 1000),
+    go: (s) => run((i) => (s.exists ? s.exists('hot', `k${i % 2000}`) : s.get('hot', `k${i % 2000}`)), { total, concurrency: c }),
+  })
+  cases.push({
     name: `delete c=${c}`,
     setup: (s) => fill(s, `del${c}`, total),
     go: (s) => run((i) => s.delete(`del${c}`, `k${i}`), { total, concurrency: c }),

@@ -146,8 +146,10 @@ class RedisStateAdapter {
 
   /** Waits for queued calls, then closes our connection (never a client you passed in). */
   async cleanup() {
+    // the event-loop connection refuses new calls at once and closes when its pending ones are answered
+    const loopClosed = this._loop ? this._loop.close() : null
     await this._batcher.idle()
-    if (this._loop) await this._loop.close()
+    await loopClosed
     this._native.close()
   }
 }

@@ -1,0 +1,250 @@
+// The event-loop Redis path (issue 12): re-entrancy, 20 MB values (partial writes and frames), an
+// error reply inside a pipeline, a server closing mid-reply, a silent server (commandTimeout),
+// reconnects, MOTIA_CLOSED, and the process exiting on its own. Real Redis plus tiny fake servers.
+import { createClient } from 'redis'
+import { spawn } from 'node:child_process'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+import { RedisStateAdapter, ErrorCodes } from 'motia-native-adapters'
+import { REDIS_URL, requireRedis, uniquePrefix } from './helpers/env.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+let raw
+const adapters = []
+const prefixes = []
+const servers = []
+
+function make(connection = { url: REDIS_URL }, options = {}) {
+  const keyPrefix = options.keyPrefix ?? uniquePrefix('jsloop')
+  prefixes.push(keyPrefix)
+  const a = new RedisStateAdapter(connection, { ...options, keyPrefix })
+  adapters.push(a)
+  return a
+}
+
+/**
+ * A fake Redis: `answer(cmdName, connectionIndex)` returns the bytes to send for each command
+ * (null = stay silent, 'close' = destroy the socket, `{partial}` = write it, then destroy). Commands are
+ * split naively (test values only).
+ */
+async function fakeRedis(answer) {
+  let conns = 0
+  const sockets = new Set()
+  const server = net.createServer((sock) => {
+    const index = conns++
+    sockets.add(sock)
+    sock.on('close', () => sockets.delete(sock))
+    sock.on('error', () => {})
+    sock.on('data', (chunk) => {
+      const lines = chunk.toString('latin1').split('\r\n')
+      for (let i = 0; i < lines.length; i++) {
+        if (!/^\*\d+$/.test(lines[i])) continue
+        const name = (lines[i + 2] || '').toUpperCase()
+        const out = answer(name, index)
+        if (out === 'close') return sock.destroy()
+        if (out && out.partial) {
+          sock.write(out.partial)
+          return sock.destroy()
+        }
+        if (out) sock.write(out)
+      }
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  servers.push({ server, sockets })
+  return { port: server.address().port, connections: () => conns }
+}
+
+beforeAll(async () => {
+  await requireRedis()
+  raw = createClient({ url: REDIS_URL })
+  await raw.connect()
+})
+
+afterAll(async () => {
+  for (const a of adapters) await a.cleanup().catch(() => {})
+  for (const { server, sockets } of servers) {
+    for (const s of sockets) s.destroy()
+    server.close()
+  }
+  for (const p of prefixes) {
+    const keys = []
+    for await (const batch of raw.scanIterator({ MATCH: `${p}*`, COUNT: 1000 })) keys.push(...batch)
+    if (keys.length) await raw.del(keys)
+  }
+  await raw.quit()
+})
+
+test('plain redis:// connections use the event-loop path; MOTIA_NATIVE_JSLOOP=0 and TLS keep tokio', () => {
+  expect(make()._loop).toBeTruthy()
+  expect(make({ url: REDIS_URL.replace('redis://', 'rediss://') })._loop).toBeNull()
+})
+
+test('re-entrancy: reactions that call the adapter while replies are being resolved', async () => {
+  const s = make()
+  const n = 200
+  // each reaction issues more calls from inside the resolution of the previous ones
+  const chains = Array.from({ length: n }, (_, i) =>
+    s
+      .set('t', `k${i}`, { i })
+      .then((v) => s.get('t', `k${i}`).then((got) => [v, got]))
+      .then(([v, got]) => s.set('t', `k${i}`, { i, again: got.i === v.i }))
+      .then(() => Promise.all([s.get('t', `k${i}`), s.exists('t', `k${i}`), s.delete('t', `nope${i}`)])),
+  )
+  const results = await Promise.all(chains)
+  results.forEach(([got, ex, del], i) => {
+    expect(got).toEqual({ i, again: true })
+    expect(ex).toBe(true)
+    expect(del).toBeNull()
+  })
+  // a synchronous burst from inside one reaction
+  const burst = await s.get('t', 'k0').then(() => Promise.all(Array.from({ length: 1000 }, (_, i) => s.exists('t', `k${i}`))))
+  expect(burst.filter(Boolean).length).toBe(n)
+})
+
+test('20 MB values: partial writes and partial frames', async () => {
+  const s = make()
+  const big = 'x'.repeat(20 * 1024 * 1024)
+  const value = { big, tail: 'end' }
+  const [a, b] = await Promise.all([s.set('t', 'big1', value), s.set('t', 'big2', { big: big.slice(1), tail: 'two' })])
+  expect(a).toBe(value)
+  expect(b.tail).toBe('two')
+  const [g1, small, g2] = await Promise.all([s.get('t', 'big1'), s.get('t', 'missing'), s.get('t', 'big2')])
+  expect(g1.big.length).toBe(big.length)
+  expect(g1.tail).toBe('end')
+  expect(small).toBeNull()
+  expect(g2.big.length).toBe(big.length - 1)
+  expect(await raw.strLen(`${s.keyPrefix}t:big1`)).toBe(JSON.stringify(value).length)
+}, 60000)
+
+test('an error reply in the middle of a pipeline fails only its call', async () => {
+  const s = make()
+  await raw.hSet(`${s.keyPrefix}t:hash`, 'f', 'v')
+  await s.set('t', 'a', 1)
+  const r = await Promise.allSettled([s.get('t', 'a'), s.get('t', 'hash'), s.set('t', 'b', 2), s.delete('t', 'hash'), s.get('t', 'b')])
+  expect(r.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled'])
+  expect(r[1].reason.code).toBe(ErrorCodes.BACKEND)
+  expect(r[1].reason.message).toContain('WRONGTYPE')
+  expect(r[3].reason.code).toBe(ErrorCodes.BACKEND)
+  expect([r[0].value, r[2].value, r[4].value]).toEqual([1, 2, 2])
+  expect(await s.get('t', 'a')).toBe(1) // the connection stays usable
+})
+
+test('a server that closes mid-reply every time: retried once on a new connection, then MOTIA_CONNECT', async () => {
+  const fake = await fakeRedis((cmd) => (cmd === 'CLIENT' ? '+OK\r\n' : { partial: '$10\r\n"par' }))
+  const s = make({ socket: { host: '127.0.0.1', port: fake.port, connectTimeout: 2000 } })
+  const e = await s.get('t', 'k').catch((x) => x)
+  expect(e.code).toBe(ErrorCodes.CONNECT)
+  expect(fake.connections()).toBe(2) // sent on two connections, no more
+})
+
+test('half a reply then silence: MOTIA_TIMEOUT, and the next call reconnects', async () => {
+  const fake = await fakeRedis((cmd, conn) => {
+    if (cmd === 'CLIENT') return '+OK\r\n'
+    return conn === 0 ? '$10\r\n"par' : '$4\r\n"ok"\r\n'
+  })
+  const s = make({ socket: { host: '127.0.0.1', port: fake.port } }, { commandTimeout: 300 })
+  const r = await s.get('t', 'k').catch((x) => x)
+  expect(r.code).toBe(ErrorCodes.TIMEOUT)
+  expect(await s.get('t', 'k')).toBe('ok')
+  expect(fake.connections()).toBe(2)
+})
+
+test('server closes mid-reply and comes back: pending calls are retried once, then succeed', async () => {
+  const fake = await fakeRedis((cmd, conn) => {
+    if (cmd === 'CLIENT') return '+OK\r\n'
+    if (conn === 0) return 'close'
+    return '$5\r\n"yes"\r\n'
+  })
+  const s = make({ socket: { host: '127.0.0.1', port: fake.port } })
+  expect(await Promise.all([s.get('t', 'a'), s.get('t', 'b')])).toEqual(['yes', 'yes'])
+  expect(fake.connections()).toBe(2)
+})
+
+test('a silent server: MOTIA_TIMEOUT after commandTimeout, not connectTimeout', async () => {
+  const fake = await fakeRedis(() => null)
+  const s = make({ socket: { host: '127.0.0.1', port: fake.port, connectTimeout: 10000 } }, { commandTimeout: 400 })
+  const t0 = Date.now()
+  const e = await s.get('t', 'k').catch((x) => x)
+  const took = Date.now() - t0
+  expect(e.code).toBe(ErrorCodes.TIMEOUT)
+  expect(took).toBeGreaterThanOrEqual(350)
+  expect(took).toBeLessThan(3000)
+})
+
+test('connection killed by the server while idle: the next call reconnects', async () => {
+  const s = make()
+  await s.set('t', 'k', 'v1')
+  const list = await raw.sendCommand(['CLIENT', 'LIST'])
+  const ids = list
+    .split('\n')
+    .filter((l) => l.includes('lib-name=motia-native-adapters'))
+    .map((l) => /id=(\d+)/.exec(l)[1])
+  for (const id of ids) await raw.sendCommand(['CLIENT', 'KILL', 'ID', id])
+  await new Promise((r) => setTimeout(r, 50))
+  expect(await s.get('t', 'k')).toBe('v1')
+})
+
+test('unreachable, then reachable: each call tries again', async () => {
+  const port = await new Promise((r) => {
+    const probe = net.createServer()
+    probe.listen(0, '127.0.0.1', () => {
+      const p = probe.address().port
+      probe.close(() => r(p))
+    })
+  })
+  const s = make({ socket: { host: '127.0.0.1', port, connectTimeout: 1000 } })
+  await expect(s.get('t', 'k')).rejects.toMatchObject({ code: ErrorCodes.CONNECT })
+  const server = net.createServer((sock) =>
+    sock.on('data', (c) => {
+      const n = c.toString().split('\r\n').filter((l) => /^\*\d+$/.test(l)).length
+      sock.write('+OK\r\n'.repeat(n))
+    }),
+  )
+  await new Promise((r) => server.listen(port, '127.0.0.1', r))
+  servers.push({ server, sockets: new Set() })
+  await expect(s.set('t', 'k', 1)).resolves.toBe(1)
+})
+
+test('after cleanup: pending calls finish, new ones reject with MOTIA_CLOSED', async () => {
+  const s = make()
+  const pending = Array.from({ length: 100 }, (_, i) => s.set('t', `k${i}`, i))
+  const closed = s.cleanup()
+  await expect(s.get('t', 'k1')).rejects.toMatchObject({ code: ErrorCodes.CLOSED })
+  await closed
+  expect((await Promise.all(pending)).length).toBe(100)
+  await expect(s.exists('t', 'k1')).rejects.toMatchObject({ code: ErrorCodes.CLOSED })
+})
+
+function runChild(mode) {
+  const keyPrefix = uniquePrefix('jsloop-child')
+  prefixes.push(keyPrefix)
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'fixtures/jsloop-child.mjs'), REDIS_URL, keyPrefix, mode], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child (${mode}) did not exit on its own within 10 s`))
+    }, 10000)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, out: JSON.parse(out || 'null') })
+    })
+  })
+}
+
+test('the process exits on its own after cleanup()', async () => {
+  const { code, out } = await runChild('cleanup')
+  expect(code).toBe(0)
+  expect(out).toEqual({ got: 7, loop: true })
+})
+
+test('an idle adapter does not keep Node alive', async () => {
+  const { code, out } = await runChild('idle')
+  expect(code).toBe(0)
+  expect(out).toEqual({ got: 7, loop: true })
+})

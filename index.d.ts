@@ -561,6 +561,21 @@ export declare class NativeRedisStreams {
   close(): Promise<void>
 }
 
+/** Internal: the event-loop Redis connection behind the stream adapters. */
+export declare class NativeRedisStreamsLoop {
+  /** `HGET`; resolves with the parsed item or `null`. */
+  get(stream: string, groupId: string, id: string): Promise<unknown>
+  /**
+   * The set script; resolves with `item`, its `_createdAt` filled in when `open` (`payload` is
+   * then the item JSON without its closing `}` and `now` the creation time for a new item).
+   */
+  set(stream: string, groupId: string, id: string, payload: string, open: boolean, now: number, item: unknown): Promise<unknown>
+  /** The delete script; resolves with the removed item or `null`. */
+  delete(stream: string, groupId: string, id: string): Promise<unknown>
+  /** Refuses new calls, waits for pending ones, closes the socket. */
+  close(): Promise<void>
+}
+
 /** Internal: completion-channel variant; `submit` returns at once and `cb(id, s)` is called later. */
 export declare class ProbeChannel {
   constructor(cb: (arg: [number, string]) => void)
@@ -588,6 +603,12 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
+
+/**
+ * Internal: a `NativeRedisStreamsLoop`, or `null` when this connection or host cannot use the
+ * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+ */
+export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown): NativeRedisStreamsLoop | null
 
 /**
  * Internal: the next `count` fire times (ms since epoch) of a node-cron style expression after `afterMs`.

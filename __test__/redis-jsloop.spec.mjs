@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { RedisStateAdapter, ErrorCodes } from 'motia-native-adapters'
+import { RedisStateAdapter, RedisStreamAdapterManager, ErrorCodes } from 'motia-native-adapters'
 import { REDIS_URL, requireRedis, uniquePrefix } from './helpers/env.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -215,6 +215,60 @@ test('after cleanup: pending calls finish, new ones reject with MOTIA_CLOSED', a
   await closed
   expect((await Promise.all(pending)).length).toBe(100)
   await expect(s.exists('t', 'k1')).rejects.toMatchObject({ code: ErrorCodes.CLOSED })
+})
+
+describe('streams on the event-loop path', () => {
+  function streams(connection = { url: REDIS_URL }) {
+    const keyPrefix = uniquePrefix('jsloop-stream')
+    prefixes.push(keyPrefix)
+    const m = new RedisStreamAdapterManager(connection, { keyPrefix })
+    adapters.push({ cleanup: () => m.shutdown() })
+    return m
+  }
+
+  test('get/set/delete through the scripts, _createdAt kept on update, re-entrant calls', async () => {
+    const m = streams()
+    expect(m._core.loop).toBeTruthy()
+    const s = m.createStream('orders')
+    const created = await s.set('g', 'a', { n: 1 })
+    expect(created).toMatchObject({ n: 1, id: 'a' })
+    expect(typeof created._createdAt).toBe('number')
+    const updated = await s.set('g', 'a', { n: 2 }).then((v) => s.get('g', 'a').then((got) => [v, got]))
+    expect(updated[0]._createdAt).toBe(created._createdAt)
+    expect(updated[1]).toEqual({ n: 2, id: 'a', _createdAt: created._createdAt })
+    const explicit = await s.set('g', 'b', { n: 3, _createdAt: 5 })
+    expect(explicit._createdAt).toBe(5)
+    expect(await s.delete('g', 'a')).toEqual({ n: 2, id: 'a', _createdAt: created._createdAt })
+    expect(await Promise.all([s.get('g', 'a'), s.delete('g', 'a'), s.get('g', 'b')])).toEqual([null, null, { n: 3, id: 'b', _createdAt: 5 }])
+  })
+
+  test('NOSCRIPT: the call is sent again as EVAL with the script body', async () => {
+    const seen = []
+    const fake = await fakeRedis((cmd) => {
+      seen.push(cmd)
+      if (cmd === 'CLIENT') return '+OK\r\n'
+      if (cmd === 'EVALSHA') return '-NOSCRIPT No matching script. Please use EVAL.\r\n'
+      if (cmd === 'EVAL') return '*2\r\n$6\r\ncreate\r\n$0\r\n\r\n'
+      return '-ERR unexpected\r\n'
+    })
+    const s = streams({ socket: { host: '127.0.0.1', port: fake.port } }).createStream('x')
+    const before = Date.now()
+    const item = await s.set('g', 'i', { v: 1 })
+    expect(item).toMatchObject({ v: 1, id: 'i' })
+    expect(item._createdAt).toBeGreaterThanOrEqual(before)
+    expect(seen).toEqual(['CLIENT', 'EVALSHA', 'EVAL'])
+  })
+
+  test('a hash field that is not JSON fails only that call', async () => {
+    const m = streams()
+    const s = m.createStream('bad')
+    await raw.hSet(`${m.keyPrefix}bad:group:g`, 'x', 'not json')
+    await s.set('g', 'ok', { fine: true })
+    const [bad, ok] = await Promise.allSettled([s.get('g', 'x'), s.get('g', 'ok')])
+    expect(bad.reason.code).toBe(ErrorCodes.DECODE)
+    expect(bad.reason.message).toContain('"x"')
+    expect(ok.value).toMatchObject({ fine: true })
+  })
 })
 
 function runChild(mode) {

@@ -5,9 +5,10 @@
  * `${keyPrefix}${streamName}:group:${groupId}`, field = id, value = JSON {...data, id, _createdAt};
  * events on `motia:stream:events:${streamName}:${groupId}[:${id}]` as {type, data}.
  */
-const { NativeRedisStreams } = require('./native.js')
+const { NativeRedisStreams, createRedisStreamsLoop } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
-const { fromNative, callNative: call, configError, serializeError } = require('./errors.js')
+const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError } = require('./errors.js')
+const { jsLoopAllowed } = require('./jsloop.js')
 const { Batcher } = require('./batcher.js')
 
 const OP_GET = 0
@@ -41,14 +42,18 @@ class StreamCore {
     this.keepAlive = null
     this.closed = false
     const onMessage = (args) => this.dispatch(args[0], args[1])
+    const connJson = JSON.stringify(conn)
     try {
-      this.native = new NativeRedisStreams(JSON.stringify(conn), this.keyPrefix, onMessage)
+      this.native = new NativeRedisStreams(connJson, this.keyPrefix, onMessage)
+      // item get/set/delete on Node's own event loop (no thread hop); null for TLS, Bun, Deno
+      this.loop = jsLoopAllowed() ? createRedisStreamsLoop(connJson, this.keyPrefix, MotiaAdapterError) : null
     } catch (e) {
       throw fromNative(e)
     }
     const native = this.native
     this.batcher = new Batcher((k, s, g, i, p, n) => native.batch(k, s, g, i, p, n), 6)
-    this.native.warmUp()
+    // with the event-loop path the tokio connection serves only getGroup/query/clear/send: open it lazily
+    if (!this.loop) this.native.warmUp()
   }
 
   dispatch(channel, payload) {
@@ -104,7 +109,9 @@ class StreamCore {
   async close() {
     if (this.closed) return
     this.closed = true
+    const loopClosed = this.loop ? this.loop.close() : null
     await this.batcher.idle()
+    await loopClosed
     this.handlers.clear()
     this.updateKeepAlive()
     await this.native.close()
@@ -163,6 +170,8 @@ class RedisStreamAdapter extends StreamAdapterBase {
 
   /** The item, or null. */
   get(groupId, id) {
+    const loop = this._core.loop
+    if (loop) return loop.get(this.streamName, `${groupId}`, `${id}`)
     return this._core.batcher.push([OP_GET, this.streamName, `${groupId}`, `${id}`, '', 0], same)
   }
 
@@ -185,6 +194,9 @@ class RedisStreamAdapter extends StreamAdapterBase {
       return Promise.reject(serializeError(`stream item "${id}"`, e))
     }
     const now = open ? Date.now() : 0
+    const loop = this._core.loop
+    // the native side fills in item._createdAt (stored one on update, else now) and resolves with item
+    if (loop) return loop.set(this.streamName, `${groupId}`, `${id}`, json, open, now, item)
     // like 0.17, resolve with the item object itself ({...data, id, _createdAt})
     const done = open ? (r) => ((item._createdAt = r[1] === '' ? now : Number(r[1])), item) : () => item
     return this._core.batcher.push([open ? OP_SET_OPEN : OP_SET_FULL, this.streamName, `${groupId}`, `${id}`, json, now], done)
@@ -192,6 +204,8 @@ class RedisStreamAdapter extends StreamAdapterBase {
 
   /** Removes the item atomically and publishes a delete event; returns it, or null. */
   delete(groupId, id) {
+    const loop = this._core.loop
+    if (loop) return loop.delete(this.streamName, `${groupId}`, `${id}`)
     return this._core.batcher.push([OP_DELETE, this.streamName, `${groupId}`, `${id}`, '', 0], same)
   }
 

@@ -56,7 +56,7 @@ impl NativeRedisStateLoop {
         let full = self.keys.key(&trace_id, &key);
         let mut cmd = redis::cmd("GET");
         cmd.arg(&full);
-        self.conn.call(&cmd, Conv::Json { key: full }).map(JsRaw)
+        self.conn.call(&cmd, Conv::Json { key: full, field: None }).map(JsRaw)
     }
 
     /// `SET key text [EX ttl]`; resolves with `value` (what the caller passed in).
@@ -78,7 +78,7 @@ impl NativeRedisStateLoop {
         let full = self.keys.key(&trace_id, &key);
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(&full);
-        self.conn.call(&cmd, Conv::Json { key: full }).map(JsRaw)
+        self.conn.call(&cmd, Conv::Json { key: full, field: None }).map(JsRaw)
     }
 
     /// `EXISTS`; resolves with a boolean.

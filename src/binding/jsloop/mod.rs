@@ -30,14 +30,28 @@ use crate::error::AdapterError;
 
 /// How a reply becomes the value a promise resolves with.
 pub enum Conv {
-    /// Bulk string → `JSON.parse(text)`; nil → `null`. `key` names the value in a decode error.
-    Json { key: String },
+    /// Bulk string → `JSON.parse(text)`; nil → `null`. `key` (and the hash `field`) name the
+    /// value in a decode error.
+    Json { key: String, field: Option<String> },
+    /// Reply `[type, createdAt]` of the stream set script → the referenced item object, with
+    /// `_createdAt` filled in (the stored one on update, else `now`) when `now` is given.
+    StreamItem { item: raw::Ref, now: Option<f64> },
+    /// An `EVALSHA`: on `NOSCRIPT` (script cache flushed, server restarted) the same call is sent
+    /// again as `EVAL` with the script body, then converted with `then`.
+    Script { retry: Box<ScriptRetry>, then: Box<Conv> },
     /// Any success → the referenced JS value (e.g. `set` resolves with the value passed in).
     Value(raw::Ref),
     /// Integer → `reply > 0`.
     Bool,
     /// Simple or bulk string → `reply === expected`.
     Equals(&'static str),
+}
+
+/// What is needed to send an `EVALSHA` call again as `EVAL`.
+pub struct ScriptRetry {
+    pub body: &'static str,
+    pub key: String,
+    pub args: Vec<String>,
 }
 
 /// A pending call: its promise and what to do with the reply.
@@ -246,6 +260,33 @@ impl Shared {
     fn settle(&self, done: Vec<Done<Slot>>) {
         let env = self.env;
         for (slot, result) in done {
+            let slot = match (result, slot.conv) {
+                (Ok(Reply::Error(msg)), Conv::Script { retry, then }) if msg.starts_with("NOSCRIPT") => {
+                    let mut cmd = redis::cmd("EVAL");
+                    cmd.arg(retry.body).arg(1).arg(&retry.key).arg(&retry.args);
+                    let again = Slot {
+                        deferred: slot.deferred,
+                        conv: *then,
+                    };
+                    self.requeue(&cmd, again);
+                    continue;
+                }
+                (result, Conv::Script { then, .. }) => (
+                    Slot {
+                        deferred: slot.deferred,
+                        conv: *then,
+                    },
+                    result,
+                ),
+                (result, conv) => (
+                    Slot {
+                        deferred: slot.deferred,
+                        conv,
+                    },
+                    result,
+                ),
+            };
+            let (slot, result) = slot;
             let outcome = match result {
                 Ok(Reply::Error(msg)) => Err((server_error(&msg), Some(slot.conv))),
                 Err(e) => Err((e, Some(slot.conv))),
@@ -254,8 +295,12 @@ impl Shared {
             match outcome {
                 Ok(v) => raw::resolve(env, slot.deferred, v),
                 Err((e, conv)) => {
-                    if let Some(Conv::Value(r)) = conv {
-                        r.take(env); // release the value a failed `set` would have returned
+                    match conv {
+                        // release the value a failed call would have returned
+                        Some(Conv::Value(r)) | Some(Conv::StreamItem { item: r, .. }) => {
+                            r.take(env);
+                        }
+                        _ => {}
                     }
                     raw::reject(env, slot.deferred, self.js.error(env, &e))
                 }
@@ -263,21 +308,58 @@ impl Shared {
         }
     }
 
+    /// Queues a call again from inside `settle` (written by the flush after the drain).
+    fn requeue(&self, cmd: &redis::Cmd, slot: Slot) {
+        let refused = {
+            let mut st = self.state.borrow_mut();
+            let r = st.conn.push(cmd, slot, Instant::now()).err();
+            if r.is_none() && !st.draining && !st.flush_scheduled {
+                st.flush_scheduled = true;
+                drop(st);
+                let _ = self.js.queue_flush(self.env);
+            }
+            r
+        };
+        if let Some((slot, e)) = refused {
+            self.settle(vec![(slot, Err(e))]);
+        }
+    }
+
     fn convert(&self, conv: Conv, reply: Reply) -> Result<sys::napi_value, AdapterError> {
         let env = self.env;
         match (conv, reply) {
             (Conv::Json { .. }, Reply::Nil) => Ok(raw::null(env)),
-            (Conv::Json { key }, Reply::Bulk(bytes)) => {
+            (Conv::Json { key, field }, Reply::Bulk(bytes)) => {
+                let what = || match &field {
+                    Some(f) => format!("item \"{f}\" of Redis hash \"{key}\""),
+                    None => format!("value under Redis key \"{key}\""),
+                };
                 let Ok(text) = std::str::from_utf8(&bytes) else {
                     return Err(AdapterError::Decode(format!(
-                        "value under Redis key \"{key}\" is not UTF-8 JSON (written by something else?)"
+                        "{} is not UTF-8 JSON (written by something else?)",
+                        what()
                     )));
                 };
                 self.js.json_parse(env, text).map_err(|detail| {
                     AdapterError::Decode(format!(
-                        "value under Redis key \"{key}\" is not valid JSON ({detail}); written by something else?"
+                        "{} is not valid JSON ({detail}); written by something else?",
+                        what()
                     ))
                 })
+            }
+            (Conv::StreamItem { item, now }, Reply::Array(parts)) => {
+                let item = item.take(env);
+                if let Some(now) = now {
+                    let created = match parts.get(1) {
+                        Some(Reply::Bulk(b)) if !b.is_empty() => std::str::from_utf8(b)
+                            .ok()
+                            .and_then(|t| t.parse::<f64>().ok())
+                            .unwrap_or(now),
+                        _ => now,
+                    };
+                    raw::set_number(env, item, "_createdAt", created);
+                }
+                Ok(item)
             }
             (Conv::Value(r), _) => Ok(r.take(env)),
             (Conv::Bool, Reply::Int(n)) => Ok(raw::boolean(env, n > 0)),

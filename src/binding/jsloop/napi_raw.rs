@@ -68,6 +68,16 @@ pub fn string(env: sys::napi_env, s: &str) -> sys::napi_value {
     v
 }
 
+/// `obj[name] = n`.
+pub fn set_number(env: sys::napi_env, obj: sys::napi_value, name: &str, n: f64) {
+    let mut v = null_mut();
+    // SAFETY: JS thread, live object.
+    unsafe {
+        sys::napi_create_double(env, n, &mut v);
+        sys::napi_set_property(env, obj, string(env, name), v);
+    }
+}
+
 fn named(env: sys::napi_env, obj: sys::napi_value, name: &str) -> napi::Result<sys::napi_value> {
     let mut v = null_mut();
     let key = string(env, name);

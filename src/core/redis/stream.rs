@@ -55,6 +55,25 @@ pub struct StreamOp<'a> {
     pub now: i64,
 }
 
+/// ARGV of the set/delete script of `op` (the one place they are spelled out; see `scripts.rs`).
+pub fn script_args(op: &StreamOp<'_>) -> Vec<String> {
+    let (g, i) = (
+        StreamKeys::group_channel(op.stream, op.group),
+        StreamKeys::item_channel(op.stream, op.group, op.id),
+    );
+    match op.kind {
+        StreamOpKind::SetFull | StreamOpKind::SetOpen => {
+            let mode = if op.kind == StreamOpKind::SetFull {
+                "full"
+            } else {
+                "open"
+            };
+            vec![op.id.into(), mode.into(), op.payload.into(), op.now.to_string(), g, i]
+        }
+        _ => vec![op.id.into(), g, i],
+    }
+}
+
 /// `StreamQueryFilter` after the JS layer serialised it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,26 +120,14 @@ impl RedisStreams {
         &self.redis
     }
 
-    /// The script and its KEYS[1]/ARGV of a set or delete (the one place they are spelled out).
+    /// The script and its KEYS[1]/ARGV of a set or delete.
     fn script_call<'s>(&'s self, op: &StreamOp<'_>) -> (&'s Script, Vec<String>) {
-        let (g, i) = (
-            StreamKeys::group_channel(op.stream, op.group),
-            StreamKeys::item_channel(op.stream, op.group, op.id),
-        );
-        match op.kind {
-            StreamOpKind::SetFull | StreamOpKind::SetOpen => {
-                let mode = if op.kind == StreamOpKind::SetFull {
-                    "full"
-                } else {
-                    "open"
-                };
-                (
-                    &self.set,
-                    vec![op.id.into(), mode.into(), op.payload.into(), op.now.to_string(), g, i],
-                )
-            }
-            _ => (&self.delete, vec![op.id.into(), g, i]),
-        }
+        let script = if op.kind == StreamOpKind::Delete {
+            &self.delete
+        } else {
+            &self.set
+        };
+        (script, script_args(op))
     }
 
     /// Many get/set/delete calls in one pipeline (scripts by EVALSHA; a NOSCRIPT reply, e.g. after

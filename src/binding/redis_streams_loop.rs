@@ -1,0 +1,140 @@
+//! Native half of the stream adapters' hot path: item `get`/`set`/`delete` on the JS thread's
+//! event loop (see `binding::jsloop`). `set`/`delete` are the same Lua scripts as the tokio path
+//! (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`). getGroup, query, clear, send and pub/sub
+//! stay on `NativeRedisStreams` (tokio).
+
+use std::sync::OnceLock;
+
+use napi::bindgen_prelude::{JsValue, Unknown};
+use napi::Env;
+use napi_derive::napi;
+
+use super::guard::run_sync;
+use super::jsloop::napi_raw::{JsRaw, Ref};
+use super::jsloop::{Conv, JsLoop, ScriptRetry};
+use crate::core::redis::connection::RedisConnectionConfig;
+use crate::core::redis::keys::StreamKeys;
+use crate::core::redis::loop_conn::LoopConfig;
+use crate::core::redis::scripts;
+use crate::core::redis::stream::{script_args, StreamOp, StreamOpKind};
+
+fn script(kind: StreamOpKind) -> (&'static str, &'static str) {
+    static SET: OnceLock<String> = OnceLock::new();
+    static DELETE: OnceLock<String> = OnceLock::new();
+    if kind == StreamOpKind::Delete {
+        let h = DELETE.get_or_init(|| redis::Script::new(scripts::STREAM_DELETE).get_hash().to_string());
+        (scripts::STREAM_DELETE, h.as_str())
+    } else {
+        let h = SET.get_or_init(|| redis::Script::new(scripts::STREAM_SET).get_hash().to_string());
+        (scripts::STREAM_SET, h.as_str())
+    }
+}
+
+/// Internal: the event-loop Redis connection behind the stream adapters.
+#[napi]
+pub struct NativeRedisStreamsLoop {
+    conn: JsLoop,
+    keys: StreamKeys,
+}
+
+/// Internal: a `NativeRedisStreamsLoop`, or `null` when this connection or host cannot use the
+/// event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+#[napi]
+pub fn create_redis_streams_loop(
+    env: Env,
+    connection: String,
+    key_prefix: String,
+    error_class: Unknown<'_>,
+) -> napi::Result<Option<NativeRedisStreamsLoop>> {
+    let cfg = run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(&connection)?))?;
+    let Some(cfg) = cfg else {
+        return Ok(None);
+    };
+    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw())? else {
+        return Ok(None);
+    };
+    Ok(Some(NativeRedisStreamsLoop {
+        conn,
+        keys: StreamKeys::new(key_prefix),
+    }))
+}
+
+impl NativeRedisStreamsLoop {
+    fn eval(&self, op: &StreamOp<'_>, then: Conv) -> napi::Result<JsRaw> {
+        let key = self.keys.group(op.stream, op.group);
+        let args = script_args(op);
+        let (body, hash) = script(op.kind);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(hash).arg(1).arg(&key).arg(&args);
+        let retry = Box::new(ScriptRetry { body, key, args });
+        self.conn
+            .call(&cmd, Conv::Script { retry, then: Box::new(then) })
+            .map(JsRaw)
+    }
+}
+
+#[napi]
+impl NativeRedisStreamsLoop {
+    /// `HGET`; resolves with the parsed item or `null`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn get(&self, stream: String, group_id: String, id: String) -> napi::Result<JsRaw> {
+        let key = self.keys.group(&stream, &group_id);
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(&key).arg(&id);
+        self.conn.call(&cmd, Conv::Json { key, field: Some(id) }).map(JsRaw)
+    }
+
+    /// The set script; resolves with `item`, its `_createdAt` filled in when `open` (`payload` is
+    /// then the item JSON without its closing `}` and `now` the creation time for a new item).
+    #[napi(ts_return_type = "Promise<unknown>")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn set(
+        &self,
+        env: Env,
+        stream: String,
+        group_id: String,
+        id: String,
+        payload: String,
+        open: bool,
+        now: f64,
+        item: Unknown<'_>,
+    ) -> napi::Result<JsRaw> {
+        let op = StreamOp {
+            kind: if open { StreamOpKind::SetOpen } else { StreamOpKind::SetFull },
+            stream: &stream,
+            group: &group_id,
+            id: &id,
+            payload: &payload,
+            now: now as i64,
+        };
+        let item = Ref::new(env.raw(), item.raw())?;
+        self.eval(
+            &op,
+            Conv::StreamItem {
+                item,
+                now: open.then_some(now),
+            },
+        )
+    }
+
+    /// The delete script; resolves with the removed item or `null`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn delete(&self, stream: String, group_id: String, id: String) -> napi::Result<JsRaw> {
+        let op = StreamOp {
+            kind: StreamOpKind::Delete,
+            stream: &stream,
+            group: &group_id,
+            id: &id,
+            payload: "",
+            now: 0,
+        };
+        let key = self.keys.group(&stream, &group_id);
+        self.eval(&op, Conv::Json { key, field: Some(id.clone()) })
+    }
+
+    /// Refuses new calls, waits for pending ones, closes the socket.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> napi::Result<JsRaw> {
+        self.conn.close().map(JsRaw)
+    }
+}

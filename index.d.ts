@@ -543,6 +543,22 @@ export declare class NativeRedisState {
   close(): void
 }
 
+/** Internal: the event-loop Redis connection behind `RedisStateAdapter`. Use `RedisStateAdapter`. */
+export declare class NativeRedisStateLoop {
+  /** `GET`; resolves with the parsed JSON value or `null`. */
+  get(traceId: string, key: string): Promise<unknown>
+  /** `SET key text [EX ttl]`; resolves with `value` (what the caller passed in). */
+  set(traceId: string, key: string, text: string, value: unknown): Promise<unknown>
+  /** `GETDEL` (atomic); resolves with the previous value or `null`. */
+  delete(traceId: string, key: string): Promise<unknown>
+  /** `EXISTS`; resolves with a boolean. */
+  exists(traceId: string, key: string): Promise<boolean>
+  /** `PING`; resolves with `true` when Redis answers `PONG`. */
+  ping(): Promise<boolean>
+  /** Refuses new calls, waits for pending ones, closes the socket. */
+  close(): Promise<void>
+}
+
 /** Internal: one connection + one pub/sub connection shared by every stream of a manager. */
 export declare class NativeRedisStreams {
   /** `on_message(channel, payload)` receives pub/sub messages (weak: never keeps Node alive). */
@@ -595,6 +611,18 @@ export interface AcquireResult {
   skippedSince?: number
 }
 
+/**
+ * Internal: a `NativeRedisStateLoop`, or `null` when this connection or host cannot use the
+ * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+ */
+export declare function createRedisStateLoop(connection: string, keyPrefix: string, ttl: number | undefined | null, errorClass: unknown): NativeRedisStateLoop | null
+
+/**
+ * Internal: a `NativeRedisStreamsLoop`, or `null` when this connection or host cannot use the
+ * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+ */
+export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown): NativeRedisStreamsLoop | null
+
 /** `lockTTL` default (ms) of the cron lock adapters. */
 export declare const DEFAULT_LOCK_TTL_MS: number
 
@@ -603,12 +631,6 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
-
-/**
- * Internal: a `NativeRedisStreamsLoop`, or `null` when this connection or host cannot use the
- * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
- */
-export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown): NativeRedisStreamsLoop | null
 
 /**
  * Internal: the next `count` fire times (ms since epoch) of a node-cron style expression after `afterMs`.

@@ -51,6 +51,9 @@ pub fn warm_up(redis: std::sync::Arc<crate::core::redis::connection::RedisHandle
 /// and swallowed, because unwinding into libuv would abort Node.
 pub fn catch(f: impl FnOnce()) {
     if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        eprintln!("motia-native-adapters: internal panic in the Redis event-loop connection: {}", panic_text(p));
+        eprintln!(
+            "motia-native-adapters: internal panic in the Redis event-loop connection: {}",
+            panic_text(p)
+        );
     }
 }

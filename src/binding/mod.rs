@@ -12,7 +12,7 @@ pub mod rabbitmq_event_adapter;
 pub mod redis_cron_adapter;
 pub mod redis_state_adapter;
 pub mod redis_state_loop;
-pub mod redis_streams_loop;
 pub mod redis_stream_adapter;
+pub mod redis_streams_loop;
 pub mod schedule;
 pub mod shared;

@@ -61,7 +61,14 @@ impl NativeRedisStateLoop {
 
     /// `SET key text [EX ttl]`; resolves with `value` (what the caller passed in).
     #[napi(ts_return_type = "Promise<unknown>")]
-    pub fn set(&self, env: Env, trace_id: String, key: String, text: String, value: Unknown<'_>) -> napi::Result<JsRaw> {
+    pub fn set(
+        &self,
+        env: Env,
+        trace_id: String,
+        key: String,
+        text: String,
+        value: Unknown<'_>,
+    ) -> napi::Result<JsRaw> {
         let full = self.keys.key(&trace_id, &key);
         let mut cmd = redis::cmd("SET");
         cmd.arg(&full).arg(&text);

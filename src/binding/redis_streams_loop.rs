@@ -68,7 +68,13 @@ impl NativeRedisStreamsLoop {
         cmd.arg(hash).arg(1).arg(&key).arg(&args);
         let retry = Box::new(ScriptRetry { body, key, args });
         self.conn
-            .call(&cmd, Conv::Script { retry, then: Box::new(then) })
+            .call(
+                &cmd,
+                Conv::Script {
+                    retry,
+                    then: Box::new(then),
+                },
+            )
             .map(JsRaw)
     }
 }
@@ -100,7 +106,11 @@ impl NativeRedisStreamsLoop {
         item: Unknown<'_>,
     ) -> napi::Result<JsRaw> {
         let op = StreamOp {
-            kind: if open { StreamOpKind::SetOpen } else { StreamOpKind::SetFull },
+            kind: if open {
+                StreamOpKind::SetOpen
+            } else {
+                StreamOpKind::SetFull
+            },
             stream: &stream,
             group: &group_id,
             id: &id,
@@ -129,7 +139,13 @@ impl NativeRedisStreamsLoop {
             now: 0,
         };
         let key = self.keys.group(&stream, &group_id);
-        self.eval(&op, Conv::Json { key, field: Some(id.clone()) })
+        self.eval(
+            &op,
+            Conv::Json {
+                key,
+                field: Some(id.clone()),
+            },
+        )
     }
 
     /// Refuses new calls, waits for pending ones, closes the socket.

@@ -468,43 +468,58 @@ fn raw_sock(s: &socket2::Socket) -> uv::RawSock {
 
 /// Borrows the `Shared` behind a handle's data pointer without taking its count.
 unsafe fn shared_of(h: *mut c_void) -> Rc<Shared> {
-    let p = uv::data(h) as *const Shared;
-    Rc::increment_strong_count(p);
-    Rc::from_raw(p)
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let p = uv::data(h) as *const Shared;
+        Rc::increment_strong_count(p);
+        Rc::from_raw(p)
+    }
 }
 
 unsafe extern "C" fn on_poll(h: *mut c_void, status: c_int, events: c_int) {
-    let s = shared_of(h);
-    super::guard::catch(|| {
-        s.drive(|conn, now| {
-            if status < 0 || events & (uv::UV_READABLE | uv::UV_DISCONNECT) != 0 {
-                conn.on_readable(now);
-            }
-            if status >= 0 && events & uv::UV_WRITABLE != 0 {
-                conn.on_writable(now);
-            }
-        })
-    });
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let s = shared_of(h);
+        super::guard::catch(|| {
+            s.drive(|conn, now| {
+                if status < 0 || events & (uv::UV_READABLE | uv::UV_DISCONNECT) != 0 {
+                    conn.on_readable(now);
+                }
+                if status >= 0 && events & uv::UV_WRITABLE != 0 {
+                    conn.on_writable(now);
+                }
+            })
+        });
+    }
 }
 
 unsafe extern "C" fn on_timer(h: *mut c_void) {
-    let s = shared_of(h);
-    super::guard::catch(|| {
-        if let Ok(mut st) = s.state.try_borrow_mut() {
-            st.timer_at = None;
-        }
-        s.drive(|conn, now| conn.on_timer(now))
-    });
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let s = shared_of(h);
+        super::guard::catch(|| {
+            if let Ok(mut st) = s.state.try_borrow_mut() {
+                st.timer_at = None;
+            }
+            s.drive(|conn, now| conn.on_timer(now))
+        });
+    }
 }
 
 unsafe extern "C" fn on_poll_close(h: *mut c_void) {
-    let p = uv::data(h) as *const Shared;
-    let s = Rc::from_raw(p);
-    uv::free_handle(s.uv, uv::UV_POLL, h);
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let p = uv::data(h) as *const Shared;
+        let s = Rc::from_raw(p);
+        uv::free_handle(s.uv, uv::UV_POLL, h);
+    }
 }
 
 unsafe extern "C" fn on_timer_close(h: *mut c_void) {
-    let p = uv::data(h) as *const Shared;
-    let s = Rc::from_raw(p);
-    uv::free_handle(s.uv, uv::UV_TIMER, h);
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let p = uv::data(h) as *const Shared;
+        let s = Rc::from_raw(p);
+        uv::free_handle(s.uv, uv::UV_TIMER, h);
+    }
 }

@@ -26,7 +26,10 @@ pub fn create_promise(env: sys::napi_env) -> napi::Result<(sys::napi_deferred, s
     let mut d = null_mut();
     let mut p = null_mut();
     // SAFETY: JS thread, live env.
-    check(unsafe { sys::napi_create_promise(env, &mut d, &mut p) }, "napi_create_promise")?;
+    check(
+        unsafe { sys::napi_create_promise(env, &mut d, &mut p) },
+        "napi_create_promise",
+    )?;
     Ok((d, p))
 }
 
@@ -89,7 +92,10 @@ fn named(env: sys::napi_env, obj: sys::napi_value, name: &str) -> napi::Result<s
 fn new_ref(env: sys::napi_env, v: sys::napi_value) -> napi::Result<sys::napi_ref> {
     let mut r = null_mut();
     // SAFETY: JS thread.
-    check(unsafe { sys::napi_create_reference(env, v, 1, &mut r) }, "napi_create_reference")?;
+    check(
+        unsafe { sys::napi_create_reference(env, v, 1, &mut r) },
+        "napi_create_reference",
+    )?;
     Ok(r)
 }
 
@@ -115,7 +121,10 @@ impl Ref {
         let mut arr = null_mut();
         // SAFETY: JS thread.
         unsafe {
-            check(sys::napi_create_array_with_length(env, 1, &mut arr), "napi_create_array")?;
+            check(
+                sys::napi_create_array_with_length(env, 1, &mut arr),
+                "napi_create_array",
+            )?;
             check(sys::napi_set_element(env, arr, 0, v), "napi_set_element")?;
         }
         Ok(Ref(new_ref(env, arr)?, true))
@@ -197,7 +206,10 @@ impl JsRefs {
         let qm = named(env, global, "queueMicrotask")?;
         let mut resource = null_mut();
         // SAFETY: JS thread.
-        check(unsafe { sys::napi_create_object(env, &mut resource) }, "napi_create_object")?;
+        check(
+            unsafe { sys::napi_create_object(env, &mut resource) },
+            "napi_create_object",
+        )?;
         let name = string(env, "MotiaRedisJsLoop");
         let mut ctx = null_mut();
         // SAFETY: JS thread; destroyed in Drop.
@@ -333,19 +345,25 @@ impl Drop for JsRefs {
 }
 
 unsafe extern "C" fn flush_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let mut data = null_mut();
-    sys::napi_get_cb_info(env, info, null_mut(), null_mut(), null_mut(), &mut data);
-    if !data.is_null() {
-        let weak = &*(data as *const Weak<Shared>);
-        if let Some(s) = weak.upgrade() {
-            crate::binding::guard::catch(|| Rc::clone(&s).flush_from_js());
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let mut data = null_mut();
+        sys::napi_get_cb_info(env, info, null_mut(), null_mut(), null_mut(), &mut data);
+        if !data.is_null() {
+            let weak = &*(data as *const Weak<Shared>);
+            if let Some(s) = weak.upgrade() {
+                crate::binding::guard::catch(|| Rc::clone(&s).flush_from_js());
+            }
         }
+        null_mut()
     }
-    null_mut()
 }
 
 unsafe extern "C" fn drop_flush_data(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    drop(Box::from_raw(data as *mut Weak<Shared>));
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        drop(Box::from_raw(data as *mut Weak<Shared>));
+    }
 }
 
 /// A JS value made with raw napi calls, returned as is from a `#[napi]` method.

@@ -92,9 +92,12 @@ pub fn alloc_handle(uv: &Uv, kind: c_int) -> *mut c_void {
 /// # Safety
 /// `h` came from [`alloc_handle`] with the same `kind` and libuv no longer uses it.
 pub unsafe fn free_handle(uv: &Uv, kind: c_int, h: *mut c_void) {
-    let size = (uv.handle_size)(kind).max(std::mem::size_of::<*mut c_void>());
-    let words = size.div_ceil(8);
-    drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(h as *mut u64, words)));
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        let size = (uv.handle_size)(kind).max(std::mem::size_of::<*mut c_void>());
+        let words = size.div_ceil(8);
+        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(h as *mut u64, words)));
+    }
 }
 
 /// `handle->data` (the first field of every uv handle).
@@ -102,11 +105,15 @@ pub unsafe fn free_handle(uv: &Uv, kind: c_int, h: *mut c_void) {
 /// # Safety
 /// `h` points to a live uv handle.
 pub unsafe fn data(h: *mut c_void) -> *mut c_void {
-    *(h as *mut *mut c_void)
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe { *(h as *mut *mut c_void) }
 }
 
 /// # Safety
 /// `h` points to a live uv handle.
 pub unsafe fn set_data(h: *mut c_void, d: *mut c_void) {
-    *(h as *mut *mut c_void) = d;
+    // SAFETY: see the function contract; called by libuv/napi on the JS thread.
+    unsafe {
+        *(h as *mut *mut c_void) = d;
+    }
 }

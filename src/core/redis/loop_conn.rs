@@ -325,7 +325,10 @@ impl<T> LoopConn<T> {
         if let Some(e) = failure {
             self.connection_lost(now, AdapterError::Connect(format!("connection to Redis lost: {e}")));
         } else if eof && self.sock.is_some() {
-            self.connection_lost(now, AdapterError::Connect("connection to Redis lost (closed by the server)".into()));
+            self.connection_lost(
+                now,
+                AdapterError::Connect("connection to Redis lost (closed by the server)".into()),
+            );
         }
     }
 

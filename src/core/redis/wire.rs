@@ -149,7 +149,10 @@ mod tests {
         r.extend(b"c\r\n");
         assert_eq!(
             r.next_reply().unwrap(),
-            Some(Reply::Array(vec![Reply::Bulk(b"a".to_vec()), Reply::Bulk(b"bc".to_vec())]))
+            Some(Reply::Array(vec![
+                Reply::Bulk(b"a".to_vec()),
+                Reply::Bulk(b"bc".to_vec())
+            ]))
         );
         assert!(r.is_empty());
     }
@@ -176,7 +179,10 @@ mod tests {
 
     #[test]
     fn auth_errors_are_classified() {
-        assert_eq!(server_error("WRONGPASS invalid username-password pair").code(), "MOTIA_AUTH");
+        assert_eq!(
+            server_error("WRONGPASS invalid username-password pair").code(),
+            "MOTIA_AUTH"
+        );
         assert_eq!(server_error("NOAUTH Authentication required.").code(), "MOTIA_AUTH");
         assert_eq!(server_error("WRONGTYPE Operation").code(), "MOTIA_BACKEND");
     }

@@ -12,6 +12,10 @@
 //! idle adapter never keeps Node alive (like node-redis with `unref`) and the process exits after
 //! `cleanup()`. The timer is always unref'd.
 
+// Every function here takes the `napi_env` of the JS thread it is called on (from a `#[napi]`
+// method, a napi callback or a libuv callback of that thread's loop) and passes it on to napi.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
 pub mod napi_raw;
 pub mod uv;
 

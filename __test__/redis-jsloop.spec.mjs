@@ -302,3 +302,32 @@ test('an idle adapter does not keep Node alive', async () => {
   expect(code).toBe(0)
   expect(out).toEqual({ got: 7, loop: true })
 })
+
+test('worker threads: the env teardown closes the connection without crashing', async () => {
+  const keyPrefix = uniquePrefix('jsloop-worker')
+  prefixes.push(keyPrefix)
+  const { code, out } = await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'fixtures/jsloop-worker.cjs'), REDIS_URL, keyPrefix], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let text = ''
+    child.stdout.on('data', (d) => (text += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error('worker child did not exit within 10 s'))
+    }, 10000)
+    child.on('exit', (c, signal) => {
+      clearTimeout(timer)
+      resolve({ code: signal ? signal : c, out: text ? JSON.parse(text) : null })
+    })
+  })
+  expect(code).toBe(0)
+  expect(out).toEqual({
+    cleanup: { mode: 'cleanup' },
+    idle: { mode: 'idle' },
+    pending: { mode: 'pending' },
+    cleanupExit: 0,
+    idleExit: 0,
+    pendingExit: 0,
+  })
+})

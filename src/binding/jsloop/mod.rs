@@ -137,6 +137,10 @@ impl JsLoop {
         // SAFETY: the timer's data keeps one strong count, released in its close callback.
         unsafe { uv::set_data(timer, Rc::into_raw(shared.clone()) as *mut c_void) };
         shared.js.set_flush(env, Rc::downgrade(&shared))?;
+        // SAFETY: the hook's pointer is valid until `Shared` drops, which removes the hook first.
+        unsafe {
+            sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), Rc::as_ptr(&shared) as *mut c_void);
+        }
         Ok(Some(JsLoop { shared }))
     }
 
@@ -179,8 +183,52 @@ impl JsLoop {
     }
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if !self.js.dead.get() {
+            // SAFETY: registered in `JsLoop::new` with this pointer; the env is alive (not torn down).
+            unsafe {
+                sys::napi_remove_env_cleanup_hook(
+                    self.env,
+                    Some(on_env_teardown),
+                    self as *const Shared as *mut c_void,
+                );
+            }
+        }
+    }
+}
+
+/// The env goes away (worker thread ending, process exit): close the socket and the uv handles
+/// without calling into JS. Pending promises are dropped with their env.
+unsafe extern "C" fn on_env_teardown(arg: *mut c_void) {
+    // SAFETY: `arg` is a live `Shared` (its Drop removes this hook).
+    unsafe {
+        let s = &*(arg as *const Shared);
+        s.js.dead.set(true);
+        let uv = s.uv;
+        if let Ok(mut st) = s.state.try_borrow_mut() {
+            st.conn.close_now();
+            drop(st.conn.take_done());
+            if !st.poll.is_null() {
+                (uv.poll_stop)(st.poll);
+                (uv.close)(st.poll, Some(on_poll_close));
+                st.poll = std::ptr::null_mut();
+            }
+            drop(st.conn.take_retired());
+            if !st.timer.is_null() {
+                (uv.timer_stop)(st.timer);
+                (uv.close)(st.timer, Some(on_timer_close));
+                st.timer = std::ptr::null_mut();
+            }
+        }
+    }
+}
+
 impl Drop for JsLoop {
     fn drop(&mut self) {
+        if self.shared.js.dead.get() {
+            return;
+        }
         // The JS object was collected (no promise of ours can be pending without the loop holding
         // `Shared` through its handles): close the socket once drained.
         self.shared.orphaned.set(true);
@@ -375,6 +423,9 @@ impl Shared {
 
     /// Makes the poll handle, its events, ref state and the timer match the connection.
     fn sync_handles(&self, st: &mut State) {
+        if self.js.dead.get() {
+            return;
+        }
         let uv = self.uv;
         let interest = st.conn.interest().map(|(i, sock)| (i, raw_sock(sock)));
         let want_gen = interest.map(|(i, _)| i.generation);

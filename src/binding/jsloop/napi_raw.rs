@@ -194,6 +194,8 @@ pub struct JsRefs {
     flush: std::cell::Cell<sys::napi_ref>,
     resource: sys::napi_ref,
     async_ctx: sys::napi_async_context,
+    /// The env was torn down: no napi call may be made any more.
+    pub dead: std::cell::Cell<bool>,
 }
 
 impl JsRefs {
@@ -226,6 +228,7 @@ impl JsRefs {
             flush: std::cell::Cell::new(null_mut()),
             resource: new_ref(env, resource)?,
             async_ctx: ctx,
+            dead: std::cell::Cell::new(false),
         })
     }
 
@@ -324,6 +327,9 @@ fn value_text(env: sys::napi_env, v: sys::napi_value, prop: &str) -> Option<Stri
 
 impl Drop for JsRefs {
     fn drop(&mut self) {
+        if self.dead.get() {
+            return;
+        }
         let env = self.env;
         // SAFETY: JS thread (Shared is dropped by a uv close callback or a finalizer).
         unsafe {

@@ -131,12 +131,33 @@ test('an error reply in the middle of a pipeline fails only its call', async () 
   expect(await s.get('t', 'a')).toBe(1) // the connection stays usable
 })
 
-test('a server that closes mid-reply every time: retried once on a new connection, then MOTIA_CONNECT', async () => {
+test('a server that closes mid-reply every time: resent until connectTimeout, then MOTIA_CONNECT', async () => {
   const fake = await fakeRedis((cmd) => (cmd === 'CLIENT' ? '+OK\r\n' : { partial: '$10\r\n"par' }))
-  const s = make({ socket: { host: '127.0.0.1', port: fake.port, connectTimeout: 2000 } })
+  const s = make({ socket: { host: '127.0.0.1', port: fake.port, connectTimeout: 1000 } })
+  const t0 = Date.now()
   const e = await s.get('t', 'k').catch((x) => x)
   expect(e.code).toBe(ErrorCodes.CONNECT)
-  expect(fake.connections()).toBe(2) // sent on two connections, no more
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(700) // it rode the outage first
+  expect(Date.now() - t0).toBeLessThan(3000)
+  expect(fake.connections()).toBeGreaterThan(2)
+})
+
+test('LOADING (a restarted server loading its dataset): calls wait and are resent', async () => {
+  let loading = 3
+  const seen = []
+  const fake = await fakeRedis((cmd) => {
+    if (cmd === 'CLIENT') return '+OK\r\n'
+    seen.push(cmd)
+    if (loading > 0) {
+      loading--
+      return '-LOADING Redis is loading the dataset in memory\r\n'
+    }
+    return '$4\r\n"ok"\r\n'
+  })
+  const s = make({ socket: { host: '127.0.0.1', port: fake.port } })
+  expect(await s.get('t', 'k')).toBe('ok')
+  expect(seen).toEqual(['GET', 'GET', 'GET', 'GET'])
+  expect(fake.connections()).toBe(1)
 })
 
 test('half a reply then silence: MOTIA_TIMEOUT, and the next call reconnects', async () => {
@@ -186,7 +207,7 @@ test('connection killed by the server while idle: the next call reconnects', asy
   expect(await s.get('t', 'k')).toBe('v1')
 })
 
-test('unreachable, then reachable: each call tries again', async () => {
+test('unreachable, then reachable: calls wait within connectTimeout, later ones try again', async () => {
   const port = await new Promise((r) => {
     const probe = net.createServer()
     probe.listen(0, '127.0.0.1', () => {
@@ -196,6 +217,9 @@ test('unreachable, then reachable: each call tries again', async () => {
   })
   const s = make({ socket: { host: '127.0.0.1', port, connectTimeout: 1000 } })
   await expect(s.get('t', 'k')).rejects.toMatchObject({ code: ErrorCodes.CONNECT })
+  // a call made while the server is down waits for it (up to connectTimeout)
+  const waiting = make({ socket: { host: '127.0.0.1', port, connectTimeout: 5000 } }).set('t', 'w', 2)
+  await new Promise((r) => setTimeout(r, 300))
   const server = net.createServer((sock) =>
     sock.on('data', (c) => {
       const n = c.toString().split('\r\n').filter((l) => /^\*\d+$/.test(l)).length
@@ -205,6 +229,7 @@ test('unreachable, then reachable: each call tries again', async () => {
   await new Promise((r) => server.listen(port, '127.0.0.1', r))
   servers.push({ server, sockets: new Set() })
   await expect(s.set('t', 'k', 1)).resolves.toBe(1)
+  await expect(waiting).resolves.toBe(2)
 })
 
 test('after cleanup: pending calls finish, new ones reject with MOTIA_CLOSED', async () => {

@@ -10,7 +10,7 @@
 //!
 //! Keep-alive: the poll handle is ref'd while replies are pending and unref'd when none are, so an
 //! idle adapter never keeps Node alive (like node-redis with `unref`) and the process exits after
-//! `cleanup()`. The timer is always unref'd.
+//! `cleanup()`. The timer is ref'd only while calls wait for a reconnect (no socket).
 
 // Every function here takes the `napi_env` of the JS thread it is called on (from a `#[napi]`
 // method, a napi callback or a libuv callback of that thread's loop) and passes it on to napi.
@@ -72,6 +72,7 @@ struct State {
     poll_refed: bool,
     timer: *mut c_void,
     timer_at: Option<Instant>,
+    timer_refed: bool,
     flush_scheduled: bool,
     draining: bool,
     close_waiters: Vec<sys::napi_deferred>,
@@ -127,6 +128,7 @@ impl JsLoop {
                 poll_refed: true,
                 timer,
                 timer_at: None,
+                timer_refed: false,
                 flush_scheduled: false,
                 draining: false,
                 close_waiters: Vec::new(),
@@ -475,6 +477,19 @@ impl Shared {
                 };
                 st.poll_refed = want_ref;
             }
+        }
+        // the timer keeps Node alive only while calls wait without a socket (riding out an outage)
+        let timer_ref = st.conn.pending() > 0 && st.poll.is_null();
+        if timer_ref != st.timer_refed && !st.timer.is_null() {
+            // SAFETY: live timer handle.
+            unsafe {
+                if timer_ref {
+                    (uv.ref_)(st.timer)
+                } else {
+                    (uv.unref)(st.timer)
+                }
+            };
+            st.timer_refed = timer_ref;
         }
         // timer: armed no later than the next deadline (an early wake-up just re-arms)
         match st.conn.next_deadline() {

@@ -16,11 +16,13 @@
 //! - Commands of one tick are written with one `write` (more on partial writes: the rest is
 //!   written when the socket is writable again). Replies are matched in order; an error reply
 //!   fails only its command.
-//! - The server closes (or the socket breaks): commands that had been sent get one more try on a
-//!   new connection (like the tokio path: at-least-once for those, see README); commands already
-//!   retried fail with `MOTIA_CONNECT`. An idle connection that was closed is reopened by the next
-//!   command. A refused/unreachable server fails the pending commands at once (or within
-//!   `connect_timeout`), and the next command tries again.
+//! - Riding through restarts (like the tokio path, README "Connection behaviour"): when the server
+//!   is unreachable, closes the connection, or answers a transient reply (`LOADING`, `TRYAGAIN`,
+//!   `MASTERDOWN`, `CLUSTERDOWN`), the pending commands wait (backoff 10 ms doubling to 200 ms) and
+//!   are sent again on a new connection, until `connect_timeout` has passed since each was pushed;
+//!   then they fail with `MOTIA_CONNECT` (`MOTIA_TIMEOUT`, `MOTIA_BACKEND`). Commands that had been
+//!   sent may so run twice (at-least-once, see README). An idle connection that was closed is
+//!   reopened by the next command. A fatal handshake reply (wrong password) fails them at once.
 //! - The oldest pending command waiting longer than `command_timeout` fails with `MOTIA_TIMEOUT`
 //!   together with every other pending one (their replies can no longer be matched), and the
 //!   connection is dropped; the next command reconnects.
@@ -116,8 +118,8 @@ struct Pending<T> {
     owner: Owner<T>,
     /// Bytes of this command in `out`.
     len: usize,
-    /// Already sent once on a connection that then broke.
-    retried: bool,
+    /// Until when it is sent again after outages and transient replies.
+    ride_until: Instant,
     deadline: Instant,
 }
 
@@ -155,6 +157,20 @@ pub struct LoopConn<T> {
     /// Sockets no longer used but not yet closed: the event loop may still watch their fd, and a
     /// new socket must never get the same fd number before that watch is stopped.
     retired: Vec<Socket>,
+    /// After an outage or a transient reply: no connect or resend before this instant.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Commands that got a transient reply, with their bytes, resent at `retry_at`.
+    parked: Vec<(Pending<T>, Vec<u8>)>,
+}
+
+/// First wait before resending after an outage; doubles up to [`RIDE_MAX_DELAY`].
+pub const RIDE_FIRST_DELAY: Duration = Duration::from_millis(10);
+pub const RIDE_MAX_DELAY: Duration = Duration::from_millis(200);
+
+/// Error replies that mean "not now" (the server loads its dataset, a failover is under way).
+pub fn transient_code(code: &str) -> bool {
+    matches!(code, "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN")
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -198,6 +214,9 @@ impl<T> LoopConn<T> {
             done: Vec::new(),
             closing: false,
             retired: Vec::new(),
+            retry_at: None,
+            backoff: RIDE_FIRST_DELAY,
+            parked: Vec::new(),
         }
     }
 
@@ -216,7 +235,7 @@ impl<T> LoopConn<T> {
 
     /// Commands (handshake included) waiting for a reply.
     pub fn pending(&self) -> usize {
-        self.fifo.len()
+        self.fifo.len() + self.parked.len()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -233,7 +252,7 @@ impl<T> LoopConn<T> {
         self.fifo.push_back(Pending {
             owner: Owner::User(tag),
             len: self.out.len() - before,
-            retried: false,
+            ride_until: now + self.cfg.connect_timeout,
             deadline: now + self.cfg.command_timeout,
         });
         Ok(())
@@ -263,18 +282,29 @@ impl<T> LoopConn<T> {
             Owner::User(_) => Some(p.deadline),
             Owner::Handshake { .. } => None,
         });
-        match self.phase {
+        let io = match self.phase {
             Phase::Connecting | Phase::Handshaking => match (self.connect_deadline, first_user) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             },
             Phase::Ready => first_user,
             Phase::Idle | Phase::Closed => None,
+        };
+        match (io, self.retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     /// Connects if needed, then writes what is queued (until the socket would block).
     pub fn flush(&mut self, now: Instant) {
+        if let Some(t) = self.retry_at {
+            if now < t {
+                return; // waiting out an outage: everything goes at `retry_at`
+            }
+            self.retry_at = None;
+            self.unpark();
+        }
         match self.phase {
             Phase::Idle if !self.fifo.is_empty() => self.start_connect(now),
             Phase::Handshaking | Phase::Ready => self.write_some(now),
@@ -334,28 +364,83 @@ impl<T> LoopConn<T> {
 
     /// Fails what waited too long (see the module docs).
     pub fn on_timer(&mut self, now: Instant) {
-        let Some(deadline) = self.next_deadline() else {
-            return;
-        };
-        if now < deadline {
-            return;
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.flush(now);
         }
-        let connecting = matches!(self.phase, Phase::Connecting | Phase::Handshaking)
-            && self.connect_deadline.is_some_and(|d| now >= d);
-        let err = if connecting {
-            AdapterError::Timeout(format!(
+        if matches!(self.phase, Phase::Connecting | Phase::Handshaking)
+            && self.connect_deadline.is_some_and(|d| now >= d)
+        {
+            let err = AdapterError::Timeout(format!(
                 "could not connect to Redis within {} ms",
                 self.cfg.connect_timeout.as_millis()
-            ))
-        } else {
-            AdapterError::Timeout(format!(
+            ));
+            self.setback(now, err);
+            return;
+        }
+        let first_user = self.fifo.iter().find_map(|p| match p.owner {
+            Owner::User(_) => Some(p.deadline),
+            Owner::Handshake { .. } => None,
+        });
+        if self.sock.is_some() && first_user.is_some_and(|d| now >= d) {
+            self.drop_socket();
+            self.fail_all(AdapterError::Timeout(format!(
                 "Redis did not answer within {} ms (commandTimeout)",
                 self.cfg.command_timeout.as_millis()
-            ))
-        };
+            )));
+            self.phase = Phase::Idle;
+        }
+    }
+
+    /// Moves the commands parked after a transient reply back to the end of the queue.
+    fn unpark(&mut self) {
+        for (p, bytes) in std::mem::take(&mut self.parked) {
+            self.out.extend_from_slice(&bytes);
+            self.fifo.push_back(p);
+        }
+    }
+
+    /// An outage (refused, dropped, connect timeout): commands still within their ride window wait
+    /// for the next attempt (after the backoff); the others fail with `err`.
+    fn setback(&mut self, now: Instant, err: AdapterError) {
         self.drop_socket();
-        self.fail_all(err);
         self.phase = Phase::Idle;
+        let wait = self.backoff;
+        let mut out = Vec::with_capacity(self.out.len() - self.acked);
+        let mut off = self.acked;
+        let mut keep = VecDeque::with_capacity(self.fifo.len());
+        for p in self.fifo.drain(..) {
+            let range = off..off + p.len;
+            off += p.len;
+            match p.owner {
+                Owner::Handshake { .. } => {}
+                Owner::User(t) if now + wait >= p.ride_until => self.done.push((t, Err(err.clone()))),
+                owner => {
+                    out.extend_from_slice(&self.out[range]);
+                    keep.push_back(Pending { owner, ..p });
+                }
+            }
+        }
+        let mut parked = Vec::new();
+        for (p, bytes) in std::mem::take(&mut self.parked) {
+            match p.owner {
+                Owner::User(t) if now + wait >= p.ride_until => self.done.push((t, Err(err.clone()))),
+                _ => parked.push((p, bytes)),
+            }
+        }
+        self.parked = parked;
+        self.fifo = keep;
+        self.out = out;
+        self.acked = 0;
+        self.written = 0;
+        self.handshake_left = 0;
+        if self.fifo.is_empty() && self.parked.is_empty() {
+            self.retry_at = None;
+            self.backoff = RIDE_FIRST_DELAY;
+        } else {
+            self.retry_at = Some(now + wait);
+            self.backoff = (wait * 2).min(RIDE_MAX_DELAY);
+        }
+        self.maybe_finish_close();
     }
 
     /// Refuses new commands now and closes the socket once the pending ones are answered.
@@ -367,13 +452,15 @@ impl<T> LoopConn<T> {
     /// Closes now: pending commands fail with `MOTIA_CLOSED`.
     pub fn close_now(&mut self) {
         self.drop_socket();
+        self.unpark();
         self.fail_all(closed_error());
+        self.retry_at = None;
         self.closing = true;
         self.phase = Phase::Closed;
     }
 
     fn maybe_finish_close(&mut self) {
-        if self.closing && self.fifo.is_empty() && self.phase != Phase::Closed {
+        if self.closing && self.fifo.is_empty() && self.parked.is_empty() && self.phase != Phase::Closed {
             self.drop_socket();
             self.phase = Phase::Closed;
         }
@@ -409,10 +496,8 @@ impl<T> LoopConn<T> {
                     self.addrs.reverse();
                 }
                 Err(e) => {
-                    self.fail_all(AdapterError::Connect(format!(
-                        "cannot resolve Redis host `{}`: {e}",
-                        self.cfg.host
-                    )));
+                    let err = AdapterError::Connect(format!("cannot resolve Redis host `{}`: {e}", self.cfg.host));
+                    self.setback(now, err);
                     return;
                 }
             }
@@ -423,7 +508,7 @@ impl<T> LoopConn<T> {
             self.fifo.push_front(Pending {
                 owner: Owner::Handshake { fatal: *fatal },
                 len: bytes.len(),
-                retried: false,
+                ride_until: now,
                 deadline: now + self.cfg.connect_timeout,
             });
         }
@@ -459,12 +544,11 @@ impl<T> LoopConn<T> {
             }
         }
         let detail = last_err.map(|e| e.to_string()).unwrap_or_else(|| "no address".into());
-        self.drop_socket();
-        self.fail_all(AdapterError::Connect(format!(
+        let err = AdapterError::Connect(format!(
             "cannot reach Redis at {}:{}: {detail}",
             self.cfg.host, self.cfg.port
-        )));
-        self.phase = Phase::Idle;
+        ));
+        self.setback(now, err);
     }
 
     fn open(addr: SocketAddr) -> io::Result<(Socket, bool)> {
@@ -546,7 +630,13 @@ impl<T> LoopConn<T> {
                 return;
             };
             self.acked += p.len;
-            match p.owner {
+            let Pending {
+                owner,
+                len,
+                ride_until,
+                deadline,
+            } = p;
+            match owner {
                 Owner::Handshake { fatal } => {
                     self.handshake_left = self.handshake_left.saturating_sub(1);
                     if let (true, Reply::Error(msg)) = (fatal, &reply) {
@@ -560,8 +650,35 @@ impl<T> LoopConn<T> {
                         self.phase = Phase::Ready;
                         self.connect_deadline = None;
                     }
+                    let _ = (len, ride_until, deadline);
                 }
-                Owner::User(t) => self.done.push((t, Ok(reply))),
+                Owner::User(t) => {
+                    let transient = reply.error_code().is_some_and(transient_code);
+                    if transient && now + self.backoff < ride_until {
+                        // not now (loading, failover): resend after the backoff, in order
+                        let start = self.acked - len;
+                        let bytes = self.out[start..self.acked].to_vec();
+                        let owner = Owner::User(t);
+                        self.parked.push((
+                            Pending {
+                                owner,
+                                len,
+                                ride_until,
+                                deadline: deadline.max(now + self.cfg.command_timeout),
+                            },
+                            bytes,
+                        ));
+                        if self.retry_at.is_none() {
+                            self.retry_at = Some(now + self.backoff);
+                            self.backoff = (self.backoff * 2).min(RIDE_MAX_DELAY);
+                        }
+                    } else {
+                        if !transient {
+                            self.backoff = RIDE_FIRST_DELAY;
+                        }
+                        self.done.push((t, Ok(reply)));
+                    }
+                }
             }
             self.compact();
         }
@@ -583,40 +700,7 @@ impl<T> LoopConn<T> {
 
     /// The socket broke or the server closed it (see the module docs for what is retried).
     fn connection_lost(&mut self, now: Instant, err: AdapterError) {
-        let phase = self.phase;
-        self.drop_socket();
-        self.phase = Phase::Idle;
-        if phase != Phase::Ready {
-            self.fail_all(err);
-            return;
-        }
-        let mut out = Vec::with_capacity(self.out.len() - self.acked);
-        let mut off = self.acked;
-        let mut keep = VecDeque::with_capacity(self.fifo.len());
-        for mut p in self.fifo.drain(..) {
-            let range = off..off + p.len;
-            off += p.len;
-            let sent = range.start < self.written;
-            match p.owner {
-                Owner::User(t) if p.retried && sent => self.done.push((t, Err(err.clone()))),
-                Owner::Handshake { .. } => {}
-                owner => {
-                    out.extend_from_slice(&self.out[range]);
-                    p.retried |= sent;
-                    p.owner = owner;
-                    keep.push_back(p);
-                }
-            }
-        }
-        self.fifo = keep;
-        self.out = out;
-        self.acked = 0;
-        self.written = 0;
-        self.handshake_left = 0;
-        if !self.fifo.is_empty() {
-            self.start_connect(now);
-        }
-        self.maybe_finish_close();
+        self.setback(now, err);
     }
 }
 
@@ -720,12 +804,12 @@ mod tests {
     }
 
     #[test]
-    fn silent_server_times_out_and_close_mid_reply_retries_once() {
+    fn silent_server_times_out_and_close_mid_reply_is_resent() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let server = thread::spawn(move || {
             let mut held = Vec::new();
-            // 1st: silent; 2nd and 3rd: answer the handshake, half a reply, close
+            // 1st: silent; 2nd: handshake reply and half a reply, then close; 3rd: answers
             for i in 0..3 {
                 let (mut s, _) = l.accept().unwrap();
                 if i > 0 {
@@ -735,7 +819,15 @@ mod tests {
                         let n = s.read(&mut buf).unwrap();
                         got.extend_from_slice(&buf[..n]);
                     }
-                    s.write_all(b"+PONG\r\n$10\r\nabc").unwrap();
+                    let reply: &[u8] = if i == 1 {
+                        b"+PONG\r\n$10\r\nabc"
+                    } else {
+                        b"+PONG\r\n$10\r\n0123456789\r\n"
+                    };
+                    s.write_all(reply).unwrap();
+                    if i == 2 {
+                        thread::sleep(Duration::from_millis(200));
+                    }
                 } else {
                     held.push(s);
                 }
@@ -745,10 +837,10 @@ mod tests {
         c.push(redis::cmd("GET").arg("k"), 1, Instant::now()).ok();
         let done = drive(&mut c, 1, Duration::from_secs(3));
         assert_eq!(done[0].1.as_ref().unwrap_err().code(), "MOTIA_TIMEOUT");
+        // 2nd connection closes mid-reply: resent on the 3rd, which answers
         c.push(redis::cmd("GET").arg("k"), 2, Instant::now()).ok();
         let done = drive(&mut c, 1, Duration::from_secs(3));
-        let e = done[0].1.as_ref().unwrap_err();
-        assert_eq!(e.code(), "MOTIA_CONNECT", "{e}");
+        assert_eq!(done[0], (2, Ok(Reply::Bulk(b"0123456789".to_vec()))));
         server.join().unwrap();
     }
 

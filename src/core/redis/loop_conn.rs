@@ -381,7 +381,8 @@ impl<T> LoopConn<T> {
             Owner::User(_) => Some(p.deadline),
             Owner::Handshake { .. } => None,
         });
-        if self.sock.is_some() && first_user.is_some_and(|d| now >= d) {
+        let connected = matches!(self.phase, Phase::Handshaking | Phase::Ready);
+        if connected && first_user.is_some_and(|d| now >= d) {
             self.drop_socket();
             self.fail_all(AdapterError::Timeout(format!(
                 "Redis did not answer within {} ms (commandTimeout)",
@@ -416,7 +417,9 @@ impl<T> LoopConn<T> {
                 Owner::User(t) if now + wait >= p.ride_until => self.done.push((t, Err(err.clone()))),
                 owner => {
                     out.extend_from_slice(&self.out[range]);
-                    keep.push_back(Pending { owner, ..p });
+                    // commandTimeout counts per attempt, from the resend
+                    let deadline = p.deadline.max(now + wait + self.cfg.command_timeout);
+                    keep.push_back(Pending { owner, deadline, ..p });
                 }
             }
         }

@@ -76,7 +76,7 @@ afterAll(async () => {
   await raw.quit()
 })
 
-test('plain redis:// connections use the event-loop path; MOTIA_NATIVE_JSLOOP=0 and TLS keep tokio', () => {
+test('plain redis:// connections use the event-loop path; TLS keeps tokio', () => {
   expect(make()._loop).toBeTruthy()
   expect(make({ url: REDIS_URL.replace('redis://', 'rediss://') })._loop).toBeNull()
 })

@@ -522,6 +522,16 @@ export declare class NativeRedisCron {
   shutdown(): Promise<void>
 }
 
+/** Internal: the event-loop companion of `NativeRedisCron`. */
+export declare class NativeRedisCronLoop {
+  /** One acquisition attempt (see `NativeRedisCron.tryAcquire`); resolves `{lock, skippedSince}`. */
+  tryAcquire(jobName: string, ttl: number, calledAt: number, scheduledAt?: number | undefined | null): Promise<AcquireResult>
+  /** Releases a lock this instance holds (JSON of the CronLock); resolves whether it was held. */
+  release(lock: string): Promise<boolean>
+  /** Refuses new calls, waits for pending ones, closes the socket. */
+  close(): Promise<void>
+}
+
 /** Internal: the native state store behind `RedisStateAdapter`. Use `RedisStateAdapter` instead. */
 export declare class NativeRedisState {
   /** `connection` is the normalised connection JSON built by `lib/config.js`. */
@@ -610,6 +620,12 @@ export interface AcquireResult {
   lock?: string
   skippedSince?: number
 }
+
+/**
+ * Internal: a `NativeRedisCronLoop` sharing `cron`'s locks, or `null` when this connection or
+ * host cannot use the event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+ */
+export declare function createRedisCronLoop(cron: NativeRedisCron, connection: string, errorClass: unknown): NativeRedisCronLoop | null
 
 /**
  * Internal: a `NativeRedisStateLoop`, or `null` when this connection or host cannot use the

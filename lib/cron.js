@@ -11,9 +11,10 @@
  * held locks.
  */
 const { randomUUID } = require('node:crypto')
-const { NativeRedisCron, NativePostgresCron, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS } = require('./native.js')
+const { NativeRedisCron, NativePostgresCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS } = require('./native.js')
+const { jsLoopAllowed } = require('./jsloop.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt } = require('./config.js')
-const { fromNative, configError } = require('./errors.js')
+const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
 
 const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
 const DEFAULT_LOCK_TTL = DEFAULT_LOCK_TTL_MS
@@ -102,7 +103,7 @@ class LockAdapter {
     for (let i = 0; i < attempts; i++) {
       let result
       try {
-        result = await this._native.tryAcquire(`${jobName}`, t, calledAt, scheduledAt)
+        result = await (this._loop || this._native).tryAcquire(`${jobName}`, t, calledAt, scheduledAt)
       } catch (e) {
         throw fromNative(e)
       }
@@ -127,7 +128,7 @@ class LockAdapter {
     if (!lock || typeof lock !== 'object') throw configError('lock', 'must be the CronLock returned by acquireLock')
     this._stopWatchdog(lock.lockId)
     try {
-      await this._native.release(JSON.stringify(lock))
+      await (this._loop || this._native).release(JSON.stringify(lock))
     } catch (e) {
       throw fromNative(e)
     }
@@ -222,17 +223,21 @@ class RedisCronAdapter extends LockAdapter {
     const keyPrefix = (raw.keyPrefix !== undefined && raw.keyPrefix !== null && checkPrefix(raw.keyPrefix, 'keyPrefix')) || DEFAULT_CRON_PREFIX
     super(opts)
     this.keyPrefix = keyPrefix
+    const connJson = JSON.stringify(conn)
     try {
-      this._native = new NativeRedisCron(JSON.stringify(conn), keyPrefix, opts.instanceId, opts.releaseGuard)
+      this._native = new NativeRedisCron(connJson, keyPrefix, opts.instanceId, opts.releaseGuard)
+      // acquire/release on Node's own event loop (no thread hop); null for TLS, Bun, Deno
+      this._loop = jsLoopAllowed() ? createRedisCronLoop(this._native, connJson, MotiaAdapterError) : null
     } catch (e) {
       throw fromNative(e)
     }
   }
 
-  /** Stops watchdogs, deletes the unreleased locks this instance holds, and closes our connection. */
+  /** Stops watchdogs, deletes the unreleased locks this instance holds, and closes our connections. */
   async shutdown() {
     this._stopAllWatchdogs()
     try {
+      if (this._loop) await this._loop.close()
       await this._native.shutdown()
     } catch {
       // backend down: held locks expire by their TTL

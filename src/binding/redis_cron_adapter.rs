@@ -14,7 +14,14 @@ use crate::core::redis::cron::RedisCronLocks;
 #[napi]
 pub struct NativeRedisCron {
     inner: Arc<RedisCronLocks>,
-    ticks: TickTracker,
+    ticks: Arc<TickTracker>,
+}
+
+impl NativeRedisCron {
+    /// The lock store and tick tracker, shared with the event-loop companion (`redis_cron_loop`).
+    pub(crate) fn shared(&self) -> (Arc<RedisCronLocks>, Arc<TickTracker>) {
+        (self.inner.clone(), self.ticks.clone())
+    }
 }
 
 #[napi]
@@ -32,7 +39,7 @@ impl NativeRedisCron {
             let guard = common::guard_ms(release_guard_ms);
             Ok(NativeRedisCron {
                 inner: Arc::new(RedisCronLocks::new(handle, key_prefix, instance_id, guard)),
-                ticks: TickTracker::default(),
+                ticks: Arc::new(TickTracker::default()),
             })
         })
     }

@@ -66,7 +66,11 @@ impl NativeRedisStreamsLoop {
         let (body, hash) = script(op.kind);
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(hash).arg(1).arg(&key).arg(&args);
-        let retry = Box::new(ScriptRetry { body, key, args });
+        let retry = Box::new(ScriptRetry {
+            body,
+            keys: vec![key],
+            args,
+        });
         self.conn
             .call(
                 &cmd,

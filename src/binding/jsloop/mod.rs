@@ -40,6 +40,8 @@ pub enum Conv {
     /// Reply `[type, createdAt]` of the stream set script → the referenced item object, with
     /// `_createdAt` filled in (the stored one on update, else `now`) when `now` is given.
     StreamItem { item: raw::Ref, now: Option<f64> },
+    /// Any other conversion, run on the JS thread with the reply.
+    Custom(Box<dyn FnOnce(sys::napi_env, Reply) -> Result<sys::napi_value, AdapterError>>),
     /// An `EVALSHA`: on `NOSCRIPT` (script cache flushed, server restarted) the same call is sent
     /// again as `EVAL` with the script body, then converted with `then`.
     Script { retry: Box<ScriptRetry>, then: Box<Conv> },
@@ -54,7 +56,7 @@ pub enum Conv {
 /// What is needed to send an `EVALSHA` call again as `EVAL`.
 pub struct ScriptRetry {
     pub body: &'static str,
-    pub key: String,
+    pub keys: Vec<String>,
     pub args: Vec<String>,
 }
 
@@ -317,7 +319,10 @@ impl Shared {
             let slot = match (result, slot.conv) {
                 (Ok(Reply::Error(msg)), Conv::Script { retry, then }) if msg.starts_with("NOSCRIPT") => {
                     let mut cmd = redis::cmd("EVAL");
-                    cmd.arg(retry.body).arg(1).arg(&retry.key).arg(&retry.args);
+                    cmd.arg(retry.body)
+                        .arg(retry.keys.len())
+                        .arg(&retry.keys)
+                        .arg(&retry.args);
                     let again = Slot {
                         deferred: slot.deferred,
                         conv: *then,
@@ -416,6 +421,7 @@ impl Shared {
                 Ok(item)
             }
             (Conv::Value(r), _) => Ok(r.take(env)),
+            (Conv::Custom(f), reply) => f(env, reply),
             (Conv::Bool, Reply::Int(n)) => Ok(raw::boolean(env, n > 0)),
             (Conv::Equals(want), Reply::Simple(s)) => Ok(raw::boolean(env, s == want)),
             (Conv::Equals(want), Reply::Bulk(b)) => Ok(raw::boolean(env, b == want.as_bytes())),

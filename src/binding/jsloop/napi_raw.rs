@@ -71,6 +71,27 @@ pub fn string(env: sys::napi_env, s: &str) -> sys::napi_value {
     v
 }
 
+/// A new empty object.
+pub fn object(env: sys::napi_env) -> sys::napi_value {
+    let mut v = null_mut();
+    // SAFETY: JS thread.
+    unsafe { sys::napi_create_object(env, &mut v) };
+    v
+}
+
+/// `obj[name] = v`.
+pub fn set(env: sys::napi_env, obj: sys::napi_value, name: &str, v: sys::napi_value) {
+    // SAFETY: JS thread, live values.
+    unsafe { sys::napi_set_property(env, obj, string(env, name), v) };
+}
+
+pub fn number(env: sys::napi_env, n: f64) -> sys::napi_value {
+    let mut v = null_mut();
+    // SAFETY: JS thread.
+    unsafe { sys::napi_create_double(env, n, &mut v) };
+    v
+}
+
 /// `obj[name] = n`.
 pub fn set_number(env: sys::napi_env, obj: sys::napi_value, name: &str, n: f64) {
     let mut v = null_mut();

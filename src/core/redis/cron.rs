@@ -14,6 +14,14 @@ use crate::core::cron_lock::{
 };
 use crate::error::Result;
 
+/// One acquisition attempt prepared by [`RedisCronLocks::acquire_call`].
+pub struct AcquireCall {
+    pub keys: [String; 2],
+    pub args: Vec<String>,
+    lock: CronLock,
+    ttl_ms: u64,
+}
+
 pub struct RedisCronLocks {
     redis: Arc<RedisHandle>,
     keys: CronKeys,
@@ -53,8 +61,17 @@ impl RedisCronLocks {
 
     /// One atomic attempt for `tick` (the rule in `core::cron_lock`, run by the script).
     pub async fn try_acquire(&self, job: &str, ttl_ms: u64, tick: TickRequest) -> Result<Acquisition> {
+        let call = self.acquire_call(job, ttl_ms, tick);
+        let mut inv = self.acquire.prepare_invoke();
+        inv.key(&call.keys[0]).key(&call.keys[1]).arg(&call.args);
+        let reply: Vec<i64> = self.redis.invoke(&inv).await?;
+        Ok(self.acquire_outcome(call, &reply))
+    }
+
+    /// The lock, KEYS and ARGV of one acquisition attempt (shared by the tokio and event-loop paths).
+    pub fn acquire_call(&self, job: &str, ttl_ms: u64, tick: TickRequest) -> AcquireCall {
         let now = now_ms();
-        let mut lock = CronLock {
+        let lock = CronLock {
             job_name: job.to_string(),
             lock_id: uuid::Uuid::new_v4().to_string(),
             acquired_at: now,
@@ -67,25 +84,30 @@ impl RedisCronLocks {
             released_at: None,
         };
         let json = lock.to_json();
-        let open = &json[..json.len() - 1]; // without the closing brace; the script appends the rest
-        let reply: Vec<i64> = self
-            .redis
-            .invoke(
-                self.acquire
-                    .key(self.keys.lock(job))
-                    .key(self.keys.fence(job))
-                    .arg(open)
-                    .arg(ttl_ms)
-                    .arg(&self.instance_id)
-                    .arg(tick.tick)
-                    .arg(if tick.exact { "1" } else { "0" })
-                    .arg(tick.period.unwrap_or(0))
-                    .arg(self.release_guard_ms)
-                    .arg(lease_ms(ttl_ms))
-                    .arg(&lock.lock_id),
-            )
-            .await?;
-        Ok(match reply.as_slice() {
+        let open = json[..json.len() - 1].to_string(); // without the closing brace; the script appends the rest
+        let args = vec![
+            open,
+            ttl_ms.to_string(),
+            self.instance_id.clone(),
+            tick.tick.to_string(),
+            if tick.exact { "1" } else { "0" }.to_string(),
+            tick.period.unwrap_or(0).to_string(),
+            self.release_guard_ms.to_string(),
+            lease_ms(ttl_ms).to_string(),
+        ];
+        AcquireCall {
+            keys: [self.keys.lock(job), self.keys.fence(job)],
+            args,
+            lock,
+            ttl_ms,
+        }
+    }
+
+    /// What the acquire script's reply means; keeps a long lock leased (spawns a tokio task: call
+    /// it inside the runtime).
+    pub fn acquire_outcome(&self, call: AcquireCall, reply: &[i64]) -> Acquisition {
+        let AcquireCall { mut lock, ttl_ms, .. } = call;
+        match reply {
             [1, token, period, ..] => {
                 lock.fencing_token = Some(*token);
                 lock.period = (*period > 0).then_some(*period as u64);
@@ -96,7 +118,12 @@ impl RedisCronLocks {
             }
             [2, running, ..] => Acquisition::Skipped { running_tick: *running },
             _ => Acquisition::Refused,
-        })
+        }
+    }
+
+    /// SHA1 of the acquire and release scripts (for `EVALSHA` by the event-loop path).
+    pub fn script_hashes(&self) -> (&str, &str) {
+        (self.acquire.get_hash(), self.release.get_hash())
     }
 
     /// Holds `lock` as a lease until `until`, renewed by a tokio task (see `core::cron_lock::LEASE_MS`).
@@ -121,24 +148,30 @@ impl RedisCronLocks {
     /// Releases a lock this instance owns; keeps it (marked released) as the record of its tick.
     /// False if not owned.
     pub async fn release(&self, lock: &CronLock) -> Result<bool> {
+        let (key, args) = self.release_call(lock);
+        let mut inv = self.release.prepare_invoke();
+        inv.key(&key).arg(&args);
+        let r: i64 = self.redis.invoke(&inv).await?;
+        Ok(r > 0)
+    }
+
+    /// KEYS[1] and ARGV of a release (the script's reply > 0 means released); stops its lease.
+    pub fn release_call(&self, lock: &CronLock) -> (String, Vec<String>) {
         let now = now_ms();
         self.leases.forget(&lock.lock_id);
         let keep = released_keep_ms(lock, self.release_guard_ms, now);
         let mut released = lock.clone();
         released.released_at = Some(now);
         released.expires_at = now + keep as i64;
-        let r: i64 = self
-            .redis
-            .invoke(
-                self.release
-                    .key(self.keys.lock(&lock.job_name))
-                    .arg(&lock.lock_id)
-                    .arg(&self.instance_id)
-                    .arg(keep)
-                    .arg(released.to_json()),
-            )
-            .await?;
-        Ok(r > 0)
+        (
+            self.keys.lock(&lock.job_name),
+            vec![
+                lock.lock_id.clone(),
+                self.instance_id.clone(),
+                keep.to_string(),
+                released.to_json(),
+            ],
+        )
     }
 
     /// Extends a lock this instance owns, unreleased, to `now + ttl`. False when ownership was lost.

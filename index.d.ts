@@ -441,6 +441,11 @@ export declare class NativeKafka {
    * At most `limit` messages are unsettled at a time.
    */
   subscribe(topic: string, stepName: string, limit: number): number
+  /**
+   * RFC form: group `${groupId}.${queue}` with `queue`, else a fresh fan-out group `${groupId}.fanout.${uuid}`
+   * that starts at the end of the topic. Returns the id and the group at once.
+   */
+  subscribeGroup(topic: string, queue: string | undefined | null, limit: number): NativeSubscription
   /** `null` once partitions are assigned; the error text while still trying; rejects on a permanent error. */
   waitReady(id: number, timeoutMs: number): Promise<string | null>
   /**
@@ -484,6 +489,11 @@ export declare class NativeRabbitMq {
   publish(seq: number, topics: Array<string>, bodies: Array<string>, timestamps: Array<number>): Promise<string>
   /** Starts consuming `motia.${topic}.${stepName}`; returns the subscription id at once. */
   subscribe(topic: string, stepName: string, fifo: boolean, visibilityTimeout: number, prefetch: number): number
+  /**
+   * RFC form: consumes from the queue of group `queue` (`motia.${topic}.${queue}`), or without `queue` from a
+   * fresh exclusive auto-delete queue `motia.${topic}.fanout.${uuid}` (fan-out). Returns the id and queue at once.
+   */
+  subscribeQueue(topic: string, queue: string | undefined | null, exclusive: boolean | undefined | null, durable: boolean | undefined | null, fifo: boolean, visibilityTimeout: number, prefetch: number): NativeSubscription
   /**
    * Resolves `null` once consuming, the error text while the broker is still unreachable (the
    * subscription keeps trying), and rejects on a permanent error (credentials, 406 topology conflict).
@@ -569,6 +579,13 @@ export declare class ProbeChannel {
   submitDirect(id: number, s: string): void
   /** Internal: completion from a plain OS thread (no tokio) to measure the wake-up cost alone. */
   submitThread(id: number, s: string): void
+}
+
+/** Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group). */
+export interface NativeSubscription {
+  id: number
+  /** The RabbitMQ queue or the Kafka consumer group. */
+  name: string
 }
 
 /**

@@ -397,3 +397,87 @@ describe('RabbitMQEventAdapter: RFC subscribe(topic, handler, {queue, exclusive,
     await expect(a.subscribe('t', () => {}, 'queue')).rejects.toThrow(/`options`/)
   })
 })
+
+describe('KafkaEventAdapter: RFC subscribe(topic, handler, {queue, prefetch})', () => {
+  beforeAll(requireKafka)
+  const kafka = (extra = {}) => {
+    const a = new KafkaEventAdapter({ brokers: KAFKA_BROKERS, groupId: uniqueName('rfc'), rdkafka: TEST_RDKAFKA, ...extra })
+    open.push(a)
+    return a
+  }
+
+  test('without queue: fan-out, each of 2 subscribers (one in another process) gets every event, from the end of the topic', async () => {
+    const topic = uniqueName('rfc-fan')
+    const a = kafka()
+    // an event from before any subscriber: a fan-out subscriber starts at the end, so never sees it
+    await a.emit({ topic, data: { id: 'old' }, traceId: 't' })
+    const got1 = []
+    const got2 = []
+    const h1 = await a.subscribe(topic, (e) => void got1.push(e.data.id))
+    const h2 = await a.subscribe(topic, async (e) => void got2.push(e.data.id))
+    expect(h1).toMatchObject({ topic, id: expect.any(String) })
+    expect(h1.group).toMatch(new RegExp(`^${a.config.groupId.replace(/\./g, '\\.')}\\.fanout\\.[0-9a-f-]{36}$`))
+    expect(h1.group).not.toBe(h2.group)
+    const c = await child('kafka', { brokers: KAFKA_BROKERS, groupId: a.config.groupId, rdkafka: TEST_RDKAFKA }, topic, {})
+    await emitMany(a, topic, 'f', 20)
+    await eventually(() => got1.length === 20 && got2.length === 20 && c.handled().length === 20, { timeout: 30000 })
+    expect(sorted(got1)).toEqual(sorted(ids('f', 20)))
+    expect(sorted(got2)).toEqual(sorted(ids('f', 20)))
+    expect(sorted(c.handled())).toEqual(sorted(ids('f', 20)))
+
+    // unsubscribe() stops delivery to that subscriber only
+    await h1.unsubscribe()
+    expect(await a.getSubscriptionCount(topic)).toBe(1)
+    await emitMany(a, topic, 'g', 5)
+    await eventually(() => got2.length === 25, { timeout: 30000 })
+    await sleep(500)
+    expect(got1).toHaveLength(20)
+  })
+
+  test('same queue: 2 subscribers in 2 processes share the events (each once), as group ${groupId}.${queue}', async () => {
+    const topic = uniqueName('rfc-grp')
+    const a = kafka({ numPartitions: 4 })
+    const groupId = a.config.groupId
+    const got = []
+    const h = await a.subscribe(topic, async (e) => void got.push(e.data.id), { queue: 'workers', prefetch: 5 })
+    expect(h.group).toBe(`${groupId}.workers`)
+    const c = await child('kafka', { brokers: KAFKA_BROKERS, groupId, numPartitions: 4, rdkafka: TEST_RDKAFKA }, topic, { queue: 'workers' })
+    expect(c.lines[0]).toBe(`ready ${groupId}.workers`)
+    // both members hold partitions once the group rebalanced: keep emitting until both handled some
+    let n = 0
+    await eventually(
+      async () => {
+        await emitMany(a, topic, `q${n++}`, 20)
+        return got.length > 0 && c.handled().length > 0
+      },
+      { timeout: 60000, interval: 500 },
+    )
+    const total = n * 20
+    await eventually(() => got.length + c.handled().length >= total, { timeout: 30000 })
+    await sleep(1000)
+    const all = [...got, ...c.handled()]
+    expect(all).toHaveLength(total)
+    expect(new Set(all).size).toBe(total)
+  })
+
+  test('unsubscribe() stops a queue subscriber; Motia 0.17 subscribe(topic, stepName, handler, queueConfig) still works', async () => {
+    const topic = uniqueName('rfc-mix')
+    const a = kafka()
+    const stepGot = []
+    const grpGot = []
+    await a.subscribe(topic, 'Step', async (e) => void stepGot.push(e.data.id), {
+      type: 'standard',
+      maxRetries: 3,
+      visibilityTimeout: 900,
+      delaySeconds: 0,
+    })
+    const h = await a.subscribe(topic, (e) => void grpGot.push(e.data.id), { queue: 'g' })
+    await emitMany(a, topic, 'm', 5)
+    await eventually(() => stepGot.length === 5 && grpGot.length === 5, { timeout: 30000 })
+    await h.unsubscribe()
+    await emitMany(a, topic, 'n', 5)
+    await eventually(() => stepGot.length === 10, { timeout: 30000 })
+    await sleep(500)
+    expect(grpGot).toHaveLength(5)
+  })
+})

@@ -327,7 +327,17 @@ export interface RabbitMQEventAdapterConfig {
  * (standard, 3 retries, no delay): a handler failing every time runs 4 times, then its event is dead-lettered
  * (a `queue` group) or dropped with an error log (a fan-out subscriber, whose queue/group name is random).
  */
-export interface SubscribeOptions extends Partial<QueueConfig> {
+export interface SubscribeOptions {
+  /** Motia QueueConfig: `'fifo'` runs one `messageGroupId` at a time, in order. Default `'standard'`. */
+  type?: QueueConfig['type']
+  /** Default `3`. */
+  maxRetries?: number
+  /** Seconds a delivery may stay unacknowledged (RabbitMQ `x-consumer-timeout`). Default `900`. */
+  visibilityTimeout?: number
+  /** Seconds between retries. Default `0`. */
+  delaySeconds?: number
+  /** Handlers run at once (standard). Default: `prefetch`. */
+  concurrency?: number
   /**
    * The competing-consumer group: subscribers with the same `queue` share the topic's events (each event goes to
    * one of them, on any replica). RabbitMQ queue `motia.${topic}.${queue}`; Kafka consumer group

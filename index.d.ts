@@ -672,13 +672,6 @@ export declare class ProbeChannel {
   submitThread(id: number, s: string): void
 }
 
-/** Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group). */
-export interface NativeSubscription {
-  id: number
-  /** The RabbitMQ queue or the Kafka consumer group. */
-  name: string
-}
-
 /**
  * What `tryAcquire` resolves to: the lock JSON when acquired; `skippedSince` (the running tick,
  * ms) when this call is the first of a tick skipped because the job is still running.
@@ -696,6 +689,13 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
+
+/** Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group). */
+export interface NativeSubscription {
+  id: number
+  /** The RabbitMQ queue or the Kafka consumer group. */
+  name: string
+}
 
 /**
  * Internal: the next `count` fire times (ms since epoch) of a node-cron style expression after `afterMs`.

@@ -1,6 +1,7 @@
 // The RFC's "motia.config.ts Configuration" example (rfc-adapter-pattern.md, section 2), verbatim except the
 // import lines: the four adapters come from motia-native-adapters. tsc --noEmit must accept it against
 // @motiadev/core@0.17.14-beta.196 (there `adapters.streams` is a StreamAdapterManager: our RedisStreamAdapter is one).
+// oxlint-disable-next-line no-unused-vars -- the RFC's import line, kept as written
 import { config, type Config, type Motia } from '@motiadev/core'
 import { RedisStateAdapter, RedisStreamAdapter, RabbitMQEventAdapter, RedisCronAdapter } from 'motia-native-adapters'
 

@@ -3,6 +3,7 @@
 // this app on the RFC's flat configs and prefixes (motia:state:, motia:stream:, motia:cron:, exchange
 // motia.events). It reads REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, RABBITMQ_URL and INSTANCE_ID. Like the RFC it
 // sets no `redis:` for Motia's own traces: set MOTIA_DISABLE_MEMORY_SERVER=true and MOTIA_REDIS_HOST/PORT.
+// oxlint-disable-next-line no-unused-vars -- the RFC's import line, kept as written
 import { config, type Config, type Motia } from '@motiadev/core'
 import { RedisStateAdapter, RedisStreamAdapter, RabbitMQEventAdapter, RedisCronAdapter } from 'motia-native-adapters'
 

@@ -71,6 +71,24 @@ export interface RedisClientLike {
   options?: RedisClientOptionsLike
 }
 
+/**
+ * The flat connection fields of the RFC's `motia.config.ts` example (`{host, port, password}`); written as there,
+ * `port: parseInt(process.env.REDIS_PORT)` of an unset variable (NaN) and `password: undefined` or `''` mean
+ * "not set" (port 6379, no AUTH).
+ */
+export interface RedisFlatConnection {
+  /** Default `'localhost'`. */
+  host?: string
+  /** Default `6379`. */
+  port?: number
+  password?: string
+  username?: string
+  database?: number
+  /** Alias of `database`. */
+  db?: number
+  socket?: RedisSocketOptions
+}
+
 /** Every connection shape the Redis adapters accept. */
 export type RedisConnection = RedisClientLike | RedisClientOptionsLike | RedisLegacyConfig
 
@@ -89,6 +107,8 @@ export interface RedisStateAdapterOptions {
  */
 export declare class RedisStateAdapter implements StateAdapter {
   constructor(connection?: RedisConnection, options?: RedisStateAdapterOptions)
+  /** RFC form: `new RedisStateAdapter({host, port, password, keyPrefix, ttl})`. */
+  constructor(config: RedisStateAdapterConfig)
   readonly keyPrefix: string
   readonly ttl: number | undefined
   get<T>(traceId: string, key: string): Promise<T | null>
@@ -106,6 +126,9 @@ export declare class RedisStateAdapter implements StateAdapter {
   setMany<T>(traceId: string, items: Record<string, T>): Promise<void>
   isHealthy(): Promise<boolean>
 }
+
+/** The RFC's flat `RedisStateAdapter` config: connection fields plus `keyPrefix` and `ttl` (seconds). */
+export interface RedisStateAdapterConfig extends RedisFlatConnection, RedisStateAdapterOptions {}
 
 export interface RedisStreamAdapterOptions {
   /** Prefix of stream hashes `${keyPrefix}${streamName}:group:${groupId}`. Default `'motia:stream:'`. */
@@ -127,14 +150,25 @@ export declare class RedisStreamAdapterManager implements StreamAdapterManager {
   shutdown(): Promise<void>
 }
 
+/** The RFC's flat `RedisStreamAdapter` config: connection fields (or node-redis options) plus `keyPrefix`. */
+export interface RedisStreamAdapterFlatConfig extends RedisFlatConnection, RedisStreamAdapterOptions {
+  url?: string
+  /** The stream this adapter itself reads and writes. Default `'default'`. */
+  streamName?: string
+}
+
 /**
  * A Motia stream in Redis (same hash layout and pub/sub channels as 0.17). `set`/`delete` are atomic
  * (read, write and publish in one script) and `_createdAt` is kept on update; `query` runs in Rust.
+ *
+ * Also a StreamAdapterManager, so the RFC's `streams: new RedisStreamAdapter({host, port, password, keyPrefix})`
+ * works as Motia 0.17's `adapters.streams`: `createStream(name)` returns a stream sharing this adapter's
+ * connections and `keyPrefix`.
  */
-export declare class RedisStreamAdapter<TData = any> extends StreamAdapter<TData> {
+export declare class RedisStreamAdapter<TData = any> extends StreamAdapter<TData> implements StreamAdapterManager {
   constructor(streamName: string, connection?: RedisConnection, options?: RedisStreamAdapterOptions)
-  /** RFC form: connection options plus `keyPrefix` and `streamName` (default `'default'`). */
-  constructor(config: RedisClientOptionsLike & RedisStreamAdapterOptions & { streamName?: string })
+  /** RFC form: connection fields plus `keyPrefix` (and `streamName`, default `'default'`). */
+  constructor(config: RedisStreamAdapterFlatConfig)
   readonly keyPrefix: string
   get(groupId: string, id: string): Promise<BaseStreamItem<TData> | null>
   set(groupId: string, id: string, data: TData): Promise<BaseStreamItem<TData>>
@@ -147,6 +181,10 @@ export declare class RedisStreamAdapter<TData = any> extends StreamAdapter<TData
   query(groupId: string, filter: StreamQueryFilter<TData>): Promise<BaseStreamItem<TData>[]>
   /** Drops this stream's subscriptions (and closes the connections of a standalone adapter). */
   cleanup(): Promise<void>
+  /** As a manager: a stream sharing this adapter's connections and `keyPrefix` (cheap: no I/O). */
+  createStream<T>(streamName: string): StreamAdapter<T>
+  /** As a manager: closes the connections this adapter opened; every stream's subscriptions end. */
+  shutdown(): Promise<void>
 }
 
 /** Options shared by the cron lock adapters. */
@@ -203,8 +241,16 @@ export interface RedisCronAdapterOptions extends CronLockOptions {
  * upstream and our replicas exclude each other. Acquire is atomic (one script, with a fencing token);
  * release, renew and shutdown check ownership (lockId and this adapter's instanceId) on the server.
  */
+/**
+ * The RFC's flat `RedisCronAdapter` config: `{host, port, password, keyPrefix, lockTTL, instanceId,
+ * lockRetryDelay, lockRetryAttempts, enableHealthCheck}`.
+ */
+export interface RedisCronAdapterConfig extends RedisFlatConnection, RedisCronAdapterOptions {}
+
 export declare class RedisCronAdapter implements CronAdapter {
   constructor(connection?: RedisConnection, options?: RedisCronAdapterOptions)
+  /** RFC form: connection fields and cron options in one object. */
+  constructor(config: RedisCronAdapterConfig)
   readonly keyPrefix: string
   readonly instanceId: string
   readonly lockTTL: number
@@ -275,12 +321,48 @@ export interface RabbitMQEventAdapterConfig {
   tls?: { ca?: string | Buffer }
 }
 
-/** Accepted for type compatibility with upstream; not used as input (as upstream). */
-export interface RabbitMQSubscribeOptions {
+/**
+ * The RFC's `SubscribeOptions`, for `subscribe(topic, handler, options)`. Motia `QueueConfig` fields may be added
+ * (`type`, `maxRetries`, `delaySeconds`, `visibilityTimeout`, `concurrency`); unset ones default to Motia's
+ * (standard, 3 retries, no delay): a handler failing every time runs 4 times, then its event is dead-lettered
+ * (a `queue` group) or dropped with an error log (a fan-out subscriber, whose queue/group name is random).
+ */
+export interface SubscribeOptions {
+  /** Motia QueueConfig: `'fifo'` runs one `messageGroupId` at a time, in order. Default `'standard'`. */
+  type?: QueueConfig['type']
+  /** Default `3`. */
+  maxRetries?: number
+  /** Seconds a delivery may stay unacknowledged (RabbitMQ `x-consumer-timeout`). Default `900`. */
+  visibilityTimeout?: number
+  /** Seconds between retries. Default `0`. */
+  delaySeconds?: number
+  /** Handlers run at once (standard). Default: `prefetch`. */
+  concurrency?: number
+  /**
+   * The competing-consumer group: subscribers with the same `queue` share the topic's events (each event goes to
+   * one of them, on any replica). RabbitMQ queue `motia.${topic}.${queue}`; Kafka consumer group
+   * `${groupId}.${queue}` — the names a Motia step called `queue` uses. Without it every subscriber gets every
+   * event (fan-out): RabbitMQ queue `motia.${topic}.fanout.${uuid}` (exclusive, auto-delete), Kafka group
+   * `${groupId}.fanout.${uuid}` starting at the end of the topic.
+   */
   queue?: string
+  /** RabbitMQ: only this connection may consume from the queue. Default `false` with `queue`, `true` without. Kafka: ignored. */
   exclusive?: boolean
+  /** RabbitMQ: the queue survives a broker restart. Default: the adapter's `durable` with `queue`, `false` without. Kafka: ignored. */
   durable?: boolean
+  /** Unacknowledged events at a time (RabbitMQ QoS; Kafka unsettled events), also the handlers run at once. Default: the adapter's `prefetch`. */
   prefetch?: number
+}
+
+/** Upstream's name for the RFC's SubscribeOptions. */
+export type RabbitMQSubscribeOptions = SubscribeOptions
+
+/** What `subscribe` resolves: core's SubscriptionHandle, plus the broker-side name of an RFC-form subscription. */
+export interface NativeSubscriptionHandle extends SubscriptionHandle {
+  /** RabbitMQ, RFC form: the queue consumed from. */
+  queue?: string
+  /** Kafka, RFC form: the consumer group. */
+  group?: string
 }
 
 /** What both event adapters share (`lib/events.js`; not exported): emit, subscribe, drain on unsubscribe/shutdown. */
@@ -295,7 +377,16 @@ declare abstract class NativeEventAdapter implements EventAdapter {
     stepName: string,
     handler: (event: Event<TData>) => void | Promise<void>,
     options?: Partial<QueueConfig>,
-  ): Promise<SubscriptionHandle>
+  ): Promise<NativeSubscriptionHandle>
+  /**
+   * RFC form (told apart by the second argument being a function): subscribers with the same `options.queue`
+   * share the events; without `queue` each subscriber gets every event (fan-out).
+   */
+  subscribe<TData>(
+    topic: string,
+    handler: (event: Event<TData>) => void | Promise<void>,
+    options?: SubscribeOptions,
+  ): Promise<NativeSubscriptionHandle>
   unsubscribe(handle: SubscriptionHandle): Promise<void>
   shutdown(): Promise<void>
   getSubscriptionCount(topic: string): Promise<number>
@@ -441,6 +532,11 @@ export declare class NativeKafka {
    * At most `limit` messages are unsettled at a time.
    */
   subscribe(topic: string, stepName: string, limit: number): number
+  /**
+   * RFC form: group `${groupId}.${queue}` with `queue`, else a fresh fan-out group `${groupId}.fanout.${uuid}`
+   * that starts at the end of the topic. Returns the id and the group at once.
+   */
+  subscribeGroup(topic: string, queue: string | undefined | null, limit: number): NativeSubscription
   /** `null` once partitions are assigned; the error text while still trying; rejects on a permanent error. */
   waitReady(id: number, timeoutMs: number): Promise<string | null>
   /**
@@ -484,6 +580,11 @@ export declare class NativeRabbitMq {
   publish(seq: number, topics: Array<string>, bodies: Array<string>, timestamps: Array<number>): Promise<string>
   /** Starts consuming `motia.${topic}.${stepName}`; returns the subscription id at once. */
   subscribe(topic: string, stepName: string, fifo: boolean, visibilityTimeout: number, prefetch: number): number
+  /**
+   * RFC form: consumes from the queue of group `queue` (`motia.${topic}.${queue}`), or without `queue` from a
+   * fresh exclusive auto-delete queue `motia.${topic}.fanout.${uuid}` (fan-out). Returns the id and queue at once.
+   */
+  subscribeQueue(topic: string, queue: string | undefined | null, exclusive: boolean | undefined | null, durable: boolean | undefined | null, fifo: boolean, visibilityTimeout: number, prefetch: number): NativeSubscription
   /**
    * Resolves `null` once consuming, the error text while the broker is still unreachable (the
    * subscription keeps trying), and rejects on a permanent error (credentials, 406 topology conflict).
@@ -647,6 +748,13 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
+
+/** Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group). */
+export interface NativeSubscription {
+  id: number
+  /** The RabbitMQ queue or the Kafka consumer group. */
+  name: string
+}
 
 /**
  * Internal: the next `count` fire times (ms since epoch) of a node-cron style expression after `afterMs`.

@@ -18,3 +18,16 @@ test('tsc --noEmit accepts our classes in Config / AdapterConfig', () => {
   }
   expect(out.trim()).toBe('')
 }, 120000)
+
+test('index.d.ts itself type-checks without skipLibCheck (errors inside @motiadev/core are not ours)', () => {
+  const tsc = require.resolve('typescript/bin/tsc')
+  const args = [tsc, '--noEmit', '--strict', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--types', 'node', path.join(root, 'index.d.ts')]
+  let out = ''
+  try {
+    out = execFileSync(process.execPath, args, { encoding: 'utf8', cwd: root })
+  } catch (e) {
+    out = `${e.stdout}${e.stderr}`
+  }
+  const ours = out.split('\n').filter((l) => l.startsWith('index.d.ts('))
+  expect(ours).toEqual([])
+}, 120000)

@@ -28,9 +28,10 @@ function optString(obj, field, label) {
   return v
 }
 
-function optInt(obj, field, label, min, max) {
+function optInt(obj, field, label, min, max, nanIsUnset = false) {
   let v = obj[field]
   if (v === undefined || v === null || v === '') return undefined
+  if (nanIsUnset && typeof v === 'number' && Number.isNaN(v)) return undefined
   if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) v = Number(v)
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw configError(label, `must be an integer between ${min} and ${max}`)
@@ -72,7 +73,8 @@ function normalizeRedis(input) {
     if (host.trim() === '') throw configError(socket.host !== undefined ? 'socket.host' : 'host', 'must not be empty')
     out.host = host
   }
-  const port = optInt(socket, 'port', 'socket.port', 1, 65535) ?? optInt(input, 'port', 'port', 1, 65535)
+  // `parseInt(process.env.REDIS_PORT)` with the variable unset gives NaN: that means "not set" (default port)
+  const port = optInt(socket, 'port', 'socket.port', 1, 65535, true) ?? optInt(input, 'port', 'port', 1, 65535, true)
   if (port !== undefined) out.port = port
   if (socket.path !== undefined) throw configError('socket.path', 'unix sockets are not supported; use host/port or url')
 
@@ -95,8 +97,9 @@ function normalizeRedis(input) {
 
   const username = optString(input, 'username', 'username')
   if (username !== undefined) out.username = username
+  // `password: process.env.REDIS_PASSWORD` (RFC example): unset or empty means no AUTH
   const password = optString(input, 'password', 'password')
-  if (password !== undefined) out.password = password
+  if (password !== undefined && password !== '') out.password = password
   const database = optInt(input, 'database', 'database', 0, 1 << 20) ?? optInt(input, 'db', 'db', 0, 1 << 20)
   if (database !== undefined) out.database = database
 

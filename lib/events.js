@@ -61,6 +61,40 @@ function normalizeQueueConfig(options) {
   }
 }
 
+/**
+ * The RFC's `SubscribeOptions {queue, exclusive, durable, prefetch}`. Motia `QueueConfig` fields (`type`,
+ * `maxRetries`, `visibilityTimeout`, `delaySeconds`, `concurrency`) may ride along; unset ones take
+ * DEFAULT_QUEUE_CONFIG (standard, 3 retries, no delay), so a failing handler runs 4 times, then its event is
+ * dead-lettered (a `queue` group) or dropped with an error log (a fan-out subscriber).
+ */
+function normalizeSubscribeOptions(options) {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw configError('options', 'must be an object {queue?, exclusive?, durable?, prefetch?}')
+  }
+  const out = {}
+  if (options.queue !== undefined && options.queue !== null) {
+    if (typeof options.queue !== 'string' || options.queue.length === 0) throw configError('options.queue', 'must be a non-empty string')
+    out.queue = options.queue
+  }
+  for (const f of ['exclusive', 'durable']) {
+    if (options[f] === undefined || options[f] === null) continue
+    if (typeof options[f] !== 'boolean') throw configError(`options.${f}`, 'must be a boolean')
+    out[f] = options[f]
+  }
+  if (options.prefetch !== undefined && options.prefetch !== null) {
+    if (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 65535) {
+      throw configError('options.prefetch', 'must be an integer between 1 and 65535')
+    }
+    out.prefetch = options.prefetch
+  }
+  const { type, maxRetries, visibilityTimeout, delaySeconds, concurrency } = options
+  const queue = normalizeQueueConfig(
+    Object.fromEntries(Object.entries({ type, maxRetries, visibilityTimeout, delaySeconds, concurrency }).filter(([, v]) => v !== undefined)),
+  )
+  return { options: out, queue }
+}
+
 function describe(err) {
   if (err instanceof Error) return err.message
   try {
@@ -288,7 +322,8 @@ function handled(promise, label) {
  *
  * A subclass sets `this.native` (with `subscribe`, `waitReady`, `settle(subs, generations, tags, outcomes)`,
  * `stop`, `remove`, `shutdown`, optionally `settled`) and `this.publisher` (a Batcher), and implements
- * `publishRow(event, body, timestamp)` and `openSubscription(topic, stepName, queue)` → `{ id, limit, label }`.
+ * `publishRow(event, body, timestamp)`, `openSubscription(topic, stepName, queue)` → `{ id, limit, label }` (a step) and
+ * `openSubscriber(topic, {queue?, exclusive?, durable?, prefetch?}, queue)` → `{ id, limit, label, fields }` (RFC form).
  */
 class EventAdapterBase {
   constructor(name, config) {
@@ -315,12 +350,20 @@ class EventAdapterBase {
   }
 
   /**
-   * Starts consuming for one step. Resolves once consuming, or after `connectionTimeout` while the broker is
-   * unreachable (the consumer keeps trying). A permanent broker error is logged and kept (`subscriptionError`), not
-   * thrown: Motia core does not await `subscribe()`, so a rejection would crash the app. Only invalid arguments reject.
+   * Two forms, told apart by the second argument:
+   * - Motia 0.17: `subscribe(topic, stepName, handler, queueConfig?)` — one competing-consumer group per step.
+   * - RFC: `subscribe(topic, handler, {queue?, exclusive?, durable?, prefetch?}?)` — subscribers with the same
+   *   `queue` share the topic's events; without `queue` each subscriber gets every event (fan-out).
+   * Resolves a SubscriptionHandle `{topic, id, unsubscribe}` once consuming, or after `connectionTimeout` while the
+   * broker is unreachable (the consumer keeps trying). A permanent broker error is logged and kept
+   * (`subscriptionError`), not thrown: Motia core does not await `subscribe()`, so a rejection would crash the app.
+   * Only invalid arguments reject.
    */
-  subscribe(topic, stepName, handler, options) {
-    return handled(this.subscribeInner(topic, stepName, handler, options), `subscribe(${topic}, ${stepName})`)
+  subscribe(topic, stepNameOrHandler, handlerOrOptions, options) {
+    if (typeof stepNameOrHandler === 'function') {
+      return handled(this.subscribeRfc(topic, stepNameOrHandler, handlerOrOptions), `subscribe(${topic})`)
+    }
+    return handled(this.subscribeInner(topic, stepNameOrHandler, handlerOrOptions, options), `subscribe(${topic}, ${stepNameOrHandler})`)
   }
 
   async subscribeInner(topic, stepName, handler, options) {
@@ -329,9 +372,21 @@ class EventAdapterBase {
     if (typeof stepName !== 'string' || stepName.length === 0) throw configError('stepName', 'must be a non-empty string')
     if (typeof handler !== 'function') throw configError('handler', 'must be a function')
     const queue = normalizeQueueConfig(options)
+    return this.startSubscription(topic, stepName, handler, queue, () => this.openSubscription(topic, stepName, queue))
+  }
+
+  async subscribeRfc(topic, handler, rawOptions) {
+    if (this.closed) throw closedError(this.adapterName)
+    if (typeof topic !== 'string' || topic.length === 0) throw configError('topic', 'must be a non-empty string')
+    const { options, queue } = normalizeSubscribeOptions(rawOptions)
+    return this.startSubscription(topic, options.queue ?? null, handler, queue, () => this.openSubscriber(topic, options, queue))
+  }
+
+  /** `open()` starts the native consumer: `{id, limit, label, fields?}` (`fields` go on the handle). */
+  async startSubscription(topic, stepName, handler, queue, open) {
     let sub
     try {
-      sub = this.openSubscription(topic, stepName, queue)
+      sub = open()
     } catch (e) {
       throw fromNative(e)
     }
@@ -343,7 +398,7 @@ class EventAdapterBase {
       label,
       settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome),
     })
-    const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle) }
+    const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...(sub.fields || {}) }
     this.subs.add(id, { topic, stepName, dispatcher, handle })
     let pending
     try {
@@ -464,6 +519,7 @@ module.exports = {
   DEFAULT_QUEUE_CONFIG,
   encodeEvent,
   normalizeQueueConfig,
+  normalizeSubscribeOptions,
   Dispatcher,
   SubscriptionRegistry,
   closedError,

@@ -86,6 +86,17 @@ class KafkaEventAdapter extends EventAdapterBase {
     const id = this.native.subscribe(topic, stepName, limit)
     return { id, limit, label: `kafka ${topic} (${this.config.groupId}.${stepName})` }
   }
+
+  /**
+   * RFC form. With `queue`: consumer group `${groupId}.${queue}` (like a step of that name; dead letters in
+   * `${topic}.${queue}.dlq`). Without: a fresh group `${groupId}.fanout.${uuid}` starting at the end of the topic,
+   * no dead-letter topic. `prefetch` bounds unsettled events; `exclusive`/`durable` have no Kafka meaning (ignored).
+   */
+  openSubscriber(topic, options, queue) {
+    const limit = options.prefetch || queue.concurrency || this.config.prefetch
+    const r = this.native.subscribeGroup(topic, options.queue, limit)
+    return { id: r.id, limit, label: `kafka ${topic} (${r.name})`, fields: { group: r.name } }
+  }
 }
 
 module.exports = { KafkaEventAdapter, normalizeKafkaConfig }

@@ -91,6 +91,26 @@ class RabbitMQEventAdapter extends EventAdapterBase {
     return { id, limit, label: `motia.${topic}.${stepName}` }
   }
 
+  /**
+   * RFC form. With `queue`: queue `motia.${topic}.${queue}` (declared like a step queue of that name, with its
+   * dead-letter queue; `durable` defaults to the adapter's, `exclusive` to false). Without: a fresh queue
+   * `motia.${topic}.fanout.${uuid}`, exclusive (unless `exclusive: false`), auto-delete, not durable (unless
+   * `durable: true`), no dead-letter queue. `prefetch` is the channel's QoS and the number of handlers run at once.
+   */
+  openSubscriber(topic, options, queue) {
+    const limit = options.prefetch || queue.concurrency || this.config.prefetch
+    const r = this.native.subscribeQueue(
+      topic,
+      options.queue,
+      options.exclusive,
+      options.durable,
+      queue.type === 'fifo',
+      queue.visibilityTimeout,
+      limit,
+    )
+    return { id: r.id, limit, label: r.name, fields: { queue: r.name } }
+  }
+
   /** True while the connection to RabbitMQ is open. */
   isConnected() {
     return this.native.isConnected()

@@ -268,6 +268,20 @@ class RedisStreamAdapter extends StreamAdapterBase {
     for (const [ch, set] of this._core.handlers) for (const e of set) if (e.owner === this) await this._core.unsubscribe(this, ch)
     if (this._owned) await this._core.close()
   }
+
+  /**
+   * Lets an adapter built the RFC way (`new RedisStreamAdapter({host, port, password, keyPrefix})`) be given
+   * as Motia 0.17's `adapters.streams`, which takes a StreamAdapterManager: the stream it returns shares this
+   * adapter's connections and `keyPrefix`. Cheap: no connection, no I/O.
+   */
+  createStream(streamName) {
+    return new RedisStreamAdapter(`${streamName}`, INTERNAL, this._core)
+  }
+
+  /** As a manager: closes the shared connections (of an adapter that opened them); every stream's subscriptions end. */
+  async shutdown() {
+    if (this._owned) await this._core.close()
+  }
 }
 
 /** `adapters.streams` for Motia 0.17: one shared connection (and one pub/sub connection) for every stream. */

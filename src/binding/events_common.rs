@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
 
 use crate::core::events::Deliver;
 
@@ -25,4 +26,12 @@ pub fn deliver(tsfn: &Arc<OnDeliveries>) -> Deliver {
     Arc::new(move |sub: u32, generation: u32, batch: String| {
         tsfn.call((sub, generation, batch), ThreadsafeFunctionCallMode::NonBlocking);
     })
+}
+
+/// Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group).
+#[napi(object)]
+pub struct NativeSubscription {
+    pub id: u32,
+    /// The RabbitMQ queue or the Kafka consumer group.
+    pub name: String,
 }

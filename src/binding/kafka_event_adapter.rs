@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows, Outcome};
 use crate::core::kafka::client::{KafkaClient, Row};
@@ -78,6 +78,25 @@ impl NativeKafka {
             napi::bindgen_prelude::within_runtime_if_available(move || {
                 client.subscribe(&topic, &step_name, limit, deliver)
             })
+        })
+    }
+
+    /// RFC form: group `${groupId}.${queue}` with `queue`, else a fresh fan-out group `${groupId}.fanout.${uuid}`
+    /// that starts at the end of the topic. Returns the id and the group at once.
+    #[napi]
+    pub fn subscribe_group(
+        &self,
+        topic: String,
+        queue: Option<String>,
+        limit: u32,
+    ) -> napi::Result<NativeSubscription> {
+        run_sync(|| {
+            let deliver = deliver(&self.on_deliveries);
+            let client = self.client.clone();
+            let (id, name) = napi::bindgen_prelude::within_runtime_if_available(move || {
+                client.subscribe_group(&topic, queue.as_deref(), limit, deliver)
+            })?;
+            Ok(NativeSubscription { id, name })
         })
     }
 

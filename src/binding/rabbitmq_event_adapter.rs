@@ -6,11 +6,11 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::amqp::client::AmqpClient;
 use crate::core::amqp::config::AmqpConfig;
-use crate::core::amqp::topology::QueueSpec;
+use crate::core::amqp::topology::{QueueSpec, SubscribeOptions};
 use crate::core::events::{encode_results, settle_rows};
 use crate::error::AdapterError;
 
@@ -77,6 +77,39 @@ impl NativeRabbitMQ {
             napi::bindgen_prelude::within_runtime_if_available(move || {
                 client.subscribe(spec, prefetch.clamp(1, u32::from(u16::MAX)) as u16, deliver)
             })
+        })
+    }
+
+    /// RFC form: consumes from the queue of group `queue` (`motia.${topic}.${queue}`), or without `queue` from a
+    /// fresh exclusive auto-delete queue `motia.${topic}.fanout.${uuid}` (fan-out). Returns the id and queue at once.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn subscribe_queue(
+        &self,
+        topic: String,
+        queue: Option<String>,
+        exclusive: Option<bool>,
+        durable: Option<bool>,
+        fifo: bool,
+        visibility_timeout: f64,
+        prefetch: u32,
+    ) -> napi::Result<NativeSubscription> {
+        run_sync(|| {
+            let cfg = self.client_config();
+            let opts = SubscribeOptions {
+                queue,
+                exclusive,
+                durable,
+            };
+            let unique = uuid::Uuid::new_v4().to_string();
+            let spec = QueueSpec::for_subscriber(&topic, &opts, &unique, fifo, visibility_timeout, &cfg.0, &cfg.1);
+            let name = spec.queue.clone();
+            let deliver = deliver(&self.on_deliveries);
+            let client = self.client.clone();
+            let id = napi::bindgen_prelude::within_runtime_if_available(move || {
+                client.subscribe(spec, prefetch.clamp(1, u32::from(u16::MAX)) as u16, deliver)
+            })?;
+            Ok(NativeSubscription { id, name })
         })
     }
 

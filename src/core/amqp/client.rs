@@ -405,34 +405,43 @@ impl AmqpClient {
     /// Declares a step's dead-letter exchange and queue and its queue with their bindings, as upstream does.
     async fn declare(&self, ch: &Channel, spec: &QueueSpec) -> std::result::Result<(), lapin::Error> {
         let cfg = &self.config;
-        ch.exchange_declare(
-            ShortString::from(cfg.dead_letter_exchange.as_str()),
-            lapin::ExchangeKind::Direct,
-            ExchangeDeclareOptions {
+        if spec.dead_letter {
+            ch.exchange_declare(
+                ShortString::from(cfg.dead_letter_exchange.as_str()),
+                lapin::ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: cfg.durable,
+                    auto_delete: cfg.auto_delete,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            let dlq = spec.dead_letter_queue();
+            // the dead-letter queue keeps the adapter's durability (as upstream), whatever the queue's
+            let dlq_opts = QueueDeclareOptions {
                 durable: cfg.durable,
-                auto_delete: cfg.auto_delete,
+                exclusive: false,
+                auto_delete: !cfg.durable,
                 ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-        let dlq = spec.dead_letter_queue();
+            };
+            ch.queue_declare(ShortString::from(dlq.as_str()), dlq_opts, FieldTable::default())
+                .await?;
+            ch.queue_bind(
+                ShortString::from(dlq.as_str()),
+                ShortString::from(cfg.dead_letter_exchange.as_str()),
+                ShortString::from(spec.dead_letter_routing_key.as_str()),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
         let queue_opts = QueueDeclareOptions {
-            durable: cfg.durable,
-            exclusive: false,
-            auto_delete: !cfg.durable,
+            durable: spec.is_durable(cfg.durable),
+            exclusive: spec.exclusive,
+            auto_delete: spec.is_auto_delete(cfg.durable),
             ..Default::default()
         };
-        ch.queue_declare(ShortString::from(dlq.as_str()), queue_opts, FieldTable::default())
-            .await?;
-        ch.queue_bind(
-            ShortString::from(dlq.as_str()),
-            ShortString::from(cfg.dead_letter_exchange.as_str()),
-            ShortString::from(spec.dead_letter_routing_key.as_str()),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
         ch.queue_declare(ShortString::from(spec.queue.as_str()), queue_opts, spec.arguments())
             .await?;
         ch.queue_bind(

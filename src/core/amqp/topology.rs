@@ -11,6 +11,19 @@ pub fn queue_name(topic: &str, step: &str) -> String {
     format!("motia.{topic}.{step}")
 }
 
+/// The queue of an RFC `subscribe(topic, handler, {queue})` group: `motia.${topic}.${queue}`, named like a
+/// step's queue (a group is to an RFC subscriber what a step is to Motia core), so subscribers with the same
+/// `queue` on one topic compete for its events, on every replica.
+pub fn group_queue_name(topic: &str, group: &str) -> String {
+    queue_name(topic, group)
+}
+
+/// The queue of an RFC `subscribe(topic, handler)` without `queue` (fan-out): `motia.${topic}.fanout.${id}`,
+/// unique per subscriber (`id` is a fresh UUID), exclusive to its connection and deleted with it.
+pub fn fanout_queue_name(topic: &str, id: &str) -> String {
+    format!("motia.{topic}.fanout.{id}")
+}
+
 /// The dead-letter queue of a step queue: `${queue}.dlq`.
 pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dlq")
@@ -39,6 +52,22 @@ pub struct QueueSpec {
     pub visibility_timeout_secs: f64,
     pub dead_letter_exchange: String,
     pub dead_letter_routing_key: String,
+    /// `None`: the adapter's `durable` (step queues, as upstream).
+    pub durable: Option<bool>,
+    /// Only this connection may consume (and the queue goes with it).
+    pub exclusive: bool,
+    /// `None`: `!durable` (as upstream).
+    pub auto_delete: Option<bool>,
+    /// Whether failed messages go to `${queue}.dlq` (declared with the queue); without, they are dropped.
+    pub dead_letter: bool,
+}
+
+/// What an RFC subscriber asks for in `{queue, exclusive, durable}` (prefetch is per channel).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubscribeOptions {
+    pub queue: Option<String>,
+    pub exclusive: Option<bool>,
+    pub durable: Option<bool>,
 }
 
 impl QueueSpec {
@@ -59,7 +88,67 @@ impl QueueSpec {
             visibility_timeout_secs,
             dead_letter_exchange: dead_letter_exchange.to_string(),
             dead_letter_routing_key: dlrk,
+            durable: None,
+            exclusive: false,
+            auto_delete: None,
+            dead_letter: true,
         }
+    }
+
+    /// The queue of an RFC subscriber.
+    ///
+    /// - With `queue` (a competing-consumer group): `motia.${topic}.${queue}`, declared like a step queue (same
+    ///   arguments and dead-letter queue, so it may be shared with a step of that name); `durable` defaults to the
+    ///   adapter's, `exclusive` to false.
+    /// - Without (fan-out): `motia.${topic}.fanout.${unique}`, exclusive (unless `exclusive: false`), auto-delete,
+    ///   not durable unless `durable: true`, no dead-letter queue (nothing would read one: its name is random).
+    pub fn for_subscriber(
+        topic: &str,
+        opts: &SubscribeOptions,
+        unique: &str,
+        fifo: bool,
+        visibility_timeout_secs: f64,
+        dead_letter_exchange: &str,
+        dead_letter_routing_key: &str,
+    ) -> Self {
+        match &opts.queue {
+            Some(group) => {
+                let mut spec = QueueSpec::new(
+                    topic,
+                    group,
+                    fifo,
+                    visibility_timeout_secs,
+                    dead_letter_exchange,
+                    dead_letter_routing_key,
+                );
+                spec.queue = group_queue_name(topic, group);
+                spec.durable = opts.durable;
+                spec.exclusive = opts.exclusive.unwrap_or(false);
+                spec
+            }
+            None => QueueSpec {
+                queue: fanout_queue_name(topic, unique),
+                topic: topic.to_string(),
+                fifo,
+                visibility_timeout_secs,
+                dead_letter_exchange: dead_letter_exchange.to_string(),
+                dead_letter_routing_key: String::new(),
+                durable: Some(opts.durable.unwrap_or(false)),
+                exclusive: opts.exclusive.unwrap_or(true),
+                auto_delete: Some(true),
+                dead_letter: false,
+            },
+        }
+    }
+
+    /// Durable, given the adapter's `durable`.
+    pub fn is_durable(&self, adapter_durable: bool) -> bool {
+        self.durable.unwrap_or(adapter_durable)
+    }
+
+    /// Auto-delete, given the adapter's `durable`.
+    pub fn is_auto_delete(&self, adapter_durable: bool) -> bool {
+        self.auto_delete.unwrap_or(!self.is_durable(adapter_durable))
     }
 
     pub fn dead_letter_queue(&self) -> String {
@@ -80,6 +169,9 @@ impl QueueSpec {
         }
         if self.fifo {
             args.insert(ShortString::from("x-single-active-consumer"), AMQPValue::Boolean(true));
+        }
+        if !self.dead_letter {
+            return args;
         }
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
@@ -142,6 +234,46 @@ mod tests {
         assert!(standard.inner().get("x-consumer-timeout").is_none());
         assert!(standard.inner().get("x-single-active-consumer").is_none());
         assert_eq!(standard.inner().len(), 2);
+    }
+
+    #[test]
+    fn subscriber_queues() {
+        let group = SubscribeOptions {
+            queue: Some("billing".into()),
+            ..Default::default()
+        };
+        let spec = QueueSpec::for_subscriber("order.created", &group, "u1", false, 900.0, "x.dlq", "dlq");
+        // a group is named and declared like a step of that name
+        assert_eq!(
+            spec,
+            QueueSpec::new("order.created", "billing", false, 900.0, "x.dlq", "dlq")
+        );
+        assert_eq!(spec.queue, "motia.order.created.billing");
+        assert!(spec.is_durable(true) && !spec.is_auto_delete(true) && !spec.exclusive);
+        let opts = SubscribeOptions {
+            queue: Some("billing".into()),
+            exclusive: Some(true),
+            durable: Some(false),
+        };
+        let spec = QueueSpec::for_subscriber("t", &opts, "u1", false, 900.0, "x.dlq", "dlq");
+        assert!(!spec.is_durable(true) && spec.is_auto_delete(true) && spec.exclusive);
+
+        let fan = QueueSpec::for_subscriber("t", &SubscribeOptions::default(), "u1", false, 900.0, "x.dlq", "dlq");
+        assert_eq!(fan.queue, "motia.t.fanout.u1");
+        assert!(!fan.is_durable(true) && fan.is_auto_delete(true) && fan.exclusive && !fan.dead_letter);
+        let args = fan.arguments();
+        assert!(args.inner().get("x-dead-letter-exchange").is_none());
+        assert_eq!(
+            args.inner().get("x-consumer-timeout"),
+            Some(&AMQPValue::LongInt(900_000))
+        );
+        let durable_fan = SubscribeOptions {
+            durable: Some(true),
+            exclusive: Some(false),
+            ..Default::default()
+        };
+        let fan = QueueSpec::for_subscriber("t", &durable_fan, "u2", false, 0.0, "x.dlq", "dlq");
+        assert!(fan.is_durable(false) && fan.is_auto_delete(false) && !fan.exclusive);
     }
 
     #[test]

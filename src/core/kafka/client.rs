@@ -26,7 +26,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::config::KafkaConfig;
-use super::naming::{dead_letter_topic, group_id, RETRY_COUNT_HEADER};
+use super::naming::{dead_letter_topic, fanout_group_id, group_id, subscriber_group_id, RETRY_COUNT_HEADER};
 use super::offsets::OffsetTracker;
 use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness, Turnstile};
 use crate::error::{AdapterError, Result};
@@ -79,8 +79,11 @@ struct SubState {
 struct KafkaSub {
     id: u32,
     topic: String,
-    dead_letter_topic: String,
+    /// `None` for a fan-out subscriber: a failed event is dropped (logged) after its retries.
+    dead_letter_topic: Option<String>,
     group: String,
+    /// Fan-out (a fresh group): starts at the end of the topic, pinned on the first assignment.
+    fanout: bool,
     deliver: Deliver,
     permits: Arc<Semaphore>,
     state: Mutex<SubState>,
@@ -89,18 +92,56 @@ struct KafkaSub {
     ready: watch::Sender<Readiness>,
 }
 
+impl KafkaSub {
+    /// The topics it needs: its own and its dead-letter topic.
+    fn topics(&self) -> Vec<&str> {
+        std::iter::once(self.topic.as_str())
+            .chain(self.dead_letter_topic.as_deref())
+            .collect()
+    }
+}
+
 /// Marks the subscription ready on its first assignment and forgets revoked partitions.
 struct SubContext {
     sub: Weak<KafkaSub>,
+    /// A fan-out consumer's first assignment was pinned to the end of its partitions.
+    pinned: AtomicBool,
 }
 
 impl ClientContext for SubContext {}
 
+impl SubContext {
+    /// A fan-out subscriber gets every event produced after `subscribe()` resolved, and none before: its
+    /// first assignment starts at each partition's high watermark, read before it is reported ready
+    /// (`auto.offset.reset=latest` alone resolves "latest" a little after the assignment, which would lose
+    /// what is produced in between). Later rebalances resume from the committed offsets.
+    fn pin_to_end(&self, c: &rdkafka::consumer::BaseConsumer<Self>, tpl: &rdkafka::TopicPartitionList) {
+        use rdkafka::consumer::RebalanceProtocol;
+        use rdkafka::{Offset, TopicPartitionList};
+        if self.pinned.swap(true, Ordering::SeqCst) || matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative)
+        {
+            return;
+        }
+        let mut pinned = TopicPartitionList::new();
+        for el in tpl.elements() {
+            let offset = match c.fetch_watermarks(el.topic(), el.partition(), Duration::from_secs(5)) {
+                Ok((_, high)) => Offset::Offset(high),
+                Err(_) => Offset::End,
+            };
+            let _ = pinned.add_partition_offset(el.topic(), el.partition(), offset);
+        }
+        let _ = c.assign(&pinned);
+    }
+}
+
 impl ConsumerContext for SubContext {
-    fn post_rebalance(&self, _c: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, c: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Some(sub) = self.sub.upgrade() else { return };
         match rebalance {
-            Rebalance::Assign(_) => {
+            Rebalance::Assign(tpl) => {
+                if sub.fanout {
+                    self.pin_to_end(c, tpl);
+                }
                 sub.ready.send_replace(Readiness::Ready);
             }
             Rebalance::Revoke(list) => {
@@ -344,20 +385,68 @@ impl KafkaClient {
         out
     }
 
-    /// Registers a subscription and starts its consumer task; returns its id at once.
+    /// Registers a step's subscription (group `${groupId}.${stepName}`) and starts its consumer task; returns its
+    /// id at once.
     pub fn subscribe(self: &Arc<Self>, topic: &str, step: &str, limit: u32, deliver: Deliver) -> Result<u32> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(AdapterError::Closed("the Kafka adapter was shut down".into()));
-        }
         super::naming::validate_topic("topic", topic)?;
         let dlq = dead_letter_topic(topic, step);
         super::naming::validate_topic("stepName", &dlq)?;
+        self.start(
+            topic,
+            group_id(&self.config.group_id, step),
+            Some(dlq),
+            false,
+            limit,
+            deliver,
+        )
+    }
+
+    /// RFC form: with `queue`, group `${groupId}.${queue}` (as a step of that name: shared by every subscriber
+    /// with that `queue`, from the earliest uncommitted offset, dead letters in `${topic}.${queue}.dlq`); without,
+    /// a fresh group `${groupId}.fanout.${uuid}` that starts at the end of the topic (fan-out). Returns the id and
+    /// the group.
+    pub fn subscribe_group(
+        self: &Arc<Self>,
+        topic: &str,
+        queue: Option<&str>,
+        limit: u32,
+        deliver: Deliver,
+    ) -> Result<(u32, String)> {
+        super::naming::validate_topic("topic", topic)?;
+        let (group, dlq) = match queue {
+            Some(q) => {
+                let dlq = dead_letter_topic(topic, q);
+                super::naming::validate_topic("queue", &dlq)?;
+                (subscriber_group_id(&self.config.group_id, q), Some(dlq))
+            }
+            None => (
+                fanout_group_id(&self.config.group_id, &uuid::Uuid::new_v4().to_string()),
+                None,
+            ),
+        };
+        let id = self.start(topic, group.clone(), dlq, queue.is_none(), limit, deliver)?;
+        Ok((id, group))
+    }
+
+    fn start(
+        self: &Arc<Self>,
+        topic: &str,
+        group: String,
+        dead_letter_topic: Option<String>,
+        fanout: bool,
+        limit: u32,
+        deliver: Deliver,
+    ) -> Result<u32> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AdapterError::Closed("the Kafka adapter was shut down".into()));
+        }
         let id = self.next_sub.fetch_add(1, Ordering::SeqCst);
         let sub = Arc::new(KafkaSub {
             id,
             topic: topic.to_string(),
-            dead_letter_topic: dlq,
-            group: group_id(&self.config.group_id, step),
+            dead_letter_topic,
+            group,
+            fanout,
             deliver,
             permits: Arc::new(Semaphore::new(limit.max(1) as usize)),
             state: Mutex::new(SubState::default()),
@@ -392,13 +481,13 @@ impl KafkaClient {
         .await
     }
 
-    fn consumer_config(&self, group: &str) -> rdkafka::ClientConfig {
+    fn consumer_config(&self, group: &str, fanout: bool) -> rdkafka::ClientConfig {
         let mut c = self.config.client_config();
         c.set("group.id", group);
         c.set("enable.auto.commit", "true");
         c.set("enable.auto.offset.store", "false");
         c.set("auto.commit.interval.ms", "1000");
-        c.set("auto.offset.reset", "earliest");
+        c.set("auto.offset.reset", if fanout { "latest" } else { "earliest" });
         c.set("fetch.wait.max.ms", "10");
         c.set("session.timeout.ms", "10000");
         c.set("heartbeat.interval.ms", "1000");
@@ -418,7 +507,7 @@ impl KafkaClient {
             if *stop.borrow() {
                 return;
             }
-            match self.ensure_topics(&[&sub.topic, &sub.dead_letter_topic]).await {
+            match self.ensure_topics(&sub.topics()).await {
                 Ok(()) => break,
                 Err(e) => {
                     self.log.error(&format!("cannot create topics for {}", sub.group), &e);
@@ -435,14 +524,16 @@ impl KafkaClient {
         // 2. consumer
         let ctx = SubContext {
             sub: Arc::downgrade(&sub),
+            pinned: AtomicBool::new(false),
         };
-        let consumer: StreamConsumer<SubContext> = match self.consumer_config(&sub.group).create_with_context(ctx) {
-            Ok(c) => c,
-            Err(e) => {
-                sub.ready.send_replace(Readiness::Pending(Some(classify(&e))));
-                return;
-            }
-        };
+        let consumer: StreamConsumer<SubContext> =
+            match self.consumer_config(&sub.group, sub.fanout).create_with_context(ctx) {
+                Ok(c) => c,
+                Err(e) => {
+                    sub.ready.send_replace(Readiness::Pending(Some(classify(&e))));
+                    return;
+                }
+            };
         if let Err(e) = consumer.subscribe(&[&sub.topic]) {
             sub.ready.send_replace(Readiness::Pending(Some(classify(&e))));
             return;
@@ -480,8 +571,8 @@ impl KafkaClient {
                     drop(permit);
                     if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
                         // e.g. a broker that lost its data in a restart: create the topics again
-                        self.forget_topics(&[&sub.topic, &sub.dead_letter_topic]);
-                        let _ = self.ensure_topics(&[&sub.topic, &sub.dead_letter_topic]).await;
+                        self.forget_topics(&sub.topics());
+                        let _ = self.ensure_topics(&sub.topics()).await;
                     }
                     self.log.error(&format!("consumer {}", sub.group), &classify(&e));
                     tokio::select! {
@@ -544,6 +635,14 @@ impl KafkaClient {
     }
 
     async fn dead_letter(&self, sub: &KafkaSub, p: &Pending) {
+        let Some(dead_letter_topic) = &sub.dead_letter_topic else {
+            // a fan-out subscriber: nothing would read a dead-letter topic of a random group
+            self.log.info(&format!(
+                "{}: dropped the event at partition {} offset {} after its retries (a fan-out subscriber has no dead-letter topic)",
+                sub.group, p.partition, p.offset
+            ));
+            return;
+        };
         let retries = (p.retries + 1).to_string();
         let partition = p.partition.to_string();
         let offset = p.offset.to_string();
@@ -566,7 +665,7 @@ impl KafkaClient {
             });
         let mut attempt = 0;
         loop {
-            let mut record = FutureRecord::to(&sub.dead_letter_topic)
+            let mut record = FutureRecord::to(dead_letter_topic)
                 .payload(&p.payload)
                 .headers(headers.clone());
             if let Some(k) = &p.key {
@@ -575,10 +674,8 @@ impl KafkaClient {
             match self.producer().send(record, Timeout::Never).await {
                 Ok(_) => return,
                 Err((e, _)) => {
-                    self.log.error(
-                        &format!("cannot dead-letter to {}", sub.dead_letter_topic),
-                        &classify(&e),
-                    );
+                    self.log
+                        .error(&format!("cannot dead-letter to {dead_letter_topic}"), &classify(&e));
                     if *sub.stop.borrow() && self.closed.load(Ordering::SeqCst) {
                         return;
                     }

@@ -8,6 +8,19 @@ pub fn group_id(group_prefix: &str, step: &str) -> String {
     format!("{group_prefix}.{step}")
 }
 
+/// The consumer group of an RFC `subscribe(topic, handler, {queue})`: `${groupId}.${queue}`, named like a step's
+/// (a group is to an RFC subscriber what a step is to Motia core): subscribers with the same `queue` split the
+/// topic's partitions, on every replica. Its failed events go to `${topic}.${queue}.dlq`.
+pub fn subscriber_group_id(group_prefix: &str, queue: &str) -> String {
+    group_id(group_prefix, queue)
+}
+
+/// The consumer group of an RFC `subscribe(topic, handler)` without `queue` (fan-out): `${groupId}.fanout.${id}`,
+/// unique per subscriber (`id` is a fresh UUID), starting at the end of the topic; no dead-letter topic.
+pub fn fanout_group_id(group_prefix: &str, id: &str) -> String {
+    format!("{group_prefix}.fanout.{id}")
+}
+
 /// Where a step's failed events go after the last retry: `${topic}.${stepName}.dlq`.
 pub fn dead_letter_topic(topic: &str, step: &str) -> String {
     format!("{topic}.{step}.dlq")
@@ -50,6 +63,8 @@ mod tests {
     fn names() {
         assert_eq!(group_id("motia-default", "Notify"), "motia-default.Notify");
         assert_eq!(dead_letter_topic("order.created", "Notify"), "order.created.Notify.dlq");
+        assert_eq!(subscriber_group_id("motia-default", "billing"), "motia-default.billing");
+        assert_eq!(fanout_group_id("motia-default", "u1"), "motia-default.fanout.u1");
         assert_eq!(message_key(Some("g"), Some("t")), Some("g"));
         assert_eq!(message_key(Some(""), Some("t")), Some("t"));
         assert_eq!(message_key(None, None), None);

@@ -251,7 +251,11 @@ impl PgCronLocks {
 
     pub async fn try_acquire(&self, job: &str, ttl_ms: u64, tick: TickRequest) -> Result<Acquisition> {
         let client = self.client().await?;
-        if self.acquisitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 256 == 0 {
+        if self
+            .acquisitions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(256)
+        {
             let _ = client.execute(&self.sql.purge, &[]).await;
         }
         let lock_id = uuid::Uuid::new_v4().to_string();
@@ -402,6 +406,34 @@ impl PgCronLocks {
     }
 }
 
+impl crate::core::cron_lock::CronLocks for PgCronLocks {
+    fn try_acquire(
+        &self,
+        job: &str,
+        ttl_ms: u64,
+        tick: TickRequest,
+    ) -> impl std::future::Future<Output = Result<Acquisition>> + Send {
+        PgCronLocks::try_acquire(self, job, ttl_ms, tick)
+    }
+    fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send {
+        PgCronLocks::release(self, lock)
+    }
+    fn renew(&self, lock: &CronLock, ttl_ms: u64) -> impl std::future::Future<Output = Result<bool>> + Send {
+        PgCronLocks::renew(self, lock, ttl_ms)
+    }
+    fn active_locks(&self) -> impl std::future::Future<Output = Result<String>> + Send {
+        PgCronLocks::active_locks(self)
+    }
+    fn ping(&self) -> impl std::future::Future<Output = Result<bool>> + Send {
+        PgCronLocks::ping(self)
+    }
+    async fn shutdown(&self) -> Result<()> {
+        // database down: held locks simply expire by their TTL
+        let _ = PgCronLocks::shutdown(self).await;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,33 +464,5 @@ mod tests {
             .expect("must fail");
         assert!(!e.js_message().contains("s3cret"));
         assert!(e.js_message().contains("connectionString"));
-    }
-}
-
-impl crate::core::cron_lock::CronLocks for PgCronLocks {
-    fn try_acquire(
-        &self,
-        job: &str,
-        ttl_ms: u64,
-        tick: TickRequest,
-    ) -> impl std::future::Future<Output = Result<Acquisition>> + Send {
-        PgCronLocks::try_acquire(self, job, ttl_ms, tick)
-    }
-    fn release(&self, lock: &CronLock) -> impl std::future::Future<Output = Result<bool>> + Send {
-        PgCronLocks::release(self, lock)
-    }
-    fn renew(&self, lock: &CronLock, ttl_ms: u64) -> impl std::future::Future<Output = Result<bool>> + Send {
-        PgCronLocks::renew(self, lock, ttl_ms)
-    }
-    fn active_locks(&self) -> impl std::future::Future<Output = Result<String>> + Send {
-        PgCronLocks::active_locks(self)
-    }
-    fn ping(&self) -> impl std::future::Future<Output = Result<bool>> + Send {
-        PgCronLocks::ping(self)
-    }
-    async fn shutdown(&self) -> Result<()> {
-        // database down: held locks simply expire by their TTL
-        let _ = PgCronLocks::shutdown(self).await;
-        Ok(())
     }
 }

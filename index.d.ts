@@ -202,7 +202,7 @@ export interface CronLockOptions {
   /**
    * Upper bound (ms) of the same-tick window. A lock is for one tick (`scheduledAt`, or the call time
    * floored to the second); after `releaseLock` the record refuses only that tick to other replicas, for
-   * calls less than the window after it: 1 s, or half the job's shortest period once known (learned from
+   * calls less than the window after it: 1 s, or the job's shortest period once known (learned from
    * Motia's successive calls), capped by this value. The next tick is never refused, so the default is
    * right for every schedule. `0`: release frees the job at once (upstream behaviour). Default `5000`.
    */
@@ -269,10 +269,20 @@ export declare class RedisCronAdapter implements CronAdapter {
 }
 
 export interface PostgresCronAdapterConfig extends CronLockOptions {
-  /** `postgres://user:pass@host:port/db` or `key=value` form (no TLS). */
+  /**
+   * `postgres://user:pass@host:port/db` or `key=value` form. TLS follows libpq's `sslmode`
+   * (`disable` by default; `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert`
+   * (a CA file), on rustls.
+   */
   connectionString: string
   /** Lock table, created on first use; `table` or `schema.table`. Default `'motia_cron_locks'`. */
   tableName?: string
+  /**
+   * TLS as node-postgres takes it: `true` or `{ ca, rejectUnauthorized }`. Without an `sslmode`
+   * in the connection string this means verify-full against `ca` (PEM) or the Mozilla roots;
+   * `rejectUnauthorized: false` encrypts without checking the certificate.
+   */
+  ssl?: boolean | { ca?: string | Buffer | Array<string | Buffer>; rejectUnauthorized?: boolean }
 }
 
 /** Cron locks in a PostgreSQL table, with the same semantics as RedisCronAdapter. */
@@ -552,7 +562,7 @@ export declare class NativeKafka {
 
 /** Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead. */
 export declare class NativePostgresCron {
-  constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number)
+  constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number, ssl?: NativePgSsl | undefined | null)
   /**
    * One acquisition attempt for a tick: `scheduledAt` when the caller knows it, else estimated
    * from `calledAt` (ms since the epoch, the caller's clock).
@@ -749,6 +759,12 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
 
+/** Internal: the `ssl` option as the JS class passes it (PEM text already joined). */
+export interface NativePgSsl {
+  ca?: string
+  rejectUnauthorized?: boolean
+}
+
 /** Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group). */
 export interface NativeSubscription {
   id: number
@@ -770,3 +786,27 @@ export declare function redactSecrets(text: string): string
 
 /** Internal, for tests: panics inside the addon to prove a panic becomes a rejection. */
 export declare function testPanic(message: string): Promise<void>
+
+/** The wire codes (see `WireCodes`). */
+export declare function wireCodes(): WireCodes
+
+/**
+ * The numbers JS sends to Rust, defined by the Rust enums (`lib/events.js`, `lib/state.js` and
+ * `lib/streams.js` read them from here instead of defining them again).
+ */
+export interface WireCodes {
+  /** Settle outcomes of a delivered event: ack, dead-letter, requeue. */
+  outcomeAck: number
+  outcomeDeadLetter: number
+  outcomeRequeue: number
+  /** State batch operations. */
+  stateGet: number
+  stateSet: number
+  stateDelete: number
+  stateExists: number
+  /** Stream batch operations (`set` whole, or `set` keeping the stored `_createdAt`). */
+  streamGet: number
+  streamSetFull: number
+  streamSetOpen: number
+  streamDelete: number
+}

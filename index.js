@@ -856,3 +856,4 @@ module.exports.nextCronTimes = nativeBinding.nextCronTimes
 module.exports.probeEchoAsync = nativeBinding.probeEchoAsync
 module.exports.redactSecrets = nativeBinding.redactSecrets
 module.exports.testPanic = nativeBinding.testPanic
+module.exports.wireCodes = nativeBinding.wireCodes

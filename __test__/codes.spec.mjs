@@ -36,3 +36,19 @@ test('cron defaults come from Rust', () => {
   expect(native.DEFAULT_LOCK_TTL_MS).toBe(300000)
   expect(native.DEFAULT_RELEASE_GUARD_MS).toBe(5000)
 })
+
+test('wire codes come from the Rust enums: distinct per group, and no JS file defines them again', () => {
+  const w = native.wireCodes()
+  const groups = { outcome: [], state: [], stream: [] }
+  for (const [k, v] of Object.entries(w)) {
+    expect(Number.isInteger(v)).toBe(true)
+    groups[k.match(/^(outcome|state|stream)/)[1]].push(v)
+  }
+  for (const vals of Object.values(groups)) expect(new Set(vals).size).toBe(vals.length)
+  expect(groups.outcome.length).toBe(3)
+  for (const f of ['events.js', 'state.js', 'streams.js']) {
+    const src = fs.readFileSync(path.join(root, 'lib', f), 'utf8')
+    expect(src).not.toMatch(/const OP_[A-Z_]+ = \d/)
+    expect(src).not.toMatch(/ACK: 0/)
+  }
+})

@@ -43,23 +43,24 @@ test('3 replicas, default options: every tick of every 1 s, 2 s and 5 s cron ste
       const perTick = new Map()
       for (const c of calls) {
         const tick = Math.floor(c.at / period) * period
-        const t = perTick.get(tick) || { calls: new Set(), wins: [] }
+        const t = perTick.get(tick) || { calls: new Set(), wins: [], log: [] }
         t.calls.add(c.instance)
+        t.log.push(`${c.instance}@+${c.at - tick}${c.won ? ' won' : ''}`)
         if (c.won) t.wins.push(c.instance)
         perTick.set(tick, t)
       }
       const expected = []
       for (let t = Math.ceil(from / period) * period; t + period <= to; t += period) expected.push(t)
       expect(expected.length).toBeGreaterThanOrEqual(Math.floor(WINDOW_MS / period) - 2)
+      const lags = calls.map((c) => c.at % period).sort((x, y) => x - y)
+      console.log(`${job}: ${expected.length} ticks, ${calls.length} calls, fire lag p50 ${lags[lags.length >> 1]} ms, max ${lags[lags.length - 1]} ms`)
       const bad = expected
-        .map((t) => ({ tick: new Date(t).toISOString(), callers: perTick.get(t)?.calls.size ?? 0, wins: perTick.get(t)?.wins ?? [] }))
+        .map((t) => ({ tick: new Date(t).toISOString(), callers: perTick.get(t)?.calls.size ?? 0, wins: perTick.get(t)?.wins ?? [], log: perTick.get(t)?.log ?? [] }))
         .filter((t) => t.wins.length !== 1)
       expect({ job, bad }).toEqual({ job, bad: [] })
       // all three replicas competed for the ticks (the test measured a fleet, not one instance)
       const competed = expected.filter((t) => (perTick.get(t)?.calls.size ?? 0) === 3).length
       expect(competed).toBeGreaterThanOrEqual(expected.length - 1)
-      const lags = calls.map((c) => c.at % period).sort((x, y) => x - y)
-      console.log(`${job}: ${expected.length} ticks, ${calls.length} calls, fire lag p50 ${lags[lags.length >> 1]} ms, max ${lags[lags.length - 1]} ms`)
     }
   } finally {
     await Promise.all(fleet.map(stopApp))

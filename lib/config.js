@@ -130,4 +130,22 @@ function checkTtlSeconds(v, label) {
   return v
 }
 
-module.exports = { normalizeRedis, isRedisClient, checkPrefix, checkTtlSeconds, optInt }
+/**
+ * The `ssl` option of PostgresCronAdapter (node-postgres' shape): true, or `{ ca, rejectUnauthorized }`
+ * with `ca` a PEM string, Buffer or an array of them. Returns what the native side takes, or undefined.
+ */
+function pgSsl(v) {
+  if (v === undefined || v === null || v === false) return undefined
+  if (v === true) return {}
+  if (!isPlainObject(v)) throw configError('ssl', 'must be true or { ca?, rejectUnauthorized? }')
+  const out = {}
+  const ca = pem(v.ca, 'ssl.ca')
+  if (ca !== undefined) out.ca = ca
+  if (v.rejectUnauthorized !== undefined) {
+    if (typeof v.rejectUnauthorized !== 'boolean') throw configError('ssl.rejectUnauthorized', 'must be a boolean')
+    out.rejectUnauthorized = v.rejectUnauthorized
+  }
+  return out
+}
+
+module.exports = { normalizeRedis, isRedisClient, checkPrefix, checkTtlSeconds, optInt, pgSsl }

@@ -13,7 +13,7 @@
 const { randomUUID } = require('node:crypto')
 const { NativeRedisCron, NativePostgresCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
-const { normalizeRedis, isRedisClient, checkPrefix, optInt } = require('./config.js')
+const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
 
 const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
@@ -255,10 +255,11 @@ class PostgresCronAdapter extends LockAdapter {
     const opts = commonOptions(config)
     const tableName = config.tableName === undefined || config.tableName === null ? DEFAULT_PG_TABLE : config.tableName
     if (typeof tableName !== 'string') throw configError('tableName', 'must be a string')
+    const ssl = pgSsl(config.ssl)
     super(opts)
     this.tableName = tableName
     try {
-      this._native = new NativePostgresCron(config.connectionString, tableName, opts.instanceId, opts.releaseGuard)
+      this._native = new NativePostgresCron(config.connectionString, tableName, opts.instanceId, opts.releaseGuard, ssl)
     } catch (e) {
       throw fromNative(e)
     }

@@ -7,7 +7,8 @@
 const { configError, serializeError, fromNative, MotiaAdapterError, ErrorCodes } = require('./errors.js')
 
 /** What a handler's outcome asks the broker to do with a delivery. */
-const Outcome = Object.freeze({ ACK: 0, DEAD_LETTER: 1, REQUEUE: 2 })
+const WIRE = require('./native.js').wireCodes()
+const Outcome = Object.freeze({ ACK: WIRE.outcomeAck, DEAD_LETTER: WIRE.outcomeDeadLetter, REQUEUE: WIRE.outcomeRequeue })
 
 const DEFAULT_QUEUE_CONFIG = Object.freeze({ type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 })
 

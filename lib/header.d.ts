@@ -202,7 +202,7 @@ export interface CronLockOptions {
   /**
    * Upper bound (ms) of the same-tick window. A lock is for one tick (`scheduledAt`, or the call time
    * floored to the second); after `releaseLock` the record refuses only that tick to other replicas, for
-   * calls less than the window after it: 1 s, or half the job's shortest period once known (learned from
+   * calls less than the window after it: 1 s, or the job's shortest period once known (learned from
    * Motia's successive calls), capped by this value. The next tick is never refused, so the default is
    * right for every schedule. `0`: release frees the job at once (upstream behaviour). Default `5000`.
    */
@@ -269,10 +269,20 @@ export declare class RedisCronAdapter implements CronAdapter {
 }
 
 export interface PostgresCronAdapterConfig extends CronLockOptions {
-  /** `postgres://user:pass@host:port/db` or `key=value` form (no TLS). */
+  /**
+   * `postgres://user:pass@host:port/db` or `key=value` form. TLS follows libpq's `sslmode`
+   * (`disable` by default; `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert`
+   * (a CA file), on rustls.
+   */
   connectionString: string
   /** Lock table, created on first use; `table` or `schema.table`. Default `'motia_cron_locks'`. */
   tableName?: string
+  /**
+   * TLS as node-postgres takes it: `true` or `{ ca, rejectUnauthorized }`. Without an `sslmode`
+   * in the connection string this means verify-full against `ca` (PEM) or the Mozilla roots;
+   * `rejectUnauthorized: false` encrypts without checking the certificate.
+   */
+  ssl?: boolean | { ca?: string | Buffer | Array<string | Buffer>; rejectUnauthorized?: boolean }
 }
 
 /** Cron locks in a PostgreSQL table, with the same semantics as RedisCronAdapter. */

@@ -6,7 +6,7 @@
  */
 const { NativeRabbitMq: NativeRabbitMQ } = require('./native.js')
 const { Batcher } = require('./batcher.js')
-const { configError } = require('./errors.js')
+const { configError, fromNative } = require('./errors.js')
 const { EventAdapterBase } = require('./events.js')
 
 const EXCHANGE_TYPES = ['direct', 'topic', 'fanout', 'headers']
@@ -72,7 +72,11 @@ class RabbitMQEventAdapter extends EventAdapterBase {
   constructor(config) {
     super('RabbitMQEventAdapter', normalizeRabbitConfig(config))
     const c = this.config
-    this.native = new NativeRabbitMQ(JSON.stringify(c), (args) => this.onDeliveries(args[0], args[1], args[2]))
+    try {
+      this.native = new NativeRabbitMQ(JSON.stringify(c), (args) => this.onDeliveries(args[0], args[1], args[2]))
+    } catch (e) {
+      throw fromNative(e)
+    }
     const native = this.native
     // Batches are numbered so Rust publishes them in call order while their confirms overlap.
     let seq = 0

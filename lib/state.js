@@ -6,10 +6,7 @@ const { fromNative, callNative: call, serializeError, configError, MotiaAdapterE
 const { jsLoopAllowed } = require('./jsloop.js')
 
 const DEFAULT_STATE_PREFIX = 'motia:state:'
-const OP_GET = 0
-const OP_SET = 1
-const OP_DELETE = 2
-const OP_EXISTS = 3
+const { stateGet: OP_GET, stateSet: OP_SET, stateDelete: OP_DELETE, stateExists: OP_EXISTS } = require('./native.js').wireCodes()
 
 const nullish = (v) => (v === undefined ? null : v)
 

@@ -11,10 +11,7 @@ const { fromNative, callNative: call, configError, serializeError, MotiaAdapterE
 const { jsLoopAllowed } = require('./jsloop.js')
 const { Batcher } = require('./batcher.js')
 
-const OP_GET = 0
-const OP_SET_FULL = 1
-const OP_SET_OPEN = 2
-const OP_DELETE = 3
+const { streamGet: OP_GET, streamSetFull: OP_SET_FULL, streamSetOpen: OP_SET_OPEN, streamDelete: OP_DELETE } = require('./native.js').wireCodes()
 const same = (v) => v
 
 const DEFAULT_STREAM_PREFIX = 'motia:stream:'

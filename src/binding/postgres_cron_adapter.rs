@@ -8,6 +8,14 @@ use super::cron_common as common;
 use super::guard::run_sync;
 use crate::core::cron_lock::TickTracker;
 use crate::core::postgres::cron::PgCronLocks;
+use crate::core::postgres::tls::PgSslOptions;
+
+/// Internal: the `ssl` option as the JS class passes it (PEM text already joined).
+#[napi(object)]
+pub struct NativePgSsl {
+    pub ca: Option<String>,
+    pub reject_unauthorized: Option<bool>,
+}
 
 /// Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead.
 #[napi]
@@ -24,11 +32,22 @@ impl NativePostgresCron {
         table_name: String,
         instance_id: String,
         release_guard_ms: f64,
+        ssl: Option<NativePgSsl>,
     ) -> napi::Result<Self> {
         run_sync(|| {
             let guard = common::guard_ms(release_guard_ms);
+            let ssl = ssl.map(|o| PgSslOptions {
+                ca: o.ca,
+                reject_unauthorized: o.reject_unauthorized,
+            });
             Ok(NativePostgresCron {
-                inner: Arc::new(PgCronLocks::new(&connection_string, &table_name, instance_id, guard)?),
+                inner: Arc::new(PgCronLocks::new(
+                    &connection_string,
+                    ssl.as_ref(),
+                    &table_name,
+                    instance_id,
+                    guard,
+                )?),
                 ticks: TickTracker::default(),
             })
         })

@@ -4,7 +4,48 @@
 use napi_derive::napi;
 
 use crate::core::cron_lock;
+use crate::core::events::Outcome;
+use crate::core::redis::state::OpKind;
+use crate::core::redis::stream::StreamOpKind;
 use crate::error;
+
+/// The numbers JS sends to Rust, defined by the Rust enums (`lib/events.js`, `lib/state.js` and
+/// `lib/streams.js` read them from here instead of defining them again).
+#[napi(object)]
+pub struct WireCodes {
+    /// Settle outcomes of a delivered event: ack, dead-letter, requeue.
+    pub outcome_ack: u32,
+    pub outcome_dead_letter: u32,
+    pub outcome_requeue: u32,
+    /// State batch operations.
+    pub state_get: u32,
+    pub state_set: u32,
+    pub state_delete: u32,
+    pub state_exists: u32,
+    /// Stream batch operations (`set` whole, or `set` keeping the stored `_createdAt`).
+    pub stream_get: u32,
+    pub stream_set_full: u32,
+    pub stream_set_open: u32,
+    pub stream_delete: u32,
+}
+
+/// The wire codes (see `WireCodes`).
+#[napi]
+pub fn wire_codes() -> WireCodes {
+    WireCodes {
+        outcome_ack: Outcome::Ack as u32,
+        outcome_dead_letter: Outcome::DeadLetter as u32,
+        outcome_requeue: Outcome::Requeue as u32,
+        state_get: OpKind::Get as u32,
+        state_set: OpKind::Set as u32,
+        state_delete: OpKind::Delete as u32,
+        state_exists: OpKind::Exists as u32,
+        stream_get: StreamOpKind::Get as u32,
+        stream_set_full: StreamOpKind::SetFull as u32,
+        stream_set_open: StreamOpKind::SetOpen as u32,
+        stream_delete: StreamOpKind::Delete as u32,
+    }
+}
 
 /// Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it).
 #[napi]

@@ -16,10 +16,12 @@
 //! (see [`same_tick_window`]); any later tick overwrites it at once, and the instance that
 //! released it may always take it again. An *unreleased* record is a job still running: every
 //! call is refused (as upstream), and the first call of a later tick is reported as a skipped
-//! tick. `W` is 1 s until a period is known, then half the shortest period seen between the job's
+//! tick. `W` is 1 s until a period is known, then the shortest period seen between the job's
 //! ticks (learned per instance from Motia's successive calls, [`TickTracker`], and carried in the
-//! record so new replicas learn it), capped by `releaseGuard`: a late timer is tolerated up to `W`,
-//! and the next tick (at least one period later) is never mistaken for the same one.
+//! record so new replicas learn it), capped by `releaseGuard`: a call whose tick is less than one
+//! period after the record's is the same tick, so a timer that fires so late that its call falls in
+//! the next second (seen under CPU load: node-cron fires up to ~1 s late) still counts for its own
+//! tick, and the next tick (at least one period later) is never mistaken for the same one.
 //!
 //! The Redis script and the PostgreSQL statement implement this rule atomically on the server;
 //! [`same_tick_window`] is its one definition in Rust, and the scripts' copies follow it.
@@ -133,7 +135,7 @@ pub fn same_tick_window(period: Option<u64>, exact: bool, cap: u64) -> u64 {
     } else {
         match period {
             None | Some(0) => TICK_RESOLUTION_MS,
-            Some(p) => (p / 2).clamp(TICK_RESOLUTION_MS, cap.max(TICK_RESOLUTION_MS)),
+            Some(p) => p.clamp(TICK_RESOLUTION_MS, cap.max(TICK_RESOLUTION_MS)),
         }
     }
 }
@@ -375,8 +377,9 @@ mod tests {
     fn window_follows_the_period_within_bounds() {
         assert_eq!(same_tick_window(None, false, 5000), 1000);
         assert_eq!(same_tick_window(Some(1000), false, 5000), 1000);
-        assert_eq!(same_tick_window(Some(2000), false, 5000), 1000);
-        assert_eq!(same_tick_window(Some(5000), false, 5000), 2500);
+        assert_eq!(same_tick_window(Some(2000), false, 5000), 2000);
+        assert_eq!(same_tick_window(Some(5000), false, 5000), 5000);
+        assert_eq!(same_tick_window(Some(60_000), false, 5000), 5000);
         assert_eq!(same_tick_window(Some(86_400_000), false, 5000), 5000);
         assert_eq!(same_tick_window(Some(86_400_000), false, 500), 1000);
         assert_eq!(same_tick_window(Some(5000), true, 5000), 1);
@@ -401,7 +404,7 @@ mod tests {
         let mut l = lock();
         l.tick = Some(10_000);
         l.period = Some(5000);
-        assert_eq!(released_keep_ms(&l, 5000, 10_200), 2500 + RELEASED_MARGIN_MS - 200);
+        assert_eq!(released_keep_ms(&l, 5000, 10_200), 5000 + RELEASED_MARGIN_MS - 200);
         assert_eq!(released_keep_ms(&l, 5000, 100_000), 1);
         assert_eq!(released_keep_ms(&l, 0, 10_200), 0);
         l.scheduled_at = Some(10_000);

@@ -17,21 +17,19 @@ pub type Deliver = Arc<dyn Fn(u32, u32, String) + Send + Sync>;
 /// What JS decided for a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    Ack,
+    Ack = 0,
     /// Give up on it: RabbitMQ dead-letters it to `${queue}.dlq`; Kafka produces it to the step's DLQ topic.
-    DeadLetter,
+    DeadLetter = 1,
     /// Not handled (the subscription stopped first): another consumer gets it.
-    Requeue,
+    Requeue = 2,
 }
 
 impl Outcome {
     pub fn from_code(code: u32) -> Result<Self> {
-        match code {
-            0 => Ok(Outcome::Ack),
-            1 => Ok(Outcome::DeadLetter),
-            2 => Ok(Outcome::Requeue),
-            _ => Err(AdapterError::Internal(format!("unknown settle outcome {code}"))),
-        }
+        [Outcome::Ack, Outcome::DeadLetter, Outcome::Requeue]
+            .into_iter()
+            .find(|o| *o as u32 == code)
+            .ok_or_else(|| AdapterError::Internal(format!("unknown settle outcome {code}")))
     }
 }
 

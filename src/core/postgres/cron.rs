@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls::{self, PgSslOptions};
 use crate::core::cron_lock::{keep_lease, lease_ms, now_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS};
 use crate::error::{AdapterError, Result};
 
@@ -78,7 +80,7 @@ fn window_sql(exact: &str, period: &str, cap: &str, rec_period: &str) -> String 
     format!(
         "(CASE WHEN {cap} <= 0 THEN 0 WHEN {exact} THEN 1 \
               WHEN LEAST({period}, {rec_period}) IS NULL THEN 1000 \
-              ELSE GREATEST(1000, LEAST(GREATEST({cap}, 1000), LEAST({period}, {rec_period}) / 2)) END)"
+              ELSE GREATEST(1000, LEAST(GREATEST({cap}, 1000), LEAST({period}, {rec_period}))) END)"
     )
 }
 
@@ -165,6 +167,8 @@ impl Sql {
 
 pub struct PgCronLocks {
     config: tokio_postgres::Config,
+    /// rustls for `sslmode` prefer and above (see `postgres::tls`).
+    tls: Option<MakeRustlsConnect>,
     connect_timeout: Duration,
     sql: Sql,
     instance_id: String,
@@ -176,8 +180,16 @@ pub struct PgCronLocks {
 }
 
 impl PgCronLocks {
-    pub fn new(connection_string: &str, table: &str, instance_id: String, release_guard_ms: u64) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(connection_string).map_err(|_| {
+    pub fn new(
+        connection_string: &str,
+        ssl: Option<&PgSslOptions>,
+        table: &str,
+        instance_id: String,
+        release_guard_ms: u64,
+    ) -> Result<Self> {
+        let plan = tls::plan(connection_string, ssl)?;
+        let tls = tls::client_config(&plan)?.map(MakeRustlsConnect::new);
+        let config = tokio_postgres::Config::from_str(&plan.connection_string).map_err(|_| {
             AdapterError::config(
                 "connectionString",
                 "not a valid PostgreSQL connection string (postgres://user:pass@host:port/db or key=value)",
@@ -186,6 +198,7 @@ impl PgCronLocks {
         let connect_timeout = config.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         Ok(PgCronLocks {
             config,
+            tls,
             connect_timeout,
             sql: Sql::new(&quote_table_name(table)?),
             instance_id,
@@ -212,20 +225,36 @@ impl PgCronLocks {
                 return Ok(c.clone());
             }
         }
-        let connect = self.config.connect(NoTls);
-        let (client, connection) = match tokio::time::timeout(self.connect_timeout, connect).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => return Err(classify(e)),
-            Err(_) => {
-                return Err(AdapterError::Timeout(format!(
-                    "could not connect to PostgreSQL within {} ms",
-                    self.connect_timeout.as_millis()
-                )))
+        let timeout = |e: tokio::time::error::Elapsed| {
+            let _ = e;
+            AdapterError::Timeout(format!(
+                "could not connect to PostgreSQL within {} ms",
+                self.connect_timeout.as_millis()
+            ))
+        };
+        // the connection future's type depends on the TLS connector: spawn it in each arm
+        let client = match &self.tls {
+            None => {
+                let (client, connection) = tokio::time::timeout(self.connect_timeout, self.config.connect(NoTls))
+                    .await
+                    .map_err(timeout)?
+                    .map_err(classify)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+            Some(tls) => {
+                let (client, connection) = tokio::time::timeout(self.connect_timeout, self.config.connect(tls.clone()))
+                    .await
+                    .map_err(timeout)?
+                    .map_err(classify)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
             }
         };
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
         // Serialise concurrent table creation across processes (CREATE … IF NOT EXISTS can race).
         let create = format!(
             "SELECT pg_advisory_xact_lock(7125080101); {}",
@@ -459,7 +488,7 @@ mod tests {
 
     #[test]
     fn bad_connection_string_does_not_echo_it() {
-        let e = PgCronLocks::new("postgres://u:s3cret@h:notaport/db", DEFAULT_TABLE, "i".into(), 0)
+        let e = PgCronLocks::new("postgres://u:s3cret@h:notaport/db", None, DEFAULT_TABLE, "i".into(), 0)
             .err()
             .expect("must fail");
         assert!(!e.js_message().contains("s3cret"));

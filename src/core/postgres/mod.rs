@@ -1,3 +1,4 @@
 //! PostgreSQL backend (tokio-postgres).
 
 pub mod cron;
+pub mod tls;

@@ -94,6 +94,7 @@ impl RedisCronLocks {
             tick.period.unwrap_or(0).to_string(),
             self.release_guard_ms.to_string(),
             lease_ms(ttl_ms).to_string(),
+            lock.lock_id.clone(),
         ];
         AcquireCall {
             keys: [self.keys.lock(job), self.keys.fence(job)],

@@ -30,7 +30,7 @@ if current then
   if cap <= 0 then w = 0
   elseif ARGV[5] == '1' then w = 1
   elseif period <= 0 then w = 1000
-  else w = math.max(1000, math.min(math.max(cap, 1000), math.floor(period / 2))) end
+  else w = math.max(1000, math.min(math.max(cap, 1000), period)) end
   local rtick = tonumber(rec.scheduledAt) or tonumber(rec.tick)
     or math.floor((tonumber(rec.acquiredAt) or 0) / 1000) * 1000
   if rec.releasedAt then

@@ -41,13 +41,10 @@ pub enum OpKind {
 
 impl OpKind {
     pub fn from_code(c: u32) -> Result<Self> {
-        Ok(match c {
-            0 => OpKind::Get,
-            1 => OpKind::Set,
-            2 => OpKind::Delete,
-            3 => OpKind::Exists,
-            _ => return Err(AdapterError::Internal(format!("unknown batch op {c}"))),
-        })
+        [OpKind::Get, OpKind::Set, OpKind::Delete, OpKind::Exists]
+            .into_iter()
+            .find(|k| *k as u32 == c)
+            .ok_or_else(|| AdapterError::Internal(format!("unknown batch op {c}")))
     }
 }
 

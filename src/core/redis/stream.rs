@@ -25,21 +25,23 @@ pub struct RedisStreams {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamOpKind {
-    Get,
-    SetFull,
-    SetOpen,
-    Delete,
+    Get = 0,
+    SetFull = 1,
+    SetOpen = 2,
+    Delete = 3,
 }
 
 impl StreamOpKind {
     pub fn from_code(c: u32) -> Result<Self> {
-        Ok(match c {
-            0 => StreamOpKind::Get,
-            1 => StreamOpKind::SetFull,
-            2 => StreamOpKind::SetOpen,
-            3 => StreamOpKind::Delete,
-            _ => return Err(AdapterError::Internal(format!("unknown stream op {c}"))),
-        })
+        [
+            StreamOpKind::Get,
+            StreamOpKind::SetFull,
+            StreamOpKind::SetOpen,
+            StreamOpKind::Delete,
+        ]
+        .into_iter()
+        .find(|k| *k as u32 == c)
+        .ok_or_else(|| AdapterError::Internal(format!("unknown stream op {c}")))
     }
 }
 

@@ -759,6 +759,9 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
 
+/** The longest lock TTL (ms) `lockTTL` and `acquireLock` accept. */
+export declare const MAX_LOCK_TTL_MS: number
+
 /** Internal: the `ssl` option as the JS class passes it (PEM text already joined). */
 export interface NativePgSsl {
   ca?: string

@@ -852,6 +852,7 @@ module.exports.createRedisStreamsLoop = nativeBinding.createRedisStreamsLoop
 module.exports.DEFAULT_LOCK_TTL_MS = nativeBinding.DEFAULT_LOCK_TTL_MS
 module.exports.DEFAULT_RELEASE_GUARD_MS = nativeBinding.DEFAULT_RELEASE_GUARD_MS
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.MAX_LOCK_TTL_MS = nativeBinding.MAX_LOCK_TTL_MS
 module.exports.nextCronTimes = nativeBinding.nextCronTimes
 module.exports.probeEchoAsync = nativeBinding.probeEchoAsync
 module.exports.redactSecrets = nativeBinding.redactSecrets

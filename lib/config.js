@@ -59,6 +59,11 @@ function normalizeRedis(input) {
   if (!isPlainObject(input)) {
     throw configError('connection', 'expected a node-redis client, node-redis options or {host, port, ...}')
   }
+  for (const k of ['rootNodes', 'sentinelRootNodes']) {
+    if (input[k] !== undefined) {
+      throw configError(k, 'Redis Cluster and Sentinel connections are not supported yet; give one server (url, or socket {host, port})')
+    }
+  }
   const out = {}
   const socket = input.socket === undefined || input.socket === null ? {} : input.socket
   if (!isPlainObject(socket)) throw configError('socket', 'must be an object')

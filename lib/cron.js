@@ -11,7 +11,7 @@
  * held locks.
  */
 const { randomUUID } = require('node:crypto')
-const { NativeRedisCron, NativePostgresCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS } = require('./native.js')
+const { NativeRedisCron, NativePostgresCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
@@ -42,11 +42,20 @@ function positiveMs(v, field, dflt) {
   return v
 }
 
+/** A lock TTL in ms (`lockTTL`, or the ttl of one call); undefined/null means the default. */
+function lockTtl(v, field) {
+  if (v === undefined || v === null || v === 0) return undefined // 0: the default, as `ttl || lockTTL` upstream
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > MAX_LOCK_TTL_MS) {
+    throw configError(field, `must be a number of milliseconds from 1 to ${MAX_LOCK_TTL_MS}`)
+  }
+  return v
+}
+
 function commonOptions(opts) {
   if (opts.instanceId !== undefined && opts.instanceId !== null && typeof opts.instanceId !== 'string') {
     throw configError('instanceId', 'must be a string')
   }
-  const lockTTL = positiveMs(opts.lockTTL, 'lockTTL', DEFAULT_LOCK_TTL) || DEFAULT_LOCK_TTL
+  const lockTTL = lockTtl(opts.lockTTL, 'lockTTL') ?? DEFAULT_LOCK_TTL
   const autoRenew = opts.autoRenew
   if (autoRenew !== undefined && typeof autoRenew !== 'boolean' && (typeof autoRenew !== 'object' || autoRenew === null)) {
     throw configError('autoRenew', 'must be a boolean or {interval}')
@@ -96,7 +105,8 @@ class LockAdapter {
    * tick); rejects (fails closed) when the backend is down.
    */
   async acquireLock(jobName, ttl, options) {
-    const t = ttl || this.lockTTL
+    const t = lockTtl(ttl, 'ttl') ?? this.lockTTL
+    if (typeof jobName !== 'string' && typeof jobName !== 'number') throw configError('jobName', 'must be a string')
     const scheduledAt = scheduledAtOf(options)
     const calledAt = Date.now()
     const attempts = 1 + this._opts.lockRetryAttempts
@@ -137,8 +147,9 @@ class LockAdapter {
   /** Extends a lock this instance holds to now + ttl. False when this adapter does not hold it (or the backend is unreachable). */
   async renewLock(lock, ttl) {
     if (!lock || typeof lock !== 'object') return false
+    const t = lockTtl(ttl, 'ttl') ?? this.lockTTL
     try {
-      return await this._native.renew(JSON.stringify(lock), ttl || this.lockTTL)
+      return await this._native.renew(JSON.stringify(lock), t)
     } catch {
       return false
     }

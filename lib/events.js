@@ -337,12 +337,16 @@ class EventAdapterBase {
     this.flushSettles = this.flushSettles.bind(this)
   }
 
+  /** Broker limits on topic and step/queue names (MOTIA_CONFIG); none by default. */
+  checkNames(_topic, _stepName) {}
+
   /** Publishes one event; resolves once the broker confirmed it. */
   emit(event) {
     if (this.closed) return Promise.reject(closedError(this.adapterName))
     const timestamp = Date.now()
     let body
     try {
+      this.checkNames(event && event.topic)
       body = encodeEvent(event, timestamp)
     } catch (e) {
       return Promise.reject(e)
@@ -372,6 +376,7 @@ class EventAdapterBase {
     if (typeof topic !== 'string' || topic.length === 0) throw configError('topic', 'must be a non-empty string')
     if (typeof stepName !== 'string' || stepName.length === 0) throw configError('stepName', 'must be a non-empty string')
     if (typeof handler !== 'function') throw configError('handler', 'must be a function')
+    this.checkNames(topic, stepName)
     const queue = normalizeQueueConfig(options)
     return this.startSubscription(topic, stepName, handler, queue, () => this.openSubscription(topic, stepName, queue))
   }
@@ -380,6 +385,7 @@ class EventAdapterBase {
     if (this.closed) throw closedError(this.adapterName)
     if (typeof topic !== 'string' || topic.length === 0) throw configError('topic', 'must be a non-empty string')
     const { options, queue } = normalizeSubscribeOptions(rawOptions)
+    this.checkNames(topic, options.queue ?? undefined)
     return this.startSubscription(topic, options.queue ?? null, handler, queue, () => this.openSubscriber(topic, options, queue))
   }
 

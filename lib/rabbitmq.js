@@ -10,6 +10,8 @@ const { configError, fromNative } = require('./errors.js')
 const { EventAdapterBase } = require('./events.js')
 
 const EXCHANGE_TYPES = ['direct', 'topic', 'fanout', 'headers']
+/** AMQP short strings (routing keys, queue names) hold at most this many bytes. */
+const AMQP_SHORT_STR = 255
 
 function positiveInt(v, field, fallback) {
   if (v === undefined || v === null) return fallback
@@ -81,6 +83,23 @@ class RabbitMQEventAdapter extends EventAdapterBase {
     // Batches are numbered so Rust publishes them in call order while their confirms overlap.
     let seq = 0
     this.publisher = new Batcher((topics, bodies, ts) => native.publish(seq++, topics, bodies, ts), 3, 16)
+  }
+
+  /**
+   * Motia topics are literal names: `*` and `#` would be AMQP wildcards in a binding (a step on `a.*` would get
+   * every `a.x` event), so they are refused; routing keys and queue names (`motia.${topic}.${step}`) are AMQP
+   * short strings of at most 255 bytes.
+   */
+  checkNames(topic, stepName) {
+    if (typeof topic !== 'string') return // encodeEvent/subscribe report the type
+    if (/[*#]/.test(topic)) throw configError('topic', `"${topic}" contains an AMQP wildcard (* or #); Motia topics are literal names`)
+    if (Buffer.byteLength(topic) > AMQP_SHORT_STR) throw configError('topic', `must be at most ${AMQP_SHORT_STR} bytes (AMQP routing key limit)`)
+    if (typeof stepName === 'string') {
+      const q = `motia.${topic}.${stepName}`
+      if (Buffer.byteLength(q) > AMQP_SHORT_STR) {
+        throw configError('stepName', `queue name ${q.slice(0, 40)}… is longer than ${AMQP_SHORT_STR} bytes (AMQP limit)`)
+      }
+    }
   }
 
   publishRow(event, body, timestamp) {

@@ -63,6 +63,10 @@ pub fn redact_secrets(text: String) -> String {
 #[napi]
 pub const DEFAULT_LOCK_TTL_MS: u32 = cron_lock::DEFAULT_LOCK_TTL_MS as u32;
 
+/// The longest lock TTL (ms) `lockTTL` and `acquireLock` accept.
+#[napi]
+pub const MAX_LOCK_TTL_MS: f64 = cron_lock::MAX_LOCK_TTL_MS;
+
 /// `releaseGuard` default (ms): the upper bound of the same-tick window.
 #[napi]
 pub const DEFAULT_RELEASE_GUARD_MS: u32 = cron_lock::DEFAULT_RELEASE_GUARD_MS as u32;

@@ -35,6 +35,8 @@ use crate::error::{AdapterError, Result};
 
 /// `lockTTL`: used when `acquireLock` gets no ttl (Motia core always passes 300000).
 pub const DEFAULT_LOCK_TTL_MS: u64 = 300_000;
+/// The longest lock TTL accepted (ms, ~31 years): larger values are config errors.
+pub const MAX_LOCK_TTL_MS: f64 = 1e12;
 /// `releaseGuard`: the upper bound of the same-tick window.
 pub const DEFAULT_RELEASE_GUARD_MS: u64 = 5_000;
 /// The same-tick window before a period is known, and its floor: the resolution of cron schedules.
@@ -294,7 +296,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn check_ttl(ttl: f64, field: &str) -> Result<u64> {
-    if !(1.0..=1e12).contains(&ttl) {
+    if !(1.0..=MAX_LOCK_TTL_MS).contains(&ttl) {
         return Err(AdapterError::config(field, "must be a positive number of milliseconds"));
     }
     Ok(ttl as u64)

@@ -27,7 +27,10 @@
 //! [`same_tick_window`] is its one definition in Rust, and the scripts' copies follow it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -165,25 +168,95 @@ pub fn lease_ms(ttl_ms: u64) -> u64 {
     ttl_ms.min(LEASE_MS)
 }
 
-/// The leased locks an adapter holds: lock id -> the requested TTL's end (ms since the epoch).
+/// Renews one lease by `px` ms; `Ok(false)` when the lock is no longer owned.
+pub type RenewFn = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> + Send + Sync>;
+
+struct Lease {
+    /// The requested TTL's end (ms since the epoch).
+    until: i64,
+    renew: Option<RenewFn>,
+}
+
+/// The leased locks an adapter holds, kept alive by **one** tokio task per adapter (started with the
+/// first lease, ended when none is left): every [`LEASE_RENEW_EVERY_MS`] it extends each lease by
+/// one lease, or what is left of its TTL, until it is forgotten (released), lost (`Ok(false)`) or
+/// its TTL is over. Acquiring a lock therefore wakes no thread (a task per lock cost two
+/// cross-thread wake-ups per acquire+release). A failed renewal (backend down) is retried at the
+/// next beat; the task runs on the tokio runtime, so a blocked JS thread does not stop it, and it
+/// ends with the process.
 #[derive(Default)]
 pub struct LeaseBook {
-    leases: Mutex<HashMap<String, i64>>,
+    leases: Mutex<HashMap<String, Lease>>,
+    keeper_running: AtomicBool,
 }
 
 impl LeaseBook {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, i64>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Lease>) -> R) -> R {
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut leases)
     }
 
-    /// Starts (or moves the end of) a lease. True when it was not held yet (start a keeper).
+    /// Holds `lock_id` as a lease until `until`, renewed by `renew` (the adapter's keeper task is
+    /// started if it is not running: call inside the tokio runtime).
+    pub fn keep<F, Fut>(self: &Arc<Self>, lock_id: &str, until: i64, renew: F)
+    where
+        F: Fn(u64) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool>> + Send + 'static,
+    {
+        let renew: RenewFn = Arc::new(move |px| Box::pin(renew(px)));
+        let start = self.with(|l| {
+            l.insert(
+                lock_id.to_string(),
+                Lease {
+                    until,
+                    renew: Some(renew),
+                },
+            );
+            !self.keeper_running.swap(true, Ordering::SeqCst)
+        });
+        if start {
+            tokio::spawn(Self::keeper(self.clone()));
+        }
+    }
+
+    async fn keeper(book: Arc<Self>) {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS)).await;
+            let due: Vec<(String, i64, RenewFn)> = book.with(|l| {
+                let due: Vec<_> = l
+                    .iter()
+                    .filter_map(|(id, x)| x.renew.clone().map(|r| (id.clone(), x.until, r)))
+                    .collect();
+                if due.is_empty() {
+                    // decided under the lock, so a `keep` racing with this starts a new keeper
+                    book.keeper_running.store(false, Ordering::SeqCst);
+                }
+                due
+            });
+            if due.is_empty() {
+                return;
+            }
+            for (id, until, renew) in due {
+                let left = until - now_ms();
+                if left <= 0 {
+                    book.forget(&id);
+                    continue;
+                }
+                if let Ok(false) = renew(lease_ms(left as u64)).await {
+                    book.forget(&id);
+                }
+            }
+        }
+    }
+
+    /// Starts (or moves the end of) a lease renewed by the caller's own task ([`keep_lease`]).
+    /// True when it was not held yet (start a keeper).
     pub fn hold(&self, lock_id: &str, until: i64) -> bool {
-        self.with(|l| l.insert(lock_id.to_string(), until).is_none())
+        self.with(|l| l.insert(lock_id.to_string(), Lease { until, renew: None }).is_none())
     }
 
     pub fn until(&self, lock_id: &str) -> Option<i64> {
-        self.with(|l| l.get(lock_id).copied())
+        self.with(|l| l.get(lock_id).map(|x| x.until))
     }
 
     pub fn forget(&self, lock_id: &str) {
@@ -195,14 +268,12 @@ impl LeaseBook {
     }
 }
 
-/// Keeps one lease alive: every [`LEASE_RENEW_EVERY_MS`] extends it by `renew(px)` (one lease, or
-/// what is left of the requested TTL) until it is forgotten (released), lost (`Ok(false)`) or its
-/// TTL is over. A failed renewal (backend down) is retried at the next beat; runs on the tokio
-/// runtime, so a blocked JS thread does not stop it, and it ends with the process.
-pub async fn keep_lease<F, Fut>(book: std::sync::Arc<LeaseBook>, lock_id: String, renew: F)
+/// Keeps one lease of [`LeaseBook::hold`] alive from its own task (see [`LeaseBook::keep`] for
+/// the shared keeper the adapters use).
+pub async fn keep_lease<F, Fut>(book: Arc<LeaseBook>, lock_id: String, renew: F)
 where
     F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
+    Fut: Future<Output = Result<bool>> + Send,
 {
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS)).await;
@@ -424,6 +495,36 @@ mod tests {
         assert_eq!(book.until("l"), Some(200));
         book.forget("l");
         assert_eq!(book.until("l"), None);
+    }
+
+    #[tokio::test]
+    async fn one_keeper_renews_every_lease_until_released_lost_or_over() {
+        use std::sync::atomic::AtomicU64;
+        let book = Arc::new(LeaseBook::default());
+        let (a, b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let far = now_ms() + 3_600_000;
+        let ac = a.clone();
+        book.keep("a", far, move |_| {
+            ac.fetch_add(1, Ordering::SeqCst);
+            async { Ok(true) }
+        });
+        let bc = b.clone();
+        book.keep("b", far, move |_| {
+            bc.fetch_add(1, Ordering::SeqCst);
+            async { Ok(false) } // lost at the first renewal
+        });
+        assert!(book.keeper_running.load(Ordering::SeqCst));
+        tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS * 2 + 10)).await;
+        assert_eq!(a.load(Ordering::SeqCst), 2);
+        assert_eq!(b.load(Ordering::SeqCst), 1);
+        assert_eq!(book.until("b"), None);
+        book.forget("a"); // released
+        tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS + 10)).await;
+        assert_eq!(a.load(Ordering::SeqCst), 2);
+        assert!(
+            !book.keeper_running.load(Ordering::SeqCst),
+            "the keeper ends when no lease is left"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{self, PgSslOptions};
-use crate::core::cron_lock::{keep_lease, lease_ms, now_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS};
+use crate::core::cron_lock::{lease_ms, now_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS};
 use crate::error::{AdapterError, Result};
 
 pub const DEFAULT_TABLE: &str = "motia_cron_locks";
@@ -340,12 +340,9 @@ impl PgCronLocks {
     /// Holds `lock` as a lease until `until`, renewed by a tokio task on this connection (if the
     /// connection breaks, the lease lapses within one lease: see `core::cron_lock::LEASE_MS`).
     fn keep_leased(&self, client: &Arc<Client>, lock: &CronLock, until: i64) {
-        if !self.leases.hold(&lock.lock_id, until) {
-            return;
-        }
         let (client, sql) = (client.clone(), self.sql.renew.clone());
         let (job, lock_id, instance_id) = (lock.job_name.clone(), lock.lock_id.clone(), self.instance_id.clone());
-        tokio::spawn(keep_lease(self.leases.clone(), lock.lock_id.clone(), move |px| {
+        self.leases.keep(&lock.lock_id, until, move |px| {
             let (client, sql) = (client.clone(), sql.clone());
             let (job, lock_id, instance_id) = (job.clone(), lock_id.clone(), instance_id.clone());
             async move {
@@ -355,7 +352,7 @@ impl PgCronLocks {
                     .map_err(classify)?;
                 Ok(n > 0)
             }
-        }));
+        });
     }
 
     /// Releases a lock this instance owns; the row stays as the record of its tick.

@@ -10,7 +10,7 @@ use super::connection::RedisHandle;
 use super::keys::CronKeys;
 use super::scripts;
 use crate::core::cron_lock::{
-    keep_lease, lease_ms, now_ms, released_keep_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS,
+    lease_ms, now_ms, released_keep_ms, Acquisition, CronLock, LeaseBook, TickRequest, LEASE_MS,
 };
 use crate::error::Result;
 
@@ -127,14 +127,12 @@ impl RedisCronLocks {
         (self.acquire.get_hash(), self.release.get_hash())
     }
 
-    /// Holds `lock` as a lease until `until`, renewed by a tokio task (see `core::cron_lock::LEASE_MS`).
+    /// Holds `lock` as a lease until `until`, renewed by the adapter's keeper task (see
+    /// `core::cron_lock::LeaseBook`).
     fn keep_leased(&self, lock: &CronLock, until: i64) {
-        if !self.leases.hold(&lock.lock_id, until) {
-            return; // already kept; its end moved
-        }
         let (redis, script, key) = (self.redis.clone(), self.lease.clone(), self.keys.lock(&lock.job_name));
         let (lock_id, instance_id) = (lock.lock_id.clone(), self.instance_id.clone());
-        tokio::spawn(keep_lease(self.leases.clone(), lock.lock_id.clone(), move |px| {
+        self.leases.keep(&lock.lock_id, until, move |px| {
             let (redis, script, key) = (redis.clone(), script.clone(), key.clone());
             let (lock_id, instance_id) = (lock_id.clone(), instance_id.clone());
             async move {
@@ -143,7 +141,7 @@ impl RedisCronLocks {
                     .await?;
                 Ok(r == 1)
             }
-        }));
+        });
     }
 
     /// Releases a lock this instance owns; keeps it (marked released) as the record of its tick.

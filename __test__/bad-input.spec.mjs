@@ -73,3 +73,44 @@ test('Cluster and Sentinel shapes are refused instead of silently writing to 127
     expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringMatching(/sentinelRootNodes/) }),
   )
 })
+
+test('a value nested deeper than 128 levels is readable by every method, filters included', async () => {
+  await requireRedis()
+  const s = new RedisStateAdapter({ url: REDIS_URL }, { keyPrefix: uniquePrefix('deep') })
+  try {
+    let deep = 1
+    for (let i = 0; i < 300; i++) deep = [deep]
+    await s.set('g', 'deep', { name: 'a', deep })
+    await s.set('g', 'flat', { name: 'b' })
+    expect((await s.get('g', 'deep')).name).toBe('a')
+    expect((await s.getGroup('g')).length).toBe(2)
+    const hits = await s.items({ groupId: 'g', filter: [{ valueKey: 'name', operation: 'eq', value: 'a' }] })
+    expect(hits.map((h) => h.key)).toEqual(['deep'])
+    expect(JSON.stringify(hits[0].value.deep)).toBe(JSON.stringify(deep))
+  } finally {
+    await s.clear('g')
+    await s.cleanup()
+  }
+})
+
+test('a server that accepts TCP and never answers fails the first call within connectTimeout (redis:// and rediss://)', async () => {
+  const net = await import('node:net')
+  const sockets = []
+  const srv = net.createServer((s) => sockets.push(s.on('data', () => {}))).listen(0, '127.0.0.1')
+  await new Promise((r) => srv.once('listening', r))
+  const { port } = srv.address()
+  try {
+    for (const url of [`redis://127.0.0.1:${port}`, `rediss://127.0.0.1:${port}`]) {
+      const s = new RedisStateAdapter({ url, socket: { connectTimeout: 1000 } })
+      const t = Date.now()
+      await expect(s.get('t', 'k')).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT })
+      const took = Date.now() - t
+      expect(took).toBeGreaterThanOrEqual(900)
+      expect(took).toBeLessThan(1600)
+      await s.cleanup()
+    }
+  } finally {
+    for (const s of sockets) s.destroy()
+    srv.close()
+  }
+})

@@ -181,6 +181,41 @@ impl StateFilter {
 }
 
 /// All filters must match (AND), as in 0.17.
+/// A stored value parsed for filtering. Filters look at top-level fields only, so a value nested
+/// deeper than serde_json's recursion limit (128) is still matched: its top level is split into raw
+/// fields (skipping nested JSON is not depth-limited) and each field deeper than the limit stands in
+/// as an empty object or array — which only changes a comparison *on that field* (JS would compare
+/// its `String(...)`), never whether the item can be read.
+pub fn parse_for_filter(text: &str) -> serde_json::Result<Value> {
+    let err = match serde_json::from_str::<Value>(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if !err.to_string().contains("recursion limit") {
+        return Err(err);
+    }
+    let field = |raw: &serde_json::value::RawValue| {
+        serde_json::from_str::<Value>(raw.get()).unwrap_or_else(|_| match raw.get().trim_start().as_bytes().first() {
+            Some(b'[') => Value::Array(Vec::new()),
+            _ => Value::Object(serde_json::Map::new()),
+        })
+    };
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let map: Vec<(String, Box<serde_json::value::RawValue>)> =
+                serde_json::from_str::<std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>>(text)?
+                    .into_iter()
+                    .collect();
+            Ok(Value::Object(map.into_iter().map(|(k, v)| (k, field(&v))).collect()))
+        }
+        Some(b'[') => {
+            let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(text)?;
+            Ok(Value::Array(items.iter().map(|v| field(v)).collect()))
+        }
+        _ => Err(err),
+    }
+}
+
 pub fn matches_all(filters: &[StateFilter], item: &Value) -> bool {
     filters.iter().all(|f| f.matches(item))
 }
@@ -201,6 +236,20 @@ pub fn json_type(raw: &str) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_deeper_than_the_parser_limit_are_still_filtered() {
+        let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+        let text = format!(r#"{{"name":"a","deep":{deep},"n":3}}"#);
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+        let v = parse_for_filter(&text).unwrap();
+        assert_eq!(v["name"], json!("a"));
+        assert_eq!(v["n"], json!(3));
+        assert_eq!(v["deep"], json!([]));
+        let arr = parse_for_filter(&format!("[{deep},{deep}]")).unwrap();
+        assert_eq!(arr.as_array().map(|a| a.len()), Some(2));
+        assert!(parse_for_filter("{not json").is_err());
+    }
 
     fn f(key: &str, op: &str, value: &str) -> StateFilter {
         serde_json::from_value(json!({"valueKey": key, "operation": op, "value": value})).unwrap()

@@ -284,7 +284,16 @@ impl RedisHandle {
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
         let mut delay = RIDE_FIRST_DELAY;
         loop {
-            let failure = match self.conn().await {
+            // the connect (TCP, TLS handshake, AUTH/SELECT) shares the call's bound: a server that
+            // accepts TCP and never answers fails the call within `connect_timeout`, not twice it
+            let conn = match tokio::time::timeout_at(deadline, self.conn()).await {
+                Ok(c) => c,
+                Err(_) => Err(AdapterError::Timeout(format!(
+                    "could not connect to Redis within {} ms",
+                    self.connect_timeout.as_millis()
+                ))),
+            };
+            let failure = match conn {
                 Ok(conn) => match op(conn).await {
                     Ok(v) if transient_reply(&v) => AdapterError::Backend(format!(
                         "Redis kept answering a transient error for {} ms (loading its dataset?)",

@@ -368,7 +368,7 @@ impl RedisState {
                 // filtering parses the value anyway; that parse is the validation
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| AdapterError::Decode(format!("value of key \"{full}\" is not UTF-8 JSON")))?;
-                let value: serde_json::Value = serde_json::from_str(text)
+                let value: serde_json::Value = crate::core::filter::parse_for_filter(text)
                     .map_err(|e| AdapterError::Decode(format!("value of key \"{full}\" is not valid JSON ({e})")))?;
                 if !matches_all(filters, &value) {
                     return Ok(());

@@ -1,7 +1,7 @@
 // Bad input gets a clear MOTIA_CONFIG error at once (never MOTIA_INTERNAL, a napi InvalidArg, a hang, or a
 // connection to a server the user did not name): AMQP wildcards and over-long names, cron TTLs, topology
 // options we do not support yet, malformed broker URLs.
-import { RabbitMQEventAdapter, RedisCronAdapter, RedisStateAdapter, ErrorCodes } from 'motia-native-adapters'
+import { RabbitMQEventAdapter, RedisCronAdapter, RedisStateAdapter, RedisStreamAdapterManager, ErrorCodes } from 'motia-native-adapters'
 import { REDIS_URL, requireRedis, uniquePrefix } from './helpers/env.mjs'
 import { RABBIT_URL, requireRabbit, uniqueExchange } from './helpers/amqp.mjs'
 
@@ -112,5 +112,36 @@ test('a server that accepts TCP and never answers fails the first call within co
   } finally {
     for (const s of sockets) s.destroy()
     srv.close()
+  }
+})
+
+test('a Symbol trace id, group id or key rejects with MOTIA_CONFIG (calls never throw synchronously)', async () => {
+  await requireRedis()
+  const s = new RedisStateAdapter({ url: REDIS_URL }, { keyPrefix: uniquePrefix('sym') })
+  const m = new RedisStreamAdapterManager({ url: REDIS_URL }, { keyPrefix: uniquePrefix('symstream') })
+  const st = m.createStream('s')
+  const sym = Symbol('x')
+  try {
+    const calls = [
+      () => s.get(sym, 'k'),
+      () => s.set('t', sym, 1),
+      () => s.delete(sym, 'k'),
+      () => s.exists('t', sym),
+      () => s.getGroup(sym),
+      () => s.getMany('t', [sym]),
+      () => st.get(sym, 'i'),
+      () => st.set('g', sym, { a: 1 }),
+      () => st.getGroup(sym),
+    ]
+    for (const c of calls) {
+      let p
+      expect(() => {
+        p = c()
+      }).not.toThrow()
+      await expect(p).rejects.toEqual(config)
+    }
+  } finally {
+    await s.cleanup()
+    await m.shutdown()
   }
 })

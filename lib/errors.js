@@ -70,4 +70,24 @@ function callNative(promise) {
   })
 }
 
-module.exports = { ErrorCodes, MotiaAdapterError, fromNative, callNative, configError, serializeError, redact }
+/**
+ * Makes the promise-returning methods `names` of `cls` never throw synchronously: an argument JS cannot
+ * turn into a string (a Symbol trace id, group id or key) or any other synchronous failure becomes a
+ * rejected promise (`MOTIA_CONFIG` for a TypeError).
+ */
+function rejectSyncThrows(cls, names) {
+  for (const name of names) {
+    const method = cls.prototype[name]
+    cls.prototype[name] = {
+      [name](...args) {
+        try {
+          return method.apply(this, args)
+        } catch (e) {
+          return Promise.reject(e instanceof TypeError ? configError('arguments', `${name}(): ${e.message}`) : fromNative(e))
+        }
+      },
+    }[name]
+  }
+}
+
+module.exports = { ErrorCodes, MotiaAdapterError, fromNative, callNative, configError, serializeError, redact, rejectSyncThrows }

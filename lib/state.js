@@ -2,7 +2,7 @@
 const { NativeRedisState, createRedisStateLoop } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
-const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError } = require('./errors.js')
+const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 
 const DEFAULT_STATE_PREFIX = 'motia:state:'
@@ -61,9 +61,10 @@ class RedisStateAdapter {
 
   /** Stores `value` as JSON (with `EX ttl` when configured) and returns it. Rejects with MOTIA_SERIALIZE if JSON cannot hold it. */
   set(traceId, key, value) {
+    const k = `${key}` // a Symbol throws here: rejectSyncThrows makes it MOTIA_CONFIG
     let text
     try {
-      text = stringify(value, `value of key "${key}"`)
+      text = stringify(value, `value of key "${k}"`)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -150,5 +151,7 @@ class RedisStateAdapter {
     this._native.close()
   }
 }
+
+rejectSyncThrows(RedisStateAdapter, ['get', 'set', 'delete', 'exists', 'getGroup', 'getMany', 'setMany', 'clear', 'keys', 'traceIds', 'items'])
 
 module.exports = { RedisStateAdapter, DEFAULT_STATE_PREFIX }

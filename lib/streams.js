@@ -7,7 +7,7 @@
  */
 const { NativeRedisStreams, createRedisStreamsLoop } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
-const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError } = require('./errors.js')
+const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { Batcher } = require('./batcher.js')
 
@@ -298,5 +298,7 @@ class RedisStreamAdapterManager {
     await this._core.close()
   }
 }
+
+rejectSyncThrows(RedisStreamAdapter, ['get', 'set', 'delete', 'getGroup', 'query', 'clear', 'send'])
 
 module.exports = { RedisStreamAdapter, RedisStreamAdapterManager, StreamAdapterBase, DEFAULT_STREAM_PREFIX }

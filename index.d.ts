@@ -550,6 +550,22 @@ export declare class NativeKafka {
   shutdown(): Promise<void>
 }
 
+/** Internal: the native lock store behind `MySqlCronAdapter`. Use `MySqlCronAdapter` instead. */
+export declare class NativeMySqlCron {
+  constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number)
+  /**
+   * One acquisition attempt for a tick: `scheduledAt` when the caller knows it, else estimated
+   * from `calledAt` (ms since the epoch, the caller's clock).
+   */
+  tryAcquire(jobName: string, ttl: number, calledAt: number, scheduledAt?: number | undefined | null): Promise<AcquireResult>
+  release(lock: string): Promise<boolean>
+  renew(lock: string, ttl: number): Promise<boolean>
+  activeLocks(): Promise<string>
+  ping(): Promise<boolean>
+  /** Frees this instance's held locks and closes the connection. */
+  shutdown(): Promise<void>
+}
+
 /** Internal: the native lock store behind `PostgresCronAdapter`. Use `PostgresCronAdapter` instead. */
 export declare class NativePostgresCron {
   constructor(connectionString: string, tableName: string, instanceId: string, releaseGuardMs: number)

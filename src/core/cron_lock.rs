@@ -309,7 +309,7 @@ pub fn check_time(t: f64, field: &str) -> Result<i64> {
     Ok(t as i64)
 }
 
-/// What both lock backends provide; the napi classes share one implementation over it
+/// What the lock backends (Redis, PostgreSQL, MySQL) provide; the napi classes share one implementation over it
 /// (`binding::cron_common`). Ownership is always checked against the adapter's own instance id,
 /// never the one a lock object claims.
 pub trait CronLocks: Send + Sync + 'static {

@@ -327,6 +327,12 @@ impl MySqlCronLocks {
                 "not a valid MySQL URL (mysql://user:pass@host:port/database)",
             ),
         })?;
+        if opts.ssl_opts().is_some() {
+            return Err(AdapterError::config(
+                "connectionString",
+                "TLS (require_ssl) is not supported by MySqlCronAdapter in this release",
+            ));
+        }
         check_id(&instance_id, "instanceId")?;
         let user_pool = url.contains("pool_min=") || url.contains("pool_max=");
         let mut pool_opts = opts.pool_opts().clone().with_reset_connection(false); // keeps the statement cache

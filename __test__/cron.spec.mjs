@@ -1,4 +1,4 @@
-// RedisCronAdapter and PostgresCronAdapter against real Redis and PostgreSQL: semantics, the tick
+// RedisCronAdapter, PostgresCronAdapter and MySqlCronAdapter against real Redis, PostgreSQL and MariaDB: semantics, the tick
 // rule (each tick once, none skipped) with lagging multi-process replicas on default options,
 // 20-process races, kill -9, watchdog, wire compatibility with @motiadev/adapter-redis-cron@0.17.14-beta.196.
 import { createClient } from 'redis'
@@ -7,19 +7,21 @@ import { jest } from '@jest/globals'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_URL, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, eventually, deleteMatching } from './helpers/env.mjs'
+import { RedisCronAdapter, PostgresCronAdapter, MySqlCronAdapter, ErrorCodes } from 'motia-native-adapters'
+import { REDIS_URL, PG_URL, MYSQL_URL, requireRedis, requirePostgres, requireMySql, mysqlQuery, uniquePrefix, uniqueTable, eventually, deleteMatching } from './helpers/env.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 let raw
 let db
 const prefixes = []
 const tables = []
+const mysqlTables = []
 const adapters = []
 
 beforeAll(async () => {
   await requireRedis()
   await requirePostgres()
+  await requireMySql()
   raw = createClient({ url: REDIS_URL })
   await raw.connect()
   db = new pg.Client({ connectionString: PG_URL })
@@ -32,6 +34,7 @@ afterAll(async () => {
     await deleteMatching(raw, `*${p}*`)
   }
   for (const t of tables) await db.query(`DROP TABLE IF EXISTS "${t}"`)
+  for (const t of mysqlTables) await mysqlQuery(MYSQL_URL, `DROP TABLE IF EXISTS \`${t}\``)
   await raw.quit()
   await db.end()
 })
@@ -51,6 +54,13 @@ const backends = {
     adapters.push(a)
     return a
   },
+  mysql: (opts = {}) => {
+    const tableName = opts.tableName ?? uniqueTable()
+    mysqlTables.push(tableName)
+    const a = new MySqlCronAdapter({ connectionString: MYSQL_URL, ...opts, tableName })
+    adapters.push(a)
+    return a
+  },
 }
 const shared = (backend, a) => (backend === 'redis' ? { keyPrefix: a.keyPrefix } : { tableName: a.tableName })
 
@@ -63,7 +73,7 @@ function runChild(script, args) {
   })
 }
 
-describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
+describe.each(['redis', 'postgres', 'mysql'])('%s cron locks', (backend) => {
   const make = backends[backend]
 
   test('acquire is exclusive and returns a CronLock with a fencing token', async () => {
@@ -226,7 +236,8 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     expect(await b.acquireLock('job', 400)).toBeNull()
     // someone breaks the lock: the watchdog notices and reports it
     if (backend === 'redis') await raw.del(`${a.keyPrefix}job`)
-    else await db.query(`UPDATE "${a.tableName}" SET lock_id = 'stolen'`)
+    else if (backend === 'postgres') await db.query(`UPDATE "${a.tableName}" SET lock_id = 'stolen'`)
+    else await mysqlQuery(MYSQL_URL, `UPDATE \`${a.tableName}\` SET lock_id = 'stolen'`)
     await eventually(() => lost.length === 1, { timeout: 3000 })
     expect(lost).toEqual([lock.lockId])
   })
@@ -242,7 +253,7 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     const jobs = { every1s: 1000, every2s: 2000, every5s: 5000 }
     const from = Math.ceil((Date.now() + 3000) / 1000) * 1000 // after the children started
     const to = from + 15000
-    const base = { url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, jobs, from, to, maxLagMs: 900, holdMs: 20, ledger }
+    const base = { url: REDIS_URL, pg: PG_URL, mysql: MYSQL_URL, keyPrefix: a.keyPrefix, table: a.tableName, jobs, from, to, maxLagMs: 900, holdMs: 20, ledger }
     await Promise.all(Array.from({ length: 4 }, () => runChild('cron-replica.mjs', [backend, JSON.stringify(base)])))
     for (const [job, period] of Object.entries(jobs)) {
       const wins = []
@@ -259,7 +270,7 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     const ttl = 1500
     const from = Math.ceil((Date.now() + 3000) / 1000) * 1000
     const to = from + 14000
-    const base = { url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, jobs: { job: 1000 }, from, to, minLagMs: 100, maxLagMs: 400, holdMs: 20, ttl, ledger }
+    const base = { url: REDIS_URL, pg: PG_URL, mysql: MYSQL_URL, keyPrefix: a.keyPrefix, table: a.tableName, jobs: { job: 1000 }, from, to, minLagMs: 100, maxLagMs: 400, holdMs: 20, ttl, ledger }
     // two replicas die mid-job at the ticks from+2 s and from+7 s; two survive
     const killFrom = [from + 2000, from + 7000, undefined, undefined]
     const outcomes = await Promise.all(
@@ -289,7 +300,7 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     const children = Array.from({ length: 20 }, () =>
       runChild('cron-child.mjs', [
         backend,
-        JSON.stringify({ url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'race', fireAt, holdUntil, holdMs: 0, counterKey, releaseGuard: 0 }),
+        JSON.stringify({ url: REDIS_URL, pg: PG_URL, mysql: MYSQL_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'race', fireAt, holdUntil, holdMs: 0, counterKey, releaseGuard: 0 }),
       ]),
     )
     await Promise.all(children)
@@ -303,7 +314,7 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     const child = spawn(process.execPath, [
       path.join(here, 'fixtures', 'cron-holder.mjs'),
       backend,
-      JSON.stringify({ url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'leased', ttl: 300000, autoRenew: false, blockMs: 20000 }),
+      JSON.stringify({ url: REDIS_URL, pg: PG_URL, mysql: MYSQL_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'leased', ttl: 300000, autoRenew: false, blockMs: 20000 }),
     ], { stdio: ['ignore', 'pipe', 'inherit'] })
     const lines = []
     let buf = ''
@@ -336,7 +347,7 @@ describe.each(['redis', 'postgres'])('%s cron locks', (backend) => {
     const child = spawn(process.execPath, [
       path.join(here, 'fixtures', 'cron-holder.mjs'),
       backend,
-      JSON.stringify({ url: REDIS_URL, pg: PG_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'held', ttl: 1500 }),
+      JSON.stringify({ url: REDIS_URL, pg: PG_URL, mysql: MYSQL_URL, keyPrefix: a.keyPrefix, table: a.tableName, job: 'held', ttl: 1500 }),
     ], { stdio: ['ignore', 'pipe', 'inherit'] })
     const line = await new Promise((r) => child.stdout.once('data', (d) => r(String(d))))
     const held = JSON.parse(line)
@@ -412,6 +423,14 @@ describe('backend down: acquire fails closed with a clear error', () => {
     expect(await a.isHealthy()).toBe(false)
     await a.shutdown()
   })
+  test('mysql', async () => {
+    const a = new MySqlCronAdapter({ connectionString: 'mysql://root:pw@127.0.0.1:1/test' })
+    const err = await a.acquireLock('job', 1000).catch((e) => e)
+    expect(err.code).toBe(ErrorCodes.CONNECT)
+    expect(err.message).not.toContain('pw@')
+    expect(await a.isHealthy()).toBe(false)
+    await a.shutdown()
+  })
 })
 
 describe('config errors name the field', () => {
@@ -419,6 +438,11 @@ describe('config errors name the field', () => {
     [() => new PostgresCronAdapter({ connectionString: 'postgres://x@h/db', tableName: 'x; DROP TABLE users' }), 'tableName'],
     [() => new PostgresCronAdapter({ connectionString: 'postgres://u:hunter2@h:notaport/db' }), 'connectionString'],
     [() => new PostgresCronAdapter({}), 'connectionString'],
+    [() => new MySqlCronAdapter({ connectionString: 'mysql://x@h/db', tableName: 'x; DROP TABLE users' }), 'tableName'],
+    [() => new MySqlCronAdapter({ connectionString: 'mysql://u:hunter2@h:notaport/db' }), 'connectionString'],
+    [() => new MySqlCronAdapter({ connectionString: 'mysql://u:hunter2@h/db?connect_timeout=x' }), 'connectionString'],
+    [() => new MySqlCronAdapter({}), 'connectionString'],
+    [() => new MySqlCronAdapter({ connectionString: 'mysql://h/db', lockTTL: -1 }), 'lockTTL'],
     [() => new RedisCronAdapter({ url: REDIS_URL }, { lockTTL: -1 }), 'lockTTL'],
     [() => new RedisCronAdapter({ url: REDIS_URL }, { releaseGuard: 'x' }), 'releaseGuard'],
     [() => new RedisCronAdapter({ url: REDIS_URL }, { instanceId: 5 }), 'instanceId'],

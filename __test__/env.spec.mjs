@@ -1,7 +1,7 @@
 // adaptersFromEnv: builds AdapterConfig from environment variables; errors name the variable.
 import { createClient } from 'redis'
-import { adaptersFromEnv, RabbitMQEventAdapter, KafkaEventAdapter, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, ErrorCodes } from 'motia-native-adapters'
-import { REDIS_HOST, REDIS_PORT, PG_URL, requireRedis, requirePostgres, uniquePrefix, uniqueTable, deleteMatching } from './helpers/env.mjs'
+import { adaptersFromEnv, RabbitMQEventAdapter, KafkaEventAdapter, RedisStateAdapter, RedisStreamAdapterManager, RedisCronAdapter, PostgresCronAdapter, MySqlCronAdapter, ErrorCodes } from 'motia-native-adapters'
+import { REDIS_HOST, REDIS_PORT, PG_URL, MYSQL_URL, requireRedis, requirePostgres, requireMySql, mysqlQuery, uniquePrefix, uniqueTable, deleteMatching } from './helpers/env.mjs'
 import pg from 'pg'
 
 beforeAll(async () => {
@@ -59,6 +59,21 @@ test('postgres cron from DATABASE_URL', async () => {
   await db.connect()
   await db.query(`DROP TABLE IF EXISTS "${table}"`)
   await db.end()
+})
+
+test('mysql cron from MYSQL_URL (CRON_MYSQL_URL wins)', async () => {
+  await requireMySql()
+  const table = uniqueTable('envcron')
+  const a = adaptersFromEnv({ CRON_ADAPTER: 'mysql', MYSQL_URL, CRON_TABLE: table, INSTANCE_ID: 'pod-m' })
+  expect(a.cron).toBeInstanceOf(MySqlCronAdapter)
+  expect(a.cron.tableName).toBe(table)
+  expect(await a.cron.acquireLock('job', 1000)).toMatchObject({ instanceId: 'pod-m' })
+  await a.cron.shutdown()
+  await mysqlQuery(MYSQL_URL, `DROP TABLE IF EXISTS \`${table}\``)
+  const b = adaptersFromEnv({ CRON_ADAPTER: 'mysql', MYSQL_URL: 'mysql://bad:1/x', CRON_MYSQL_URL: MYSQL_URL })
+  expect(b.cron).toBeInstanceOf(MySqlCronAdapter)
+  await b.cron.shutdown()
+  expect(() => adaptersFromEnv({ CRON_ADAPTER: 'mysql' })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('MYSQL_URL') }))
 })
 
 test('EVENT_ADAPTER=rabbitmq builds a working RabbitMQEventAdapter', async () => {

@@ -1,9 +1,10 @@
 'use strict'
 /**
  * Cron lock adapters (Motia `CronAdapter`): RedisCronAdapter (drop-in for
- * @motiadev/adapter-redis-cron@0.17) and PostgresCronAdapter (RFC "Example 6").
+ * @motiadev/adapter-redis-cron@0.17), PostgresCronAdapter (RFC "Example 6") and MySqlCronAdapter
+ * (MySQL / MariaDB, RFC `adapter-mysql-cron`).
  *
- * Both: acquire is atomic, is for a tick (`{scheduledAt}`, or the call time floored to the second)
+ * All three: acquire is atomic, is for a tick (`{scheduledAt}`, or the call time floored to the second)
  * and carries a fencing token; a released lock refuses only its own tick to other instances, so a
  * replica whose timer fires late cannot run the same tick again and the next tick is never
  * skipped (the rule: src/core/cron_lock.rs); release/renew/shutdown check ownership (lockId + this
@@ -11,7 +12,7 @@
  * held locks.
  */
 const { randomUUID } = require('node:crypto')
-const { NativeRedisCron, NativePostgresCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS } = require('./native.js')
+const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
@@ -20,6 +21,7 @@ const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
 const DEFAULT_LOCK_TTL = DEFAULT_LOCK_TTL_MS
 const DEFAULT_RELEASE_GUARD = DEFAULT_RELEASE_GUARD_MS
 const DEFAULT_PG_TABLE = 'motia_cron_locks'
+const DEFAULT_MYSQL_TABLE = 'motia_cron_locks'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -84,7 +86,7 @@ function flatCronOptions(connection) {
 /** Marks adapters whose `acquireLock(job, ttl, {scheduledAt})` locks one tick (used by CronScheduler). */
 const TICK_AWARE = Symbol.for('motia-native-adapters.cron.tickAware')
 
-/** Shared behaviour of the two lock adapters; subclasses provide `_native`. */
+/** Shared behaviour of the lock adapters; subclasses provide `_native`. */
 class LockAdapter {
   get [TICK_AWARE]() {
     return true
@@ -256,16 +258,22 @@ class RedisCronAdapter extends LockAdapter {
   }
 }
 
+/** The `{connectionString, tableName}` config of the SQL lock adapters, validated. */
+function sqlConfig(config, dfltTable) {
+  if (!config || typeof config !== 'object') throw configError('config', 'expected {connectionString, lockTTL?, instanceId?, tableName?}')
+  if (typeof config.connectionString !== 'string' || config.connectionString === '') {
+    throw configError('connectionString', 'must be a non-empty string')
+  }
+  const opts = commonOptions(config)
+  const tableName = config.tableName === undefined || config.tableName === null ? dfltTable : config.tableName
+  if (typeof tableName !== 'string') throw configError('tableName', 'must be a string')
+  return { opts, tableName }
+}
+
 /** Cron locks in a PostgreSQL table (created on first use). */
 class PostgresCronAdapter extends LockAdapter {
   constructor(config) {
-    if (!config || typeof config !== 'object') throw configError('config', 'expected {connectionString, lockTTL?, instanceId?, tableName?}')
-    if (typeof config.connectionString !== 'string' || config.connectionString === '') {
-      throw configError('connectionString', 'must be a non-empty string')
-    }
-    const opts = commonOptions(config)
-    const tableName = config.tableName === undefined || config.tableName === null ? DEFAULT_PG_TABLE : config.tableName
-    if (typeof tableName !== 'string') throw configError('tableName', 'must be a string')
+    const { opts, tableName } = sqlConfig(config, DEFAULT_PG_TABLE)
     const ssl = pgSsl(config.ssl)
     super(opts)
     this.tableName = tableName
@@ -287,4 +295,32 @@ class PostgresCronAdapter extends LockAdapter {
   }
 }
 
-module.exports = { RedisCronAdapter, PostgresCronAdapter, DEFAULT_CRON_PREFIX, DEFAULT_RELEASE_GUARD, TICK_AWARE }
+/**
+ * Cron locks in a MySQL or MariaDB (InnoDB) table, created on first use; the semantics of
+ * PostgresCronAdapter. `connectionString`: `mysql://user:pass@host:3306/database` (no TLS; `connect_timeout`
+ * in seconds, default 10).
+ */
+class MySqlCronAdapter extends LockAdapter {
+  constructor(config) {
+    const { opts, tableName } = sqlConfig(config, DEFAULT_MYSQL_TABLE)
+    super(opts)
+    this.tableName = tableName
+    try {
+      this._native = new NativeMySqlCron(config.connectionString, tableName, opts.instanceId, opts.releaseGuard)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  /** Stops watchdogs, frees the locks this instance holds, and closes the connections. */
+  async shutdown() {
+    this._stopAllWatchdogs()
+    try {
+      await this._native.shutdown()
+    } catch {
+      // database down: held locks expire by their TTL
+    }
+  }
+}
+
+module.exports = { RedisCronAdapter, PostgresCronAdapter, MySqlCronAdapter, DEFAULT_CRON_PREFIX, DEFAULT_RELEASE_GUARD, TICK_AWARE }

@@ -6,7 +6,7 @@
  */
 const { RedisStateAdapter } = require('./state.js')
 const { RedisStreamAdapterManager } = require('./streams.js')
-const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
+const { RedisCronAdapter, PostgresCronAdapter, MySqlCronAdapter } = require('./cron.js')
 const { RabbitMQEventAdapter } = require('./rabbitmq.js')
 const { KafkaEventAdapter } = require('./kafka.js')
 const { configError } = require('./errors.js')
@@ -69,19 +69,19 @@ function prefix(env, name, suffix) {
 }
 
 /**
- * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres),
+ * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres | mysql),
  * EVENT_ADAPTER (rabbitmq | kafka) with RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH
  * or KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_GROUP_ID; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
  * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS; REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
- * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL; CRON_TABLE.
+ * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL (postgres); CRON_MYSQL_URL or MYSQL_URL (mysql); CRON_TABLE.
  */
 function adaptersFromEnv(env = process.env) {
   if (!env || typeof env !== 'object') throw configError('env', 'must be an object such as process.env')
   const adapters = {}
   const stateKind = choice(env, 'STATE_ADAPTER', ['redis'])
   const streamKind = choice(env, 'STREAM_ADAPTER', ['redis'])
-  const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres'])
+  const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres', 'mysql'])
   const eventKind = choice(env, 'EVENT_ADAPTER', ['rabbitmq', 'kafka'])
   const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis'
   const redis = needsRedis ? redisConnection(env) : null
@@ -104,6 +104,10 @@ function adaptersFromEnv(env = process.env) {
     const connectionString = str(env, 'CRON_POSTGRES_URL') ?? str(env, 'DATABASE_URL')
     if (connectionString === undefined) throw configError('DATABASE_URL', 'is required when CRON_ADAPTER=postgres (or set CRON_POSTGRES_URL)')
     adapters.cron = new PostgresCronAdapter({ connectionString, tableName: str(env, 'CRON_TABLE'), ...cronOptions })
+  } else if (cronKind === 'mysql') {
+    const connectionString = str(env, 'CRON_MYSQL_URL') ?? str(env, 'MYSQL_URL')
+    if (connectionString === undefined) throw configError('MYSQL_URL', 'is required when CRON_ADAPTER=mysql (or set CRON_MYSQL_URL)')
+    adapters.cron = new MySqlCronAdapter({ connectionString, tableName: str(env, 'CRON_TABLE'), ...cronOptions })
   }
   if (eventKind === 'rabbitmq') {
     const url = str(env, 'RABBITMQ_URL')

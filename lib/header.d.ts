@@ -301,6 +301,37 @@ export declare class PostgresCronAdapter implements CronAdapter {
   getActiveLocks(): Promise<CronLockInfo[]>
 }
 
+export interface MySqlCronAdapterConfig extends CronLockOptions {
+  /**
+   * `mysql://user:pass@host:3306/database` (MySQL 5.7+ or MariaDB 10.3+, no TLS). Extra URL parameter:
+   * `connect_timeout` in seconds (default 10); mysql_async's own (`pool_max`, `wait_timeout`, …) also work.
+   * Credentials never appear in errors.
+   */
+  connectionString: string
+  /** Lock table (InnoDB), created on first use; `table` or `database.table`. Default `'motia_cron_locks'`. */
+  tableName?: string
+}
+
+/**
+ * Cron locks in a MySQL or MariaDB table, with the same semantics as PostgresCronAdapter and
+ * RedisCronAdapter: acquire is one transaction on the job's row (`SELECT … FOR UPDATE`), for a tick, with a
+ * fencing token; release, renew and shutdown check ownership (lockId and this adapter's instanceId).
+ */
+export declare class MySqlCronAdapter implements CronAdapter {
+  constructor(config: MySqlCronAdapterConfig)
+  readonly tableName: string
+  readonly instanceId: string
+  readonly lockTTL: number
+  readonly releaseGuard: number
+  /** As `RedisCronAdapter.acquireLock`; rejects (fails closed) when MySQL is unreachable. */
+  acquireLock(jobName: string, ttl?: number, options?: AcquireLockOptions): Promise<MotiaCronLock | null>
+  releaseLock(lock: CronLock): Promise<void>
+  renewLock(lock: CronLock, ttl: number): Promise<boolean>
+  isHealthy(): Promise<boolean>
+  shutdown(): Promise<void>
+  getActiveLocks(): Promise<CronLockInfo[]>
+}
+
 /** Options of `@motiadev/adapter-rabbitmq-events@0.17`, plus `publishTimeout`, `shutdownTimeout` and `tls`. */
 export interface RabbitMQEventAdapterConfig {
   /** `amqp://user:pass@host:5672/vhost` or `amqps://…`. Credentials never appear in errors or logs. */
@@ -490,10 +521,10 @@ export declare function nextCronRuns(expression: string, options?: { timezone?: 
 
 /**
  * Builds Motia's `adapters` from environment variables (unset `*_ADAPTER` = Motia's default):
- * `STATE_ADAPTER=redis`, `STREAM_ADAPTER=redis`, `CRON_ADAPTER=redis|postgres`; `REDIS_URL` or `REDIS_HOST`,
+ * `STATE_ADAPTER=redis`, `STREAM_ADAPTER=redis`, `CRON_ADAPTER=redis|postgres|mysql`; `REDIS_URL` or `REDIS_HOST`,
  * `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_USERNAME`, `REDIS_DATABASE`, `REDIS_TLS`; `REDIS_KEY_PREFIX` or
  * `STATE_KEY_PREFIX`/`STREAM_KEY_PREFIX`/`CRON_KEY_PREFIX`; `STATE_TTL`; `CRON_LOCK_TTL`, `CRON_RELEASE_GUARD`,
- * `INSTANCE_ID`; `CRON_POSTGRES_URL` or `DATABASE_URL`, `CRON_TABLE`. Throws MOTIA_CONFIG naming a bad variable.
+ * `INSTANCE_ID`; `CRON_POSTGRES_URL` or `DATABASE_URL` (postgres); `CRON_MYSQL_URL` or `MYSQL_URL` (mysql); `CRON_TABLE`. Throws MOTIA_CONFIG naming a bad variable.
  */
 export declare function adaptersFromEnv(env?: Record<string, string | undefined>): AdapterConfig
 

@@ -3,7 +3,7 @@
  * motia-native-adapters (CommonJS entry). `lib/index.mjs` re-exports the same objects for ESM.
  */
 const { RedisStateAdapter } = require('./state.js')
-const { RedisCronAdapter, PostgresCronAdapter } = require('./cron.js')
+const { RedisCronAdapter, PostgresCronAdapter, MySqlCronAdapter } = require('./cron.js')
 const { RedisStreamAdapter, RedisStreamAdapterManager } = require('./streams.js')
 const { CronScheduler, validateCronExpression, nextCronRuns } = require('./scheduler.js')
 const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
@@ -17,6 +17,7 @@ module.exports = {
   RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
+  MySqlCronAdapter,
   RabbitMQEventAdapter,
   KafkaEventAdapter,
   CronScheduler,

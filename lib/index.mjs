@@ -7,6 +7,7 @@ export const {
   RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
+  MySqlCronAdapter,
   RabbitMQEventAdapter,
   KafkaEventAdapter,
   CronScheduler,

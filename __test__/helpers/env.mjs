@@ -1,6 +1,7 @@
 // Shared test helpers: service URLs, unique names, and a loud failure when a service is missing.
 import net from 'node:net'
 import { randomUUID } from 'node:crypto'
+import { execFile } from 'node:child_process'
 
 export const REDIS_HOST = process.env.TEST_REDIS_HOST || '127.0.0.1'
 export const REDIS_PORT = Number(process.env.TEST_REDIS_PORT || 6379)
@@ -55,6 +56,32 @@ export const PG_HOST = process.env.TEST_PG_HOST || '127.0.0.1'
 export const PG_PORT = Number(process.env.TEST_PG_PORT || 5432)
 export const PG_URL = process.env.TEST_PG_URL || `postgres://postgres@${PG_HOST}:${PG_PORT}/postgres`
 export const requirePostgres = () => requireService('Postgres', PG_HOST, PG_PORT)
+
+export const MYSQL_HOST = process.env.TEST_MYSQL_HOST || '127.0.0.1'
+export const MYSQL_PORT = Number(process.env.TEST_MYSQL_PORT || 3306)
+export const MYSQL_URL = process.env.TEST_MYSQL_URL || `mysql://root@${MYSQL_HOST}:${MYSQL_PORT}/test`
+/** MariaDB / MySQL (`npm run services mysql`). */
+export const requireMySql = () => requireService('MySQL', MYSQL_HOST, MYSQL_PORT)
+
+/**
+ * Runs `sql` on the server of a `mysql://user[:pass]@host:port/db` URL with the `mysql` command-line
+ * client (installed with the server by `npm run services mysql`); resolves its tab-separated output.
+ */
+export function mysqlQuery(url, sql) {
+  const u = new URL(url)
+  const args = ['-h', u.hostname, '-P', u.port || '3306', '-u', decodeURIComponent(u.username || 'root'), '--batch', '--skip-column-names']
+  const env = { ...process.env }
+  if (u.password) env.MYSQL_PWD = decodeURIComponent(u.password)
+  const db = u.pathname.replace(/^\//, '')
+  if (db) args.push(db)
+  args.push('-e', sql)
+  return new Promise((resolve, reject) =>
+    execFile('mysql', args, { env }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`mysql ${err.code === 'ENOENT' ? 'client not found (npm run services mysql installs it)' : `failed: ${stderr}`}`))
+      else resolve(stdout)
+    }),
+  )
+}
 
 /** A SQL identifier no other test uses. */
 export function uniqueTable(tag = 'motia_test') {

@@ -7,6 +7,8 @@ import {
   RedisStreamAdapter,
   RedisCronAdapter,
   PostgresCronAdapter,
+  MySqlCronAdapter,
+  type MySqlCronAdapterConfig,
   RabbitMQEventAdapter,
   KafkaEventAdapter,
   type KafkaEventAdapterConfig,
@@ -36,6 +38,9 @@ const kafkaConfig: KafkaEventAdapterConfig = { clientId: 'app', brokers: ['local
 const kafka: EventAdapter = new KafkaEventAdapter(kafkaConfig)
 void [events, subOpts, kafka]
 const pgCron: CronAdapter = new PostgresCronAdapter({ connectionString: 'postgres://localhost/db', tableName: 'motia_cron_locks' })
+const mysqlConfig: MySqlCronAdapterConfig = { connectionString: 'mysql://root@localhost:3306/test', tableName: 'motia_cron_locks', lockTTL: 300000, instanceId: 'pod-1', releaseGuard: 5000, autoRenew: true }
+const mysqlCron: CronAdapter = new MySqlCronAdapter(mysqlConfig)
+void mysqlCron
 const redisCron: CronAdapter = new RedisCronAdapter(client, { keyPrefix: 'motia:cron:lock:', autoRenew: true })
 const scheduler = new CronScheduler(pgCron)
 void scheduler.schedule('report', '0 9 * * 1-5', async ({ scheduledAt }) => void scheduledAt, { timezone: 'Europe/Paris' })

@@ -1,4 +1,4 @@
-//! The methods both native cron classes expose, written once over `core::cron_lock::CronLocks`.
+//! The methods the native cron classes expose, written once over `core::cron_lock::CronLocks`.
 
 use super::guard::run;
 use napi_derive::napi;

@@ -174,7 +174,7 @@ pub type RenewFn = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<bool>> 
 struct Lease {
     /// The requested TTL's end (ms since the epoch).
     until: i64,
-    renew: Option<RenewFn>,
+    renew: RenewFn,
 }
 
 /// The leased locks an adapter holds, kept alive by **one** tokio task per adapter (started with the
@@ -205,13 +205,7 @@ impl LeaseBook {
     {
         let renew: RenewFn = Arc::new(move |px| Box::pin(renew(px)));
         let start = self.with(|l| {
-            l.insert(
-                lock_id.to_string(),
-                Lease {
-                    until,
-                    renew: Some(renew),
-                },
-            );
+            l.insert(lock_id.to_string(), Lease { until, renew });
             !self.keeper_running.swap(true, Ordering::SeqCst)
         });
         if start {
@@ -223,10 +217,7 @@ impl LeaseBook {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS)).await;
             let due: Vec<(String, i64, RenewFn)> = book.with(|l| {
-                let due: Vec<_> = l
-                    .iter()
-                    .filter_map(|(id, x)| x.renew.clone().map(|r| (id.clone(), x.until, r)))
-                    .collect();
+                let due: Vec<_> = l.iter().map(|(id, x)| (id.clone(), x.until, x.renew.clone())).collect();
                 if due.is_empty() {
                     // decided under the lock, so a `keep` racing with this starts a new keeper
                     book.keeper_running.store(false, Ordering::SeqCst);
@@ -249,12 +240,6 @@ impl LeaseBook {
         }
     }
 
-    /// Starts (or moves the end of) a lease renewed by the caller's own task ([`keep_lease`]).
-    /// True when it was not held yet (start a keeper).
-    pub fn hold(&self, lock_id: &str, until: i64) -> bool {
-        self.with(|l| l.insert(lock_id.to_string(), Lease { until, renew: None }).is_none())
-    }
-
     pub fn until(&self, lock_id: &str) -> Option<i64> {
         self.with(|l| l.get(lock_id).map(|x| x.until))
     }
@@ -265,28 +250,6 @@ impl LeaseBook {
 
     pub fn clear(&self) {
         self.with(|l| l.clear());
-    }
-}
-
-/// Keeps one lease of [`LeaseBook::hold`] alive from its own task (see [`LeaseBook::keep`] for
-/// the shared keeper the adapters use).
-pub async fn keep_lease<F, Fut>(book: Arc<LeaseBook>, lock_id: String, renew: F)
-where
-    F: Fn(u64) -> Fut,
-    Fut: Future<Output = Result<bool>> + Send,
-{
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS)).await;
-        let Some(until) = book.until(&lock_id) else { return };
-        let left = until - now_ms();
-        if left <= 0 {
-            book.forget(&lock_id);
-            return;
-        }
-        if let Ok(false) = renew(lease_ms(left as u64)).await {
-            book.forget(&lock_id);
-            return;
-        }
     }
 }
 
@@ -384,7 +347,7 @@ pub fn check_time(t: f64, field: &str) -> Result<i64> {
     Ok(t as i64)
 }
 
-/// What both lock backends provide; the napi classes share one implementation over it
+/// What the lock backends (Redis, PostgreSQL, MySQL) provide; the napi classes share one implementation over it
 /// (`binding::cron_common`). Ownership is always checked against the adapter's own instance id,
 /// never the one a lock object claims.
 pub trait CronLocks: Send + Sync + 'static {
@@ -489,12 +452,6 @@ mod tests {
     fn leases_are_short_and_bounded_by_the_ttl() {
         assert_eq!(lease_ms(1500), 1500);
         assert_eq!(lease_ms(300_000), LEASE_MS);
-        let book = LeaseBook::default();
-        assert!(book.hold("l", 100));
-        assert!(!book.hold("l", 200)); // moved, already kept
-        assert_eq!(book.until("l"), Some(200));
-        book.forget("l");
-        assert_eq!(book.until("l"), None);
     }
 
     #[tokio::test]
@@ -514,6 +471,12 @@ mod tests {
             async { Ok(false) } // lost at the first renewal
         });
         assert!(book.keeper_running.load(Ordering::SeqCst));
+        let ac = a.clone();
+        book.keep("a", far, move |_| {
+            ac.fetch_add(1, Ordering::SeqCst);
+            async { Ok(true) }
+        }); // kept again (renewLock): its end moves, still one lease and one keeper
+        assert_eq!(book.until("a"), Some(far));
         tokio::time::sleep(std::time::Duration::from_millis(LEASE_RENEW_EVERY_MS * 2 + 10)).await;
         assert_eq!(a.load(Ordering::SeqCst), 2);
         assert_eq!(b.load(Ordering::SeqCst), 1);

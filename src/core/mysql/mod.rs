@@ -1,0 +1,3 @@
+//! MySQL / MariaDB backend (mysql_async, no TLS).
+
+pub mod cron;

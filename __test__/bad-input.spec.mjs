@@ -145,3 +145,12 @@ test('a Symbol trace id, group id or key rejects with MOTIA_CONFIG (calls never 
     await m.shutdown()
   }
 })
+
+test('an unknown connection option is refused, naming it; node-redis options that do not change the server are accepted', () => {
+  expect(() => new RedisStateAdapter({ url: REDIS_URL, hots: 'redis.internal' })).toThrow(
+    expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringMatching(/`hots`/) }),
+  )
+  const s = new RedisStateAdapter({ url: REDIS_URL, name: 'my-app', pingInterval: 1000, keyPrefix: 'x:' })
+  expect(s.keyPrefix).toBe('x:')
+  return s.cleanup()
+})

@@ -50,11 +50,29 @@ function pem(v, label) {
 /**
  * @returns {{ connection: object, legacy: {keyPrefix?: string, ttl?: number} }}
  */
+/** Connection keys we read. */
+const REDIS_KEYS = ['url', 'socket', 'host', 'port', 'username', 'password', 'database', 'db']
+/** Options the classes read from a flat connection object (RFC configs). */
+const FLAT_OPTION_KEYS = ['keyPrefix', 'ttl', 'streamName', 'commandTimeout', 'lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'instanceId', 'enableHealthCheck', 'releaseGuard', 'autoRenew', 'onLockLost']
+/**
+ * node-redis `createClient` options that do not change which server or data is used: accepted and
+ * ignored, so a config written for node-redis works unchanged.
+ */
+const NODE_REDIS_IGNORED = ['name', 'pingInterval', 'disableOfflineQueue', 'readonly', 'legacyMode', 'isolationPoolOptions', 'scripts', 'modules', 'functions', 'RESP', 'commandsQueueMaxLength', 'clientInfoTag', 'disableClientInfo', 'commandOptions', 'clientSideCache', 'emitInvalidate', 'maxCommandsInFlight', 'unstableResp3', 'typeMapping']
+const KNOWN_REDIS_KEYS = new Set([...REDIS_KEYS, ...FLAT_OPTION_KEYS, ...NODE_REDIS_IGNORED])
+
 function normalizeRedis(input) {
   if (input === undefined || input === null) input = {}
   if (isRedisClient(input)) {
     const opts = input.options
     input = isPlainObject(opts) ? opts : {}
+  } else if (isPlainObject(input)) {
+    for (const k of Object.keys(input)) {
+      if (k === 'rootNodes' || k === 'sentinelRootNodes') continue // a clearer message below
+      if (!KNOWN_REDIS_KEYS.has(k)) {
+        throw configError(k, `is not a Redis connection option we know (${REDIS_KEYS.join(', ')}); a typo would otherwise connect with defaults`)
+      }
+    }
   }
   if (!isPlainObject(input)) {
     throw configError('connection', 'expected a node-redis client, node-redis options or {host, port, ...}')

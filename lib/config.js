@@ -53,7 +53,7 @@ function pem(v, label) {
 /** Connection keys we read. */
 const REDIS_KEYS = ['url', 'socket', 'host', 'port', 'username', 'password', 'database', 'db']
 /** Options the classes read from a flat connection object (RFC configs). */
-const FLAT_OPTION_KEYS = ['keyPrefix', 'ttl', 'streamName', 'commandTimeout', 'lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'instanceId', 'enableHealthCheck', 'releaseGuard', 'autoRenew', 'onLockLost']
+const FLAT_OPTION_KEYS = ['keyPrefix', 'ttl', 'streamName', 'commandTimeout', 'lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'instanceId', 'enableHealthCheck', 'releaseGuard', 'autoRenew', 'onLockLost', 'logger']
 /**
  * node-redis `createClient` options that do not change which server or data is used: accepted and
  * ignored, so a config written for node-redis works unchanged.
@@ -136,6 +136,7 @@ function normalizeRedis(input) {
   const legacy = {}
   if (input.keyPrefix !== undefined) legacy.keyPrefix = input.keyPrefix
   if (input.ttl !== undefined) legacy.ttl = input.ttl
+  if (input.logger !== undefined) legacy.logger = input.logger
   return { connection: out, legacy }
 }
 

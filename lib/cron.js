@@ -14,6 +14,7 @@
 const { randomUUID } = require('node:crypto')
 const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
+const { AdapterLog, checkLogger } = require('./log.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
 
@@ -26,7 +27,7 @@ const DEFAULT_MYSQL_TABLE = 'motia_cron_locks'
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** Options a flat config (the RFC's `new RedisCronAdapter({host, port, ..., lockTTL, instanceId})`) may carry. */
-const CRON_OPTION_KEYS = ['keyPrefix', 'lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'instanceId', 'enableHealthCheck', 'releaseGuard', 'autoRenew', 'onLockLost']
+const CRON_OPTION_KEYS = ['keyPrefix', 'lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'instanceId', 'enableHealthCheck', 'releaseGuard', 'autoRenew', 'onLockLost', 'logger']
 
 function scheduledAtOf(options) {
   if (options === undefined || options === null) return undefined
@@ -72,6 +73,7 @@ function commonOptions(opts) {
     releaseGuard: positiveMs(opts.releaseGuard, 'releaseGuard', DEFAULT_RELEASE_GUARD),
     autoRenew: autoRenew === true ? {} : autoRenew || null,
     onLockLost: opts.onLockLost || null,
+    logger: checkLogger(opts.logger),
   }
 }
 
@@ -93,6 +95,7 @@ class LockAdapter {
   }
 
   constructor(opts) {
+    this._log = new AdapterLog(new.target.name, opts.logger)
     this._opts = opts
     this.instanceId = opts.instanceId
     this.lockTTL = opts.lockTTL
@@ -126,9 +129,10 @@ class LockAdapter {
       }
       if (result.skippedSince !== undefined && result.skippedSince !== null) {
         const tick = new Date(scheduledAt ?? Math.floor(calledAt / 1000) * 1000).toISOString()
-        console.warn(
-          `[motia-native-adapters] cron job "${jobName}": tick ${tick} skipped, the run of ${new Date(result.skippedSince).toISOString()} still holds the lock`,
-        )
+        this._log.warn('acquireLock', `cron job "${jobName}": tick ${tick} skipped, the run of ${new Date(result.skippedSince).toISOString()} still holds the lock`, {
+          job: `${jobName}`,
+          tick,
+        })
       }
       if (i + 1 < attempts) await sleep(this._opts.lockRetryDelay)
     }
@@ -201,7 +205,7 @@ class LockAdapter {
           report(lock)
         } catch {}
       } else {
-        console.warn(`[motia-native-adapters] lost cron lock "${lock.jobName}" (${lock.lockId}); stopped renewing it`)
+        this._log.warn('renewLock', `lost cron lock "${lock.jobName}" (${lock.lockId}); stopped renewing it`, { job: lock.jobName, lockId: lock.lockId })
       }
     }, interval)
     timer.unref()

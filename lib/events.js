@@ -5,6 +5,7 @@
  * bounded concurrency, and draining on unsubscribe/shutdown. The broker-specific classes only move bytes.
  */
 const { configError, serializeError, fromNative, MotiaAdapterError, ErrorCodes } = require('./errors.js')
+const { AdapterLog, checkLogger } = require('./log.js')
 
 /** What a handler's outcome asks the broker to do with a delivery. */
 const WIRE = require('./native.js').wireCodes()
@@ -125,7 +126,8 @@ class Dispatcher {
    * @param {(delivery: any, outcome: number) => void} o.settle
    * @param {string} o.label  for logs, e.g. the queue name
    */
-  constructor({ handler, queue, limit, settle, label }) {
+  constructor({ handler, queue, limit, settle, label, log }) {
+    this.log = log || new AdapterLog('events', null)
     this.handler = handler
     this.queue = queue
     this.limit = Math.max(1, limit || 1)
@@ -181,7 +183,7 @@ class Dispatcher {
       }
       delivery.started = true
       if (delivery.bad) {
-        console.error(`[motia-native-adapters] ${this.label}: dead-lettering a message that is not an event: ${delivery.bad}`)
+        this.log.error('deliver', `${this.label}: dead-lettering a message that is not an event: ${delivery.bad}`, { queue: this.label })
         this.settle(delivery, Outcome.DEAD_LETTER)
         return
       }
@@ -199,14 +201,13 @@ class Dispatcher {
         } catch (err) {
           failures++
           if (failures > maxRetries) {
-            console.error(
-              `[motia-native-adapters] ${this.label}: handler failed ${failures} time(s), dead-lettering: ${describe(err)}`,
-            )
+            this.log.error('deliver', `${this.label}: handler failed ${failures} time(s), dead-lettering: ${describe(err)}`, { queue: this.label, attempts: failures })
             continue
           }
-          console.warn(
-            `[motia-native-adapters] ${this.label}: handler failed (attempt ${failures} of ${maxRetries + 1}), retrying in ${delaySeconds}s: ${describe(err)}`,
-          )
+          this.log.warn('deliver', `${this.label}: handler failed (attempt ${failures} of ${maxRetries + 1}), retrying in ${delaySeconds}s: ${describe(err)}`, {
+            queue: this.label,
+            attempt: failures,
+          })
           if (delaySeconds > 0) await this.sleep(delaySeconds * 1000)
           if (this.stopping) {
             // Shutting down: hand it back to the broker rather than hold shutdown for the delay.
@@ -217,7 +218,7 @@ class Dispatcher {
       }
     } catch (err) {
       // settle() itself threw: a bug; never let it become an unhandled rejection.
-      console.error(`[motia-native-adapters] ${this.label}: ${describe(err)}`)
+      this.log.error('deliver', `${this.label}: ${describe(err)}`, { queue: this.label })
     } finally {
       this.active--
       if (this.active === 0) {
@@ -312,8 +313,8 @@ function closedError(what) {
 }
 
 /** Marks a promise as handled (Motia core does not await subscribe()) while callers that await it still see errors. */
-function handled(promise, label) {
-  promise.catch((e) => console.error(`[motia-native-adapters] ${label}:`, e && e.message ? e.message : e))
+function handled(promise, label, log) {
+  promise.catch((e) => log.error('subscribe', `${label} failed`, { error: e }))
   return promise
 }
 
@@ -327,8 +328,9 @@ function handled(promise, label) {
  * `openSubscriber(topic, {queue?, exclusive?, durable?, prefetch?}, queue)` → `{ id, limit, label, fields }` (RFC form).
  */
 class EventAdapterBase {
-  constructor(name, config) {
+  constructor(name, config, logger) {
     this.adapterName = name
+    this.log = new AdapterLog(name, checkLogger(logger))
     this.config = config
     this.closed = false
     this.subs = new SubscriptionRegistry()
@@ -366,9 +368,9 @@ class EventAdapterBase {
    */
   subscribe(topic, stepNameOrHandler, handlerOrOptions, options) {
     if (typeof stepNameOrHandler === 'function') {
-      return handled(this.subscribeRfc(topic, stepNameOrHandler, handlerOrOptions), `subscribe(${topic})`)
+      return handled(this.subscribeRfc(topic, stepNameOrHandler, handlerOrOptions), `subscribe(${topic})`, this.log)
     }
-    return handled(this.subscribeInner(topic, stepNameOrHandler, handlerOrOptions, options), `subscribe(${topic}, ${stepNameOrHandler})`)
+    return handled(this.subscribeInner(topic, stepNameOrHandler, handlerOrOptions, options), `subscribe(${topic}, ${stepNameOrHandler})`, this.log)
   }
 
   async subscribeInner(topic, stepName, handler, options) {
@@ -403,6 +405,7 @@ class EventAdapterBase {
       queue,
       limit,
       label,
+      log: this.log,
       settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome),
     })
     const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...(sub.fields || {}) }
@@ -417,10 +420,10 @@ class EventAdapterBase {
       const err = fromNative(e)
       const entry = this.subs.get(id)
       if (entry) entry.error = err
-      console.error(`[motia-native-adapters] ${label}: cannot consume (${err.message}); retrying until it is fixed`)
+      this.log.error('subscribe', `${label}: cannot consume; retrying until it is fixed`, { queue: label, error: err })
       return handle
     }
-    if (pending) console.warn(`[motia-native-adapters] ${label}: not consuming yet (${pending}); it keeps trying`)
+    if (pending) this.log.warn('subscribe', `${label}: not consuming yet (${pending}); it keeps trying`, { queue: label })
     return handle
   }
 
@@ -437,7 +440,7 @@ class EventAdapterBase {
     try {
       rows = JSON.parse(json)
     } catch (e) {
-      console.error(`[motia-native-adapters] ${this.adapterName}: undecodable delivery batch`, e)
+      this.log.error('deliver', 'undecodable delivery batch', { error: e })
       return
     }
     for (const r of rows) {
@@ -468,8 +471,9 @@ class EventAdapterBase {
     this.settleRows = [[], [], [], []]
     try {
       this.native.settle(s, g, t, o)
+      if (this.log.repeats.size) this.log.recovered('settle', 'settle', 'settling works again')
     } catch (e) {
-      console.error(`[motia-native-adapters] ${this.adapterName}: settle failed (the broker delivers again):`, fromNative(e).message)
+      this.log.repeated('error', 'settle', 'settle', 'settle failed (the broker delivers again)', { error: fromNative(e) })
     }
   }
 

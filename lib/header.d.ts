@@ -22,6 +22,14 @@ import type {
 import { StreamAdapter } from '@motiadev/core'
 
 /** TLS and socket options, as in node-redis `RedisClientOptions['socket']`. */
+/** A logger the adapters write to (console, pino, Motia's logger all fit). */
+export interface AdapterLogger {
+  debug?(message: string, meta?: Record<string, unknown>): void
+  info?(message: string, meta?: Record<string, unknown>): void
+  warn(message: string, meta?: Record<string, unknown>): void
+  error(message: string, meta?: Record<string, unknown>): void
+}
+
 export interface RedisSocketOptions {
   host?: string
   port?: number
@@ -93,6 +101,13 @@ export interface RedisFlatConnection {
 export type RedisConnection = RedisClientLike | RedisClientOptionsLike | RedisLegacyConfig
 
 export interface RedisStateAdapterOptions {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** Prefix of every key. Default `'motia:state:'`. */
   keyPrefix?: string
   /** Expiry in seconds, refreshed on every set. Default: none. */
@@ -131,6 +146,13 @@ export declare class RedisStateAdapter implements StateAdapter {
 export interface RedisStateAdapterConfig extends RedisFlatConnection, RedisStateAdapterOptions {}
 
 export interface RedisStreamAdapterOptions {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** Prefix of stream hashes `${keyPrefix}${streamName}:group:${groupId}`. Default `'motia:stream:'`. */
   keyPrefix?: string
   /** Accepted for compatibility (keep-alive is always on). */
@@ -189,6 +211,13 @@ export declare class RedisStreamAdapter<TData = any> extends StreamAdapter<TData
 
 /** Options shared by the cron lock adapters. */
 export interface CronLockOptions {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** Default lock TTL in ms when `acquireLock` gets none. Default `300000`. */
   lockTTL?: number
   /** Extra attempts when the lock is taken. Default `0`. */
@@ -334,6 +363,13 @@ export declare class MySqlCronAdapter implements CronAdapter {
 
 /** Options of `@motiadev/adapter-rabbitmq-events@0.17`, plus `publishTimeout`, `shutdownTimeout` and `tls`. */
 export interface RabbitMQEventAdapterConfig {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** `amqp://user:pass@host:5672/vhost` or `amqps://…`. Credentials never appear in errors or logs. */
   url: string
   /** Default `'topic'`. */
@@ -449,6 +485,13 @@ export declare class RabbitMQEventAdapter extends NativeEventAdapter {
 }
 
 export interface KafkaEventAdapterConfig {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** `host:port` list (or one comma-separated string). */
   brokers: string[] | string
   /** Default `'motia'`. */
@@ -495,7 +538,14 @@ export interface CronScheduleOptions {
 }
 
 export interface CronSchedulerOptions {
-  /** Called when a handler throws/rejects or the lock backend is down. Default: console.error. */
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
+  /** Called when a handler throws/rejects or the lock backend is down. Default: an error line to `logger`. */
   onError?: (error: unknown, jobName: string) => void
   /** Called when another replica already runs this tick. */
   onSkip?: (jobName: string, scheduledAt: number) => void

@@ -58,7 +58,7 @@ function normalizeKafkaConfig(config) {
 class KafkaEventAdapter extends EventAdapterBase {
   /** @param {import('../index').KafkaEventAdapterConfig} config */
   constructor(config) {
-    super('KafkaEventAdapter', normalizeKafkaConfig(config))
+    super('KafkaEventAdapter', normalizeKafkaConfig(config), config && config.logger)
     try {
       this.native = new NativeKafka(JSON.stringify(this.config), (args) => this.onDeliveries(args[0], args[1], args[2]))
     } catch (e) {

@@ -72,7 +72,7 @@ class RabbitMQEventAdapter extends EventAdapterBase {
    * @param {import('../index').RabbitMQEventAdapterConfig} config
    */
   constructor(config) {
-    super('RabbitMQEventAdapter', normalizeRabbitConfig(config))
+    super('RabbitMQEventAdapter', normalizeRabbitConfig(config), config && config.logger)
     const c = this.config
     try {
       this.native = new NativeRabbitMQ(JSON.stringify(c), (args) => this.onDeliveries(args[0], args[1], args[2]))

@@ -10,6 +10,7 @@
  * replica cannot take it again. A watchdog renews the lock while the handler runs.
  */
 const native = require('./native.js')
+const { AdapterLog, checkLogger } = require('./log.js')
 const { fromNative, configError } = require('./errors.js')
 const { TICK_AWARE } = require('./cron.js')
 
@@ -38,12 +39,13 @@ function validateCronExpression(expression) {
 class CronScheduler {
   /**
    * @param cronAdapter any Motia CronAdapter (ours or upstream)
-   * @param options {onError?(error, jobName), onSkip?(jobName, scheduledAt)}
+   * @param options {onError?(error, jobName), onSkip?(jobName, scheduledAt), logger?}
    */
   constructor(cronAdapter, options = {}) {
     if (!cronAdapter || typeof cronAdapter.acquireLock !== 'function') throw configError('cronAdapter', 'must implement CronAdapter')
     this.adapter = cronAdapter
     this.options = options || {}
+    this._log = new AdapterLog('CronScheduler', checkLogger(this.options.logger))
     this.jobs = new Map()
     this.running = new Set()
     this.stopped = false
@@ -134,7 +136,7 @@ class CronScheduler {
         this.options.onError(error, name)
       } catch {}
     } else {
-      console.error(`[motia-native-adapters] cron job "${name}" failed:`, error)
+      this._log.error('run', `cron job "${name}" failed`, { job: name, error })
     }
   }
 }

@@ -4,6 +4,7 @@ const { Batcher } = require('./batcher.js')
 const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
 const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
+const { checkLogger } = require('./log.js')
 
 const DEFAULT_STATE_PREFIX = 'motia:state:'
 const { stateGet: OP_GET, stateSet: OP_SET, stateDelete: OP_DELETE, stateExists: OP_EXISTS } = require('./native.js').wireCodes()
@@ -34,6 +35,7 @@ class RedisStateAdapter {
     const opts = { ...legacy, ...(options || {}) }
     const keyPrefix = opts.keyPrefix === undefined || opts.keyPrefix === null ? DEFAULT_STATE_PREFIX : checkPrefix(opts.keyPrefix, 'keyPrefix')
     const ttl = checkTtlSeconds(opts.ttl, 'ttl')
+    checkLogger(opts.logger) // accepted like every adapter's; state calls report failures by rejecting
     const commandTimeout = optInt(opts, 'commandTimeout', 'commandTimeout', 1, 2 ** 31 - 1)
     if (commandTimeout !== undefined) conn.commandTimeout = commandTimeout
     const connJson = JSON.stringify(conn)

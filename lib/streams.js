@@ -9,6 +9,7 @@ const { NativeRedisStreams, createRedisStreamsLoop } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
 const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
+const { AdapterLog, checkLogger } = require('./log.js')
 const { Batcher } = require('./batcher.js')
 
 const { streamGet: OP_GET, streamSetFull: OP_SET_FULL, streamSetOpen: OP_SET_OPEN, streamDelete: OP_DELETE } = require('./native.js').wireCodes()
@@ -34,6 +35,7 @@ class StreamCore {
       throw configError('options', 'must be an object {keyPrefix?}')
     }
     const opts = { ...legacy, ...(options || {}) }
+    this.log = new AdapterLog('RedisStreamAdapter', checkLogger(opts.logger))
     this.keyPrefix = (opts.keyPrefix !== undefined && opts.keyPrefix !== null && checkPrefix(opts.keyPrefix, 'keyPrefix')) || DEFAULT_STREAM_PREFIX
     this.handlers = new Map() // channel -> Set<{owner, handler}>
     this.keepAlive = null
@@ -65,9 +67,9 @@ class StreamCore {
     for (const { handler } of set) {
       try {
         const r = handler(event)
-        if (r && typeof r.then === 'function') r.then(undefined, (e) => console.error('[motia-native-adapters] stream subscriber failed:', e))
+        if (r && typeof r.then === 'function') r.then(undefined, (e) => this.log.error('subscribe', 'stream subscriber failed', { channel, error: e }))
       } catch (e) {
-        console.error('[motia-native-adapters] stream subscriber failed:', e)
+        this.log.error('subscribe', 'stream subscriber failed', { channel, error: e })
       }
     }
   }

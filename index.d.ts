@@ -21,6 +21,14 @@ import type {
 } from '@motiadev/core'
 import { StreamAdapter } from '@motiadev/core'
 
+/** A logger the adapters write to (console, pino, Motia's logger all fit). */
+export interface AdapterLogger {
+  debug?(message: string, meta?: Record<string, unknown>): void
+  info?(message: string, meta?: Record<string, unknown>): void
+  warn(message: string, meta?: Record<string, unknown>): void
+  error(message: string, meta?: Record<string, unknown>): void
+}
+
 /** TLS and socket options, as in node-redis `RedisClientOptions['socket']`. */
 export interface RedisSocketOptions {
   host?: string
@@ -93,6 +101,13 @@ export interface RedisFlatConnection {
 export type RedisConnection = RedisClientLike | RedisClientOptionsLike | RedisLegacyConfig
 
 export interface RedisStateAdapterOptions {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** Prefix of every key. Default `'motia:state:'`. */
   keyPrefix?: string
   /** Expiry in seconds, refreshed on every set. Default: none. */
@@ -124,13 +139,23 @@ export declare class RedisStateAdapter implements StateAdapter {
   exists(traceId: string, key: string): Promise<boolean>
   getMany<T>(traceId: string, keys: string[]): Promise<(T | null)[]>
   setMany<T>(traceId: string, items: Record<string, T>): Promise<void>
+  /** PING: true when Redis answers. */
   isHealthy(): Promise<boolean>
+  /** Calls, errors by code and latency per method, counters and gauges of this adapter (README "Metrics"). */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /** The RFC's flat `RedisStateAdapter` config: connection fields plus `keyPrefix` and `ttl` (seconds). */
 export interface RedisStateAdapterConfig extends RedisFlatConnection, RedisStateAdapterOptions {}
 
 export interface RedisStreamAdapterOptions {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** Prefix of stream hashes `${keyPrefix}${streamName}:group:${groupId}`. Default `'motia:stream:'`. */
   keyPrefix?: string
   /** Accepted for compatibility (keep-alive is always on). */
@@ -148,6 +173,10 @@ export declare class RedisStreamAdapterManager implements StreamAdapterManager {
   createStream<TData>(streamName: string): StreamAdapter<TData>
   /** Closes both connections; subscriptions end. */
   shutdown(): Promise<void>
+  /** PING on the shared connection: true when Redis answers. */
+  isHealthy(): Promise<boolean>
+  /** Calls, errors by code and latency per method, counters and gauges of this adapter (README "Metrics"). */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /** The RFC's flat `RedisStreamAdapter` config: connection fields (or node-redis options) plus `keyPrefix`. */
@@ -185,10 +214,21 @@ export declare class RedisStreamAdapter<TData = any> extends StreamAdapter<TData
   createStream<T>(streamName: string): StreamAdapter<T>
   /** As a manager: closes the connections this adapter opened; every stream's subscriptions end. */
   shutdown(): Promise<void>
+  /** PING on the connection this stream shares: true when Redis answers. */
+  isHealthy(): Promise<boolean>
+  /** Metrics of the connection this stream shares with its manager's streams. */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /** Options shared by the cron lock adapters. */
 export interface CronLockOptions {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** Default lock TTL in ms when `acquireLock` gets none. Default `300000`. */
   lockTTL?: number
   /** Extra attempts when the lock is taken. Default `0`. */
@@ -264,6 +304,8 @@ export declare class RedisCronAdapter implements CronAdapter {
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
+  /** Acquired, refused, ticks skipped, released, renewed, lost, the last fencing token, call latencies. */
+  metrics(): AdapterMetricsSnapshot
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
 }
@@ -297,6 +339,8 @@ export declare class PostgresCronAdapter implements CronAdapter {
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
+  /** Acquired, refused, ticks skipped, released, renewed, lost, the last fencing token, call latencies. */
+  metrics(): AdapterMetricsSnapshot
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
 }
@@ -328,12 +372,21 @@ export declare class MySqlCronAdapter implements CronAdapter {
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
+  /** Acquired, refused, ticks skipped, released, renewed, lost, the last fencing token, call latencies. */
+  metrics(): AdapterMetricsSnapshot
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
 }
 
 /** Options of `@motiadev/adapter-rabbitmq-events@0.17`, plus `publishTimeout`, `shutdownTimeout` and `tls`. */
 export interface RabbitMQEventAdapterConfig {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** `amqp://user:pass@host:5672/vhost` or `amqps://…`. Credentials never appear in errors or logs. */
   url: string
   /** Default `'topic'`. */
@@ -434,6 +487,10 @@ declare abstract class NativeEventAdapter implements EventAdapter {
   listTopics(): Promise<string[]>
   /** The permanent error `subscribe()` met for this handle (wrong credentials, 406 …), or null. */
   subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
+  /** RabbitMQ: the connection is open; Kafka: the brokers answer a metadata request (within 2 s). */
+  isHealthy(): Promise<boolean>
+  /** Emits, deliveries, redeliveries, handler runs and failures, retries, acks, dead letters, requeues. */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /**
@@ -449,6 +506,13 @@ export declare class RabbitMQEventAdapter extends NativeEventAdapter {
 }
 
 export interface KafkaEventAdapterConfig {
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
   /** `host:port` list (or one comma-separated string). */
   brokers: string[] | string
   /** Default `'motia'`. */
@@ -495,7 +559,14 @@ export interface CronScheduleOptions {
 }
 
 export interface CronSchedulerOptions {
-  /** Called when a handler throws/rejects or the lock backend is down. Default: console.error. */
+  /**
+   * Where this adapter's log lines go: anything with `debug/info/warn/error(message, meta)` (console,
+   * pino, Motia's logger). `meta` carries `adapter`, `op` and, for failures, `code` and `error`.
+   * Repeated failures are summarised (at most one line per 30 s). Default: the console.
+   */
+  logger?: AdapterLogger
+
+  /** Called when a handler throws/rejects or the lock backend is down. Default: an error line to `logger`. */
   onError?: (error: unknown, jobName: string) => void
   /** Called when another replica already runs this tick. */
   onSkip?: (jobName: string, scheduledAt: number) => void
@@ -518,6 +589,52 @@ export declare class CronScheduler {
 export declare function validateCronExpression(expression: unknown): boolean
 /** The next fire times (ms since epoch); throws MOTIA_CONFIG quoting an invalid expression. */
 export declare function nextCronRuns(expression: string, options?: { timezone?: string; after?: number; count?: number }): number[]
+
+/** Latency of one method, in seconds (hdrhistogram in Rust; `buckets` are cumulative `[le, count]`). */
+export interface LatencySnapshot {
+  count: number
+  sum: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  buckets: [number, number][]
+}
+
+/** What `adapter.metrics()` returns. Counter and gauge names are listed in the README ("Metrics"). */
+export interface AdapterMetricsSnapshot {
+  /** The class name, e.g. `RedisStateAdapter` (`Class#2` for a second one in `prometheusMetrics`). */
+  adapter: string
+  /** The cron adapter's `instanceId`, else `hostname:pid`. */
+  instance: string
+  methods: Record<string, { calls: number; errors: number; seconds: LatencySnapshot }>
+  errors: { method: string; code: string; count: number }[]
+  counters: Record<string, number>
+  gauges: Record<string, number>
+}
+
+/** Anything with `isHealthy()` / `metrics()`: every adapter of this package. */
+export interface ObservableAdapter {
+  isHealthy?(): Promise<boolean>
+  metrics?(): AdapterMetricsSnapshot
+}
+
+export interface HealthReport {
+  ok: boolean
+  adapters: { name: string; ok: boolean; latencyMs: number; error?: string }[]
+}
+
+/** Readiness of several adapters (each `isHealthy()` bounded by `timeoutMs`, default 2000). */
+export declare function health(adapters: ObservableAdapter[] | Record<string, ObservableAdapter>, options?: { timeoutMs?: number }): Promise<HealthReport>
+
+/** The adapters' metrics in the Prometheus text exposition format (`motia_adapter_…`, labels `adapter`, `instance`). */
+export declare function prometheusMetrics(adapters: ObservableAdapter[] | Record<string, ObservableAdapter>): string
+
+/**
+ * The same metrics as observable OpenTelemetry instruments on `options.meter` (default: the global
+ * meter provider of `@opentelemetry/api`, which must then be installed). Returns an unregister function.
+ */
+export declare function registerOpenTelemetry(adapters: ObservableAdapter[] | Record<string, ObservableAdapter>, options?: { meter?: unknown }): () => void
 
 /**
  * Builds Motia's `adapters` from environment variables (unset `*_ADAPTER` = Motia's default):
@@ -588,7 +705,23 @@ export declare class NativeKafka {
   stop(id: number): void
   /** Commits what was handled, leaves the group. */
   remove(id: number): Promise<void>
+  /** Whether the brokers answer a metadata request within `timeout_ms`. */
+  ping(timeoutMs: number): Promise<boolean>
   shutdown(): Promise<void>
+}
+
+/** Internal: the metrics of one adapter. Read them with the adapter's `metrics()`. */
+export declare class NativeMetrics {
+  /** `enabled: false` makes every record a no-op (default true). */
+  constructor(enabled?: boolean | undefined | null)
+  /** One finished call of `method` that took `seconds`; `code` is its error code when it failed. */
+  record(method: string, seconds: number, code?: string | undefined | null): void
+  /** Adds `n` (default 1) to the counter `name`. */
+  incr(name: string, n?: number | undefined | null): void
+  /** Sets the gauge `name`. */
+  gauge(name: string, value: number): void
+  /** The snapshot as JSON text (see `core::metrics::Metrics::snapshot`). */
+  snapshot(): string
 }
 
 /** Internal: the native lock store behind `MySqlCronAdapter`. Use `MySqlCronAdapter` instead. */
@@ -686,6 +819,8 @@ export declare class NativeRedisCronLoop {
   tryAcquire(jobName: string, ttl: number, calledAt: number, scheduledAt?: number | undefined | null): Promise<AcquireResult>
   /** Releases a lock this instance holds (JSON of the CronLock); resolves whether it was held. */
   release(lock: string): Promise<boolean>
+  /** `[calls waiting for a reply, reconnects so far]` of this connection. */
+  stats(): Array<number>
   /** Refuses new calls, waits for pending ones, closes the socket. */
   close(): Promise<void>
 }
@@ -723,6 +858,8 @@ export declare class NativeRedisStateLoop {
   exists(traceId: string, key: string): Promise<boolean>
   /** `PING`; resolves with `true` when Redis answers `PONG`. */
   ping(): Promise<boolean>
+  /** `[calls waiting for a reply, reconnects so far]` of this connection. */
+  stats(): Array<number>
   /** Refuses new calls, waits for pending ones, closes the socket. */
   close(): Promise<void>
 }
@@ -732,6 +869,8 @@ export declare class NativeRedisStreams {
   /** `on_message(channel, payload)` receives pub/sub messages (weak: never keeps Node alive). */
   constructor(connection: string, keyPrefix: string, onMessage: (arg: [string, string]) => void)
   warmUp(): void
+  /** `PING`; true when Redis answers. */
+  ping(): Promise<boolean>
   /** Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete). */
   batch(kinds: Array<number>, streams: Array<string>, groups: Array<string>, ids: Array<string>, payloads: Array<string>, nows: Array<number>): Promise<string>
   getGroup(stream: string, groupId: string): Promise<string>
@@ -756,6 +895,10 @@ export declare class NativeRedisStreamsLoop {
   set(stream: string, groupId: string, id: string, payload: string, open: boolean, now: number, item: unknown): Promise<unknown>
   /** The delete script; resolves with the removed item or `null`. */
   delete(stream: string, groupId: string, id: string): Promise<unknown>
+  /** `PING`; resolves with `true` when Redis answers `PONG`. */
+  ping(): Promise<boolean>
+  /** `[calls waiting for a reply, reconnects so far]` of this connection. */
+  stats(): Array<number>
   /** Refuses new calls, waits for pending ones, closes the socket. */
   close(): Promise<void>
 }
@@ -783,19 +926,19 @@ export interface AcquireResult {
  * Internal: a `NativeRedisCronLoop` sharing `cron`'s locks, or `null` when this connection or
  * host cannot use the event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
  */
-export declare function createRedisCronLoop(cron: NativeRedisCron, connection: string, errorClass: unknown): NativeRedisCronLoop | null
+export declare function createRedisCronLoop(cron: NativeRedisCron, connection: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisCronLoop | null
 
 /**
  * Internal: a `NativeRedisStateLoop`, or `null` when this connection or host cannot use the
  * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
  */
-export declare function createRedisStateLoop(connection: string, keyPrefix: string, ttl: number | undefined | null, errorClass: unknown): NativeRedisStateLoop | null
+export declare function createRedisStateLoop(connection: string, keyPrefix: string, ttl: number | undefined | null, errorClass: unknown, metrics: NativeMetrics): NativeRedisStateLoop | null
 
 /**
  * Internal: a `NativeRedisStreamsLoop`, or `null` when this connection or host cannot use the
  * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
  */
-export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown): NativeRedisStreamsLoop | null
+export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisStreamsLoop | null
 
 /** `lockTTL` default (ms) of the cron lock adapters. */
 export declare const DEFAULT_LOCK_TTL_MS: number

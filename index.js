@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeKafka = nativeBinding.NativeKafka
+module.exports.NativeMetrics = nativeBinding.NativeMetrics
 module.exports.NativeMySqlCron = nativeBinding.NativeMySqlCron
 module.exports.NativePostgresCron = nativeBinding.NativePostgresCron
 module.exports.NativeRabbitMq = nativeBinding.NativeRabbitMq

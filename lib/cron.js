@@ -15,6 +15,7 @@ const { randomUUID } = require('node:crypto')
 const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { AdapterLog, checkLogger } = require('./log.js')
+const { AdapterMetrics, COUNTERS, GAUGES } = require('./metrics.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
 
@@ -96,6 +97,7 @@ class LockAdapter {
 
   constructor(opts) {
     this._log = new AdapterLog(new.target.name, opts.logger)
+    this._metrics = new AdapterMetrics(new.target.name, opts.instanceId)
     this._opts = opts
     this.instanceId = opts.instanceId
     this.lockTTL = opts.lockTTL
@@ -118,16 +120,23 @@ class LockAdapter {
     for (let i = 0; i < attempts; i++) {
       let result
       try {
-        result = await (this._loop || this._native).tryAcquire(`${jobName}`, t, calledAt, scheduledAt)
+        // the event-loop path records its calls in Rust; time the tokio path here
+        result = await (this._loop
+          ? this._loop.tryAcquire(`${jobName}`, t, calledAt, scheduledAt)
+          : this._metrics.time('acquireLock', this._native.tryAcquire(`${jobName}`, t, calledAt, scheduledAt)))
       } catch (e) {
         throw fromNative(e)
       }
       if (result.lock) {
         const lock = JSON.parse(result.lock)
+        this._metrics.incr(COUNTERS.acquired)
+        if (typeof lock.fencingToken === 'number') this._metrics.gauge(GAUGES.fencingToken, lock.fencingToken)
         if (this._opts.autoRenew) this._startWatchdog(lock, t)
         return lock
       }
-      if (result.skippedSince !== undefined && result.skippedSince !== null) {
+      const skipped = result.skippedSince !== undefined && result.skippedSince !== null
+      this._metrics.incr(skipped ? COUNTERS.skipped : COUNTERS.refused)
+      if (skipped) {
         const tick = new Date(scheduledAt ?? Math.floor(calledAt / 1000) * 1000).toISOString()
         this._log.warn('acquireLock', `cron job "${jobName}": tick ${tick} skipped, the run of ${new Date(result.skippedSince).toISOString()} still holds the lock`, {
           job: `${jobName}`,
@@ -144,7 +153,9 @@ class LockAdapter {
     if (!lock || typeof lock !== 'object') throw configError('lock', 'must be the CronLock returned by acquireLock')
     this._stopWatchdog(lock.lockId)
     try {
-      await (this._loop || this._native).release(JSON.stringify(lock))
+      const text = JSON.stringify(lock)
+      const held = await (this._loop ? this._loop.release(text) : this._metrics.time('releaseLock', this._native.release(text)))
+      if (held) this._metrics.incr(COUNTERS.released)
     } catch (e) {
       throw fromNative(e)
     }
@@ -155,7 +166,9 @@ class LockAdapter {
     if (!lock || typeof lock !== 'object') return false
     const t = lockTtl(ttl, 'ttl') ?? this.lockTTL
     try {
-      return await this._native.renew(JSON.stringify(lock), t)
+      const ok = await this._metrics.time('renewLock', this._native.renew(JSON.stringify(lock), t))
+      this._metrics.incr(ok ? COUNTERS.renewed : COUNTERS.lost)
+      return ok
     } catch {
       return false
     }
@@ -168,6 +181,11 @@ class LockAdapter {
     } catch (e) {
       throw fromNative(e)
     }
+  }
+
+  /** Acquisitions (acquired, refused, ticks skipped), releases, renewals, lost locks, the last fencing token and call latencies: see README "Metrics". */
+  metrics() {
+    return this._metrics.snapshot()
   }
 
   /** True when the backend answers (always true with enableHealthCheck: false). */
@@ -196,8 +214,10 @@ class LockAdapter {
       if (ok) {
         failures = 0
         lock.expiresAt = Date.now() + ttl
+        this._metrics.incr(COUNTERS.renewed)
         return
       }
+      this._metrics.incr(COUNTERS.lost)
       this._stopWatchdog(lock.lockId)
       const report = this._opts.onLockLost
       if (report) {
@@ -244,10 +264,11 @@ class RedisCronAdapter extends LockAdapter {
     try {
       this._native = new NativeRedisCron(connJson, keyPrefix, opts.instanceId, opts.releaseGuard)
       // acquire/release on Node's own event loop (no thread hop); null for TLS, Bun, Deno
-      this._loop = jsLoopAllowed() ? createRedisCronLoop(this._native, connJson, MotiaAdapterError) : null
+      this._loop = jsLoopAllowed() ? createRedisCronLoop(this._native, connJson, MotiaAdapterError, this._metrics.native) : null
     } catch (e) {
       throw fromNative(e)
     }
+    this._metrics.loops.push(this._loop)
   }
 
   /** Stops watchdogs, deletes the unreleased locks this instance holds, and closes our connections. */

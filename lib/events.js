@@ -6,6 +6,7 @@
  */
 const { configError, serializeError, fromNative, MotiaAdapterError, ErrorCodes } = require('./errors.js')
 const { AdapterLog, checkLogger } = require('./log.js')
+const { AdapterMetrics, COUNTERS } = require('./metrics.js')
 
 /** What a handler's outcome asks the broker to do with a delivery. */
 const WIRE = require('./native.js').wireCodes()
@@ -126,8 +127,9 @@ class Dispatcher {
    * @param {(delivery: any, outcome: number) => void} o.settle
    * @param {string} o.label  for logs, e.g. the queue name
    */
-  constructor({ handler, queue, limit, settle, label, log }) {
+  constructor({ handler, queue, limit, settle, label, log, metrics }) {
     this.log = log || new AdapterLog('events', null)
+    this.metrics = metrics || null
     this.handler = handler
     this.queue = queue
     this.limit = Math.max(1, limit || 1)
@@ -194,11 +196,14 @@ class Dispatcher {
           this.settle(delivery, Outcome.DEAD_LETTER)
           return
         }
+        const t0 = performance.now()
         try {
           await this.handler(delivery.event)
+          if (this.metrics) this.metrics.record('handler', (performance.now() - t0) / 1000, null)
           this.settle(delivery, Outcome.ACK)
           return
         } catch (err) {
+          if (this.metrics) this.metrics.record('handler', (performance.now() - t0) / 1000, typeof err?.code === 'string' ? err.code : 'HANDLER_ERROR')
           failures++
           if (failures > maxRetries) {
             this.log.error('deliver', `${this.label}: handler failed ${failures} time(s), dead-lettering: ${describe(err)}`, { queue: this.label, attempts: failures })
@@ -208,6 +213,7 @@ class Dispatcher {
             queue: this.label,
             attempt: failures,
           })
+          if (this.metrics) this.metrics.incr(COUNTERS.retried)
           if (delaySeconds > 0) await this.sleep(delaySeconds * 1000)
           if (this.stopping) {
             // Shutting down: hand it back to the broker rather than hold shutdown for the delay.
@@ -331,12 +337,18 @@ class EventAdapterBase {
   constructor(name, config, logger) {
     this.adapterName = name
     this.log = new AdapterLog(name, checkLogger(logger))
+    this._metrics = new AdapterMetrics(name)
     this.config = config
     this.closed = false
     this.subs = new SubscriptionRegistry()
     this.settleRows = [[], [], [], []]
     this.settleScheduled = false
     this.flushSettles = this.flushSettles.bind(this)
+  }
+
+  /** Whether the broker answers: the subclass asks its native client. */
+  async nativeHealthy() {
+    return false
   }
 
   /** Broker limits on topic and step/queue names (MOTIA_CONFIG); none by default. */
@@ -353,7 +365,7 @@ class EventAdapterBase {
     } catch (e) {
       return Promise.reject(e)
     }
-    return this.publisher.push(this.publishRow(event, body, timestamp), () => undefined)
+    return this._metrics.time('emit', this.publisher.push(this.publishRow(event, body, timestamp), () => undefined))
   }
 
   /**
@@ -406,6 +418,7 @@ class EventAdapterBase {
       limit,
       label,
       log: this.log,
+      metrics: this._metrics,
       settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome),
     })
     const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...(sub.fields || {}) }
@@ -443,13 +456,17 @@ class EventAdapterBase {
       this.log.error('deliver', 'undecodable delivery batch', { error: e })
       return
     }
+    let redelivered = 0
     for (const r of rows) {
+      if (r[2]) redelivered++
       const d = { generation, tag: r[0], priorFailures: r[1], redelivered: r[2], event: r[3] }
       if (r.length > 4) d.bad = r[4]
       else if (!r[3] || typeof r[3] !== 'object') d.bad = 'the message body is not an event object'
       if (entry) entry.dispatcher.push(d)
       else this.settle(subId, generation, d.tag, Outcome.REQUEUE)
     }
+    this._metrics.incr(COUNTERS.delivered, rows.length)
+    this._metrics.incr(COUNTERS.redelivered, redelivered)
   }
 
   settle(subId, generation, tag, outcome) {
@@ -469,6 +486,11 @@ class EventAdapterBase {
     const [s, g, t, o] = this.settleRows
     if (s.length === 0) return
     this.settleRows = [[], [], [], []]
+    const counts = [0, 0, 0]
+    for (const x of o) counts[x === Outcome.ACK ? 0 : x === Outcome.DEAD_LETTER ? 1 : 2]++
+    this._metrics.incr(COUNTERS.acked, counts[0])
+    this._metrics.incr(COUNTERS.deadLettered, counts[1])
+    this._metrics.incr(COUNTERS.requeued, counts[2])
     try {
       this.native.settle(s, g, t, o)
       if (this.log.repeats.size) this.log.recovered('settle', 'settle', 'settling works again')
@@ -513,6 +535,21 @@ class EventAdapterBase {
     await this.drain(entries)
     await this.publisher.idle()
     await this.native.shutdown()
+  }
+
+  /** Emits (calls, latency, errors), deliveries, handler runs, retries, outcomes: see README "Metrics". */
+  metrics() {
+    return this._metrics.snapshot()
+  }
+
+  /** True while the broker connection is up (and a round trip answers, where the backend has one). */
+  async isHealthy() {
+    if (this.closed) return false
+    try {
+      return (await this.nativeHealthy()) === true
+    } catch {
+      return false
+    }
   }
 
   async getSubscriptionCount(topic) {

@@ -21,7 +21,6 @@ import type {
 } from '@motiadev/core'
 import { StreamAdapter } from '@motiadev/core'
 
-/** TLS and socket options, as in node-redis `RedisClientOptions['socket']`. */
 /** A logger the adapters write to (console, pino, Motia's logger all fit). */
 export interface AdapterLogger {
   debug?(message: string, meta?: Record<string, unknown>): void
@@ -30,6 +29,7 @@ export interface AdapterLogger {
   error(message: string, meta?: Record<string, unknown>): void
 }
 
+/** TLS and socket options, as in node-redis `RedisClientOptions['socket']`. */
 export interface RedisSocketOptions {
   host?: string
   port?: number
@@ -139,7 +139,10 @@ export declare class RedisStateAdapter implements StateAdapter {
   exists(traceId: string, key: string): Promise<boolean>
   getMany<T>(traceId: string, keys: string[]): Promise<(T | null)[]>
   setMany<T>(traceId: string, items: Record<string, T>): Promise<void>
+  /** PING: true when Redis answers. */
   isHealthy(): Promise<boolean>
+  /** Calls, errors by code and latency per method, counters and gauges of this adapter (README "Metrics"). */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /** The RFC's flat `RedisStateAdapter` config: connection fields plus `keyPrefix` and `ttl` (seconds). */
@@ -170,6 +173,10 @@ export declare class RedisStreamAdapterManager implements StreamAdapterManager {
   createStream<TData>(streamName: string): StreamAdapter<TData>
   /** Closes both connections; subscriptions end. */
   shutdown(): Promise<void>
+  /** PING on the shared connection: true when Redis answers. */
+  isHealthy(): Promise<boolean>
+  /** Calls, errors by code and latency per method, counters and gauges of this adapter (README "Metrics"). */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /** The RFC's flat `RedisStreamAdapter` config: connection fields (or node-redis options) plus `keyPrefix`. */
@@ -207,6 +214,10 @@ export declare class RedisStreamAdapter<TData = any> extends StreamAdapter<TData
   createStream<T>(streamName: string): StreamAdapter<T>
   /** As a manager: closes the connections this adapter opened; every stream's subscriptions end. */
   shutdown(): Promise<void>
+  /** PING on the connection this stream shares: true when Redis answers. */
+  isHealthy(): Promise<boolean>
+  /** Metrics of the connection this stream shares with its manager's streams. */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /** Options shared by the cron lock adapters. */
@@ -293,6 +304,8 @@ export declare class RedisCronAdapter implements CronAdapter {
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
+  /** Acquired, refused, ticks skipped, released, renewed, lost, the last fencing token, call latencies. */
+  metrics(): AdapterMetricsSnapshot
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
 }
@@ -326,6 +339,8 @@ export declare class PostgresCronAdapter implements CronAdapter {
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
+  /** Acquired, refused, ticks skipped, released, renewed, lost, the last fencing token, call latencies. */
+  metrics(): AdapterMetricsSnapshot
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
 }
@@ -357,6 +372,8 @@ export declare class MySqlCronAdapter implements CronAdapter {
   releaseLock(lock: CronLock): Promise<void>
   renewLock(lock: CronLock, ttl: number): Promise<boolean>
   isHealthy(): Promise<boolean>
+  /** Acquired, refused, ticks skipped, released, renewed, lost, the last fencing token, call latencies. */
+  metrics(): AdapterMetricsSnapshot
   shutdown(): Promise<void>
   getActiveLocks(): Promise<CronLockInfo[]>
 }
@@ -470,6 +487,10 @@ declare abstract class NativeEventAdapter implements EventAdapter {
   listTopics(): Promise<string[]>
   /** The permanent error `subscribe()` met for this handle (wrong credentials, 406 …), or null. */
   subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
+  /** RabbitMQ: the connection is open; Kafka: the brokers answer a metadata request (within 2 s). */
+  isHealthy(): Promise<boolean>
+  /** Emits, deliveries, redeliveries, handler runs and failures, retries, acks, dead letters, requeues. */
+  metrics(): AdapterMetricsSnapshot
 }
 
 /**
@@ -568,6 +589,52 @@ export declare class CronScheduler {
 export declare function validateCronExpression(expression: unknown): boolean
 /** The next fire times (ms since epoch); throws MOTIA_CONFIG quoting an invalid expression. */
 export declare function nextCronRuns(expression: string, options?: { timezone?: string; after?: number; count?: number }): number[]
+
+/** Latency of one method, in seconds (hdrhistogram in Rust; `buckets` are cumulative `[le, count]`). */
+export interface LatencySnapshot {
+  count: number
+  sum: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  buckets: [number, number][]
+}
+
+/** What `adapter.metrics()` returns. Counter and gauge names are listed in the README ("Metrics"). */
+export interface AdapterMetricsSnapshot {
+  /** The class name, e.g. `RedisStateAdapter` (`Class#2` for a second one in `prometheusMetrics`). */
+  adapter: string
+  /** The cron adapter's `instanceId`, else `hostname:pid`. */
+  instance: string
+  methods: Record<string, { calls: number; errors: number; seconds: LatencySnapshot }>
+  errors: { method: string; code: string; count: number }[]
+  counters: Record<string, number>
+  gauges: Record<string, number>
+}
+
+/** Anything with `isHealthy()` / `metrics()`: every adapter of this package. */
+export interface ObservableAdapter {
+  isHealthy?(): Promise<boolean>
+  metrics?(): AdapterMetricsSnapshot
+}
+
+export interface HealthReport {
+  ok: boolean
+  adapters: { name: string; ok: boolean; latencyMs: number; error?: string }[]
+}
+
+/** Readiness of several adapters (each `isHealthy()` bounded by `timeoutMs`, default 2000). */
+export declare function health(adapters: ObservableAdapter[] | Record<string, ObservableAdapter>, options?: { timeoutMs?: number }): Promise<HealthReport>
+
+/** The adapters' metrics in the Prometheus text exposition format (`motia_adapter_…`, labels `adapter`, `instance`). */
+export declare function prometheusMetrics(adapters: ObservableAdapter[] | Record<string, ObservableAdapter>): string
+
+/**
+ * The same metrics as observable OpenTelemetry instruments on `options.meter` (default: the global
+ * meter provider of `@opentelemetry/api`, which must then be installed). Returns an unregister function.
+ */
+export declare function registerOpenTelemetry(adapters: ObservableAdapter[] | Record<string, ObservableAdapter>, options?: { meter?: unknown }): () => void
 
 /**
  * Builds Motia's `adapters` from environment variables (unset `*_ADAPTER` = Motia's default):

@@ -10,6 +10,7 @@ const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
 const { adaptersFromEnv } = require('./env.js')
 const { RabbitMQEventAdapter } = require('./rabbitmq.js')
 const { KafkaEventAdapter } = require('./kafka.js')
+const { health, prometheusMetrics, registerOpenTelemetry } = require('./metrics.js')
 
 module.exports = {
   RedisStateAdapter,
@@ -24,6 +25,9 @@ module.exports = {
   validateCronExpression,
   nextCronRuns,
   adaptersFromEnv,
+  health,
+  prometheusMetrics,
+  registerOpenTelemetry,
   ErrorCodes,
   MotiaAdapterError,
 }

@@ -14,6 +14,9 @@ export const {
   validateCronExpression,
   nextCronRuns,
   adaptersFromEnv,
+  health,
+  prometheusMetrics,
+  registerOpenTelemetry,
   ErrorCodes,
   MotiaAdapterError,
 } = cjs

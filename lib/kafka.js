@@ -10,6 +10,7 @@
  * - Offsets are committed only after the handler settled (at-least-once). Retries, dead-lettering (to
  *   `${topic}.${stepName}.dlq`), FIFO and concurrency come from the shared event core (`lib/events.js`).
  */
+const { DEFAULT_HEALTH_TIMEOUT_MS } = require('./metrics.js')
 const { NativeKafka } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { configError, fromNative } = require('./errors.js')
@@ -67,6 +68,11 @@ class KafkaEventAdapter extends EventAdapterBase {
     const native = this.native
     let seq = 0
     this.publisher = new Batcher((t, k, b, ts) => native.publish(seq++, t, k, b, ts), 4, 16)
+  }
+
+  /** A metadata round trip to the brokers (bounded by the health check's 2 s). */
+  nativeHealthy() {
+    return this.native.ping(DEFAULT_HEALTH_TIMEOUT_MS)
   }
 
   /** Key: `messageGroupId`, else `traceId` (one group stays in one partition, in order). */

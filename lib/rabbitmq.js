@@ -134,6 +134,11 @@ class RabbitMQEventAdapter extends EventAdapterBase {
     return { id: r.id, limit, label: r.name, fields: { queue: r.name } }
   }
 
+  /** The connection to RabbitMQ is open (lapin's heartbeats keep checking it). */
+  async nativeHealthy() {
+    return this.native.isConnected()
+  }
+
   /** True while the connection to RabbitMQ is open. */
   isConnected() {
     return this.native.isConnected()

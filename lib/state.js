@@ -5,6 +5,7 @@ const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./conf
 const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { checkLogger } = require('./log.js')
+const { AdapterMetrics } = require('./metrics.js')
 
 const DEFAULT_STATE_PREFIX = 'motia:state:'
 const { stateGet: OP_GET, stateSet: OP_SET, stateDelete: OP_DELETE, stateExists: OP_EXISTS } = require('./native.js').wireCodes()
@@ -40,13 +41,15 @@ class RedisStateAdapter {
     if (commandTimeout !== undefined) conn.commandTimeout = commandTimeout
     const connJson = JSON.stringify(conn)
     const prefix = keyPrefix || DEFAULT_STATE_PREFIX
+    const m = (this._metrics = new AdapterMetrics('RedisStateAdapter'))
     try {
       this._native = new NativeRedisState(connJson, prefix, ttl)
-      // get/set/delete/exists on Node's own event loop (no thread hop); null for TLS, Bun, Deno
-      this._loop = jsLoopAllowed() ? createRedisStateLoop(connJson, prefix, ttl, MotiaAdapterError) : null
+      // get/set/delete/exists on Node's own event loop (no thread hop, metrics recorded in Rust); null for TLS, Bun, Deno
+      this._loop = jsLoopAllowed() ? createRedisStateLoop(connJson, prefix, ttl, MotiaAdapterError, m.native) : null
     } catch (e) {
       throw fromNative(e)
     }
+    m.loops.push(this._loop)
     this.keyPrefix = prefix
     this.ttl = ttl
     const native = this._native
@@ -58,7 +61,7 @@ class RedisStateAdapter {
   /** Value stored under (traceId, key), or null. */
   get(traceId, key) {
     if (this._loop) return this._loop.get(`${traceId}`, `${key}`)
-    return this._batcher.push([OP_GET, `${traceId}`, `${key}`, ''], nullish)
+    return this._m('get', this._batcher.push([OP_GET, `${traceId}`, `${key}`, ''], nullish))
   }
 
   /** Stores `value` as JSON (with `EX ttl` when configured) and returns it. Rejects with MOTIA_SERIALIZE if JSON cannot hold it. */
@@ -71,30 +74,30 @@ class RedisStateAdapter {
       return Promise.reject(e)
     }
     if (this._loop) return this._loop.set(`${traceId}`, `${key}`, text, value)
-    return this._batcher.push([OP_SET, `${traceId}`, `${key}`, text], () => value)
+    return this._m('set', this._batcher.push([OP_SET, `${traceId}`, `${key}`, text], () => value))
   }
 
   /** Atomically removes (traceId, key) and returns the previous value, or null (GETDEL). */
   delete(traceId, key) {
     if (this._loop) return this._loop.delete(`${traceId}`, `${key}`)
-    return this._batcher.push([OP_DELETE, `${traceId}`, `${key}`, ''], nullish)
+    return this._m('delete', this._batcher.push([OP_DELETE, `${traceId}`, `${key}`, ''], nullish))
   }
 
   /** Whether (traceId, key) exists (RFC). */
   exists(traceId, key) {
     if (this._loop) return this._loop.exists(`${traceId}`, `${key}`)
-    return this._batcher.push([OP_EXISTS, `${traceId}`, `${key}`, ''], (v) => v === true)
+    return this._m('exists', this._batcher.push([OP_EXISTS, `${traceId}`, `${key}`, ''], (v) => v === true))
   }
 
   /** Every value of a trace (unordered, like 0.17). One round trip per SCAN batch. */
   getGroup(traceId) {
-    return call(this._native.getGroup(`${traceId}`)).then(JSON.parse)
+    return this._m('getGroup', call(this._native.getGroup(`${traceId}`))).then(JSON.parse)
   }
 
   /** Values of several keys of one trace, null where missing (RFC). */
   getMany(traceId, keys) {
     if (!Array.isArray(keys)) return Promise.reject(configError('keys', 'must be an array of strings'))
-    return call(this._native.getMany(`${traceId}`, keys.map((k) => `${k}`))).then(JSON.parse)
+    return this._m('getMany', call(this._native.getMany(`${traceId}`, keys.map((k) => `${k}`)))).then(JSON.parse)
   }
 
   /** Writes several keys of one trace atomically (MULTI/EXEC); nothing is written if any value is not JSON (RFC). */
@@ -110,29 +113,39 @@ class RedisStateAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
-    return call(this._native.setMany(`${traceId}`, keys, values))
+    return this._m('setMany', call(this._native.setMany(`${traceId}`, keys, values)))
   }
 
   /** Deletes every key of a trace (SCAN + pipelined UNLINK; glob characters in traceId are escaped). */
   clear(traceId) {
-    return call(this._native.clear(`${traceId}`))
+    return this._m('clear', call(this._native.clear(`${traceId}`)))
   }
 
   /** Key names of a trace, prefix stripped. */
   keys(traceId) {
-    return call(this._native.keys(`${traceId}`))
+    return this._m('keys', call(this._native.keys(`${traceId}`)))
   }
 
   /** Every trace id that has keys under the prefix. */
   traceIds() {
-    return call(this._native.traceIds())
+    return this._m('traceIds', call(this._native.traceIds()))
   }
 
   /** Items of one group (or all), with the 12 StateFilter operations applied in Rust. */
   items(input) {
     const groupId = input && input.groupId !== undefined && input.groupId !== null ? `${input.groupId}` : null
     const filter = input && Array.isArray(input.filter) && input.filter.length > 0 ? JSON.stringify(input.filter) : null
-    return call(this._native.items(groupId, filter)).then(JSON.parse)
+    return this._m('items', call(this._native.items(groupId, filter))).then(JSON.parse)
+  }
+
+  /** Times a call made on the tokio connection (the event-loop path records its own in Rust). */
+  _m(method, promise) {
+    return this._metrics.time(method, promise)
+  }
+
+  /** Calls, errors by code and latency per method, reconnects and calls in flight: see README "Metrics". */
+  metrics() {
+    return this._metrics.snapshot()
   }
 
   /** PING; true when Redis answers. */

@@ -8,6 +8,7 @@
 const { NativeRedisStreams, createRedisStreamsLoop } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
 const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
+const { AdapterMetrics } = require('./metrics.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { AdapterLog, checkLogger } = require('./log.js')
 const { Batcher } = require('./batcher.js')
@@ -40,15 +41,17 @@ class StreamCore {
     this.handlers = new Map() // channel -> Set<{owner, handler}>
     this.keepAlive = null
     this.closed = false
+    this.metrics = new AdapterMetrics('RedisStreamAdapter')
     const onMessage = (args) => this.dispatch(args[0], args[1])
     const connJson = JSON.stringify(conn)
     try {
       this.native = new NativeRedisStreams(connJson, this.keyPrefix, onMessage)
       // item get/set/delete on Node's own event loop (no thread hop); null for TLS, Bun, Deno
-      this.loop = jsLoopAllowed() ? createRedisStreamsLoop(connJson, this.keyPrefix, MotiaAdapterError) : null
+      this.loop = jsLoopAllowed() ? createRedisStreamsLoop(connJson, this.keyPrefix, MotiaAdapterError, this.metrics.native) : null
     } catch (e) {
       throw fromNative(e)
     }
+    this.metrics.loops.push(this.loop)
     const native = this.native
     this.batcher = new Batcher((k, s, g, i, p, n) => native.batch(k, s, g, i, p, n), 6)
     // with the event-loop path the tokio connection serves only getGroup/query/clear/send: open it lazily
@@ -102,6 +105,15 @@ class StreamCore {
     if (set.size === 0) {
       this.handlers.delete(channel)
       await call(this.native.unsubscribe(channel))
+    }
+  }
+
+  /** PING on the connection get/set use. */
+  async isHealthy() {
+    try {
+      return await (this.loop ? this.loop.ping() : this.native.ping())
+    } catch {
+      return false
     }
   }
 
@@ -167,11 +179,25 @@ class RedisStreamAdapter extends StreamAdapterBase {
     return this._core.native
   }
 
+  _m(method, promise) {
+    return this._core.metrics.time(method, promise)
+  }
+
+  /** Metrics of the connection this stream shares with its manager's streams: see README "Metrics". */
+  metrics() {
+    return this._core.metrics.snapshot()
+  }
+
+  /** True when Redis answers a PING. */
+  isHealthy() {
+    return this._core.isHealthy()
+  }
+
   /** The item, or null. */
   get(groupId, id) {
     const loop = this._core.loop
     if (loop) return loop.get(this.streamName, `${groupId}`, `${id}`)
-    return this._core.batcher.push([OP_GET, this.streamName, `${groupId}`, `${id}`, '', 0], same)
+    return this._m('get', this._core.batcher.push([OP_GET, this.streamName, `${groupId}`, `${id}`, '', 0], same))
   }
 
   /** Stores `{...data, id, _createdAt}` atomically (read, write, publish in one script) and returns it. `_createdAt` is kept on update. */
@@ -198,19 +224,19 @@ class RedisStreamAdapter extends StreamAdapterBase {
     if (loop) return loop.set(this.streamName, `${groupId}`, `${id}`, json, open, now, item)
     // like 0.17, resolve with the item object itself ({...data, id, _createdAt})
     const done = open ? (r) => ((item._createdAt = r[1] === '' ? now : Number(r[1])), item) : () => item
-    return this._core.batcher.push([open ? OP_SET_OPEN : OP_SET_FULL, this.streamName, `${groupId}`, `${id}`, json, now], done)
+    return this._m('set', this._core.batcher.push([open ? OP_SET_OPEN : OP_SET_FULL, this.streamName, `${groupId}`, `${id}`, json, now], done))
   }
 
   /** Removes the item atomically and publishes a delete event; returns it, or null. */
   delete(groupId, id) {
     const loop = this._core.loop
     if (loop) return loop.delete(this.streamName, `${groupId}`, `${id}`)
-    return this._core.batcher.push([OP_DELETE, this.streamName, `${groupId}`, `${id}`, '', 0], same)
+    return this._m('delete', this._core.batcher.push([OP_DELETE, this.streamName, `${groupId}`, `${id}`, '', 0], same))
   }
 
   /** Every item of the group, ascending by `_createdAt`. */
   getGroup(groupId) {
-    return call(this._native.getGroup(this.streamName, `${groupId}`)).then(JSON.parse)
+    return this._m('getGroup', call(this._native.getGroup(this.streamName, `${groupId}`))).then(JSON.parse)
   }
 
   /** `where` (strict equality), `orderBy`/`orderDirection`, `offset`, `limit`, evaluated in Rust. */
@@ -232,12 +258,12 @@ class RedisStreamAdapter extends StreamAdapterBase {
     } catch (e) {
       return Promise.reject(serializeError('query filter', e))
     }
-    return call(this._native.query(this.streamName, `${groupId}`, text)).then(JSON.parse)
+    return this._m('query', call(this._native.query(this.streamName, `${groupId}`, text))).then(JSON.parse)
   }
 
   /** Deletes the whole group. */
   clear(groupId) {
-    return call(this._native.clear(this.streamName, `${groupId}`))
+    return this._m('clear', call(this._native.clear(this.streamName, `${groupId}`)))
   }
 
   /** Publishes `event` on the group channel (or the item channel with `channel.id`). */
@@ -250,7 +276,7 @@ class RedisStreamAdapter extends StreamAdapterBase {
       return Promise.reject(e.code ? e : serializeError('event', e))
     }
     const id = channel.id === undefined || channel.id === null ? null : `${channel.id}`
-    return call(this._native.send(this.streamName, `${channel.groupId}`, id, text))
+    return this._m('send', call(this._native.send(this.streamName, `${channel.groupId}`, id, text)))
   }
 
   /** Live `{type, data}` events of a group (`{groupId}`) or one item (`{groupId, id}`), from every replica. */
@@ -293,6 +319,16 @@ class RedisStreamAdapterManager {
   /** Cheap: no connection, no I/O (Motia calls it for every stream on every step execution). */
   createStream(streamName) {
     return new RedisStreamAdapter(`${streamName}`, INTERNAL, this._core)
+  }
+
+  /** Metrics of the shared connection (every stream's calls): see README "Metrics". */
+  metrics() {
+    return this._core.metrics.snapshot()
+  }
+
+  /** True when Redis answers a PING. */
+  isHealthy() {
+    return this._core.isHealthy()
   }
 
   /** Closes both connections; subscriptions end. */

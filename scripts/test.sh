@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 # the suites use Redis, PostgreSQL, MySQL (MariaDB), RabbitMQ and Kafka (tansu)
 bash scripts/services.sh redis postgres mysql rabbitmq kafka
 
+# __test__/metrics.spec.mjs parses our Prometheus text with the official client's parser (Python
+# prometheus_client); where pip may not write to the system Python (PEP 668), into our own folder
+PY_TOOLS="${XDG_DATA_HOME:-$HOME/.local/share}/motia-native-adapters/python"
+export PYTHONPATH="$PY_TOOLS${PYTHONPATH:+:$PYTHONPATH}"
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  pip=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore)
+  "${pip[@]}" prometheus-client >/dev/null 2>&1 || "${pip[@]}" --upgrade --target "$PY_TOOLS" prometheus-client
+fi
+
 if [ ! -d node_modules ]; then
   npm install --no-audit --no-fund
 fi

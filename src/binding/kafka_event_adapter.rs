@@ -149,6 +149,14 @@ impl NativeKafka {
         .await
     }
 
+    /// Whether the brokers answer a metadata request within `timeout_ms`.
+    #[napi]
+    pub async fn ping(&self, timeout_ms: f64) -> bool {
+        self.client
+            .ping(std::time::Duration::from_millis(timeout_ms.clamp(1.0, 60_000.0) as u64))
+            .await
+    }
+
     #[napi]
     pub async fn shutdown(&self) -> napi::Result<()> {
         run(async {

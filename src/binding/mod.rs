@@ -6,6 +6,7 @@ pub mod events_common;
 pub mod guard;
 pub mod jsloop;
 pub mod kafka_event_adapter;
+pub mod metrics;
 pub mod mysql_cron_adapter;
 pub mod postgres_cron_adapter;
 pub mod probe;

@@ -11,6 +11,7 @@ use napi_derive::napi;
 use super::guard::run_sync;
 use super::jsloop::napi_raw::{self as raw, JsRaw};
 use super::jsloop::{Conv, JsLoop, ScriptRetry};
+use super::metrics::NativeMetrics;
 use super::redis_cron_adapter::NativeRedisCron;
 use crate::core::cron_lock::{check_time, check_ttl, Acquisition, CronLock, TickRequest, TickTracker};
 use crate::core::redis::connection::RedisConnectionConfig;
@@ -56,12 +57,13 @@ pub fn create_redis_cron_loop(
     cron: &NativeRedisCron,
     connection: String,
     error_class: Unknown<'_>,
+    metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisCronLoop>> {
     let cfg = run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(&connection)?))?;
     let Some(cfg) = cfg else {
         return Ok(None);
     };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw())? else {
+    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     let (locks, ticks) = cron.shared();
@@ -115,6 +117,7 @@ impl NativeRedisCronLoop {
         }));
         self.conn
             .call(
+                "acquireLock",
                 &cmd,
                 Conv::Script {
                     retry,
@@ -139,6 +142,7 @@ impl NativeRedisCronLoop {
         });
         self.conn
             .call(
+                "releaseLock",
                 &cmd,
                 Conv::Script {
                     retry,
@@ -146,6 +150,13 @@ impl NativeRedisCronLoop {
                 },
             )
             .map(JsRaw)
+    }
+
+    /// `[calls waiting for a reply, reconnects so far]` of this connection.
+    #[napi]
+    pub fn stats(&self) -> Vec<f64> {
+        let (pending, reconnects) = self.conn.stats();
+        vec![pending as f64, reconnects as f64]
     }
 
     /// Refuses new calls, waits for pending ones, closes the socket.

@@ -93,11 +93,7 @@ impl NativeRedisState {
 
     #[napi]
     pub async fn ping(&self) -> napi::Result<bool> {
-        run(async {
-            let pong: String = self.inner.redis().cmd(&redis::cmd("PING")).await?;
-            Ok(pong == "PONG")
-        })
-        .await
+        run(self.inner.redis().ping()).await
     }
 
     /// Closes the connection; later calls reject with `MOTIA_CLOSED`.

@@ -9,6 +9,7 @@ use napi_derive::napi;
 use super::guard::run_sync;
 use super::jsloop::napi_raw::{JsRaw, Ref};
 use super::jsloop::{Conv, JsLoop};
+use super::metrics::NativeMetrics;
 use crate::core::redis::connection::RedisConnectionConfig;
 use crate::core::redis::keys::StateKeys;
 use crate::core::redis::loop_conn::LoopConfig;
@@ -30,6 +31,7 @@ pub fn create_redis_state_loop(
     key_prefix: String,
     ttl: Option<u32>,
     error_class: Unknown<'_>,
+    metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisStateLoop>> {
     let cfg = run_sync(|| {
         let config = RedisConnectionConfig::from_json(&connection)?;
@@ -38,7 +40,7 @@ pub fn create_redis_state_loop(
     let Some(cfg) = cfg else {
         return Ok(None);
     };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw())? else {
+    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     Ok(Some(NativeRedisStateLoop {
@@ -56,7 +58,9 @@ impl NativeRedisStateLoop {
         let full = self.keys.key(&trace_id, &key);
         let mut cmd = redis::cmd("GET");
         cmd.arg(&full);
-        self.conn.call(&cmd, Conv::Json { key: full, field: None }).map(JsRaw)
+        self.conn
+            .call("get", &cmd, Conv::Json { key: full, field: None })
+            .map(JsRaw)
     }
 
     /// `SET key text [EX ttl]`; resolves with `value` (what the caller passed in).
@@ -76,7 +80,7 @@ impl NativeRedisStateLoop {
             cmd.arg("EX").arg(ttl);
         }
         let value = Ref::new(env.raw(), value.raw())?;
-        self.conn.call(&cmd, Conv::Value(value)).map(JsRaw)
+        self.conn.call("set", &cmd, Conv::Value(value)).map(JsRaw)
     }
 
     /// `GETDEL` (atomic); resolves with the previous value or `null`.
@@ -85,7 +89,9 @@ impl NativeRedisStateLoop {
         let full = self.keys.key(&trace_id, &key);
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(&full);
-        self.conn.call(&cmd, Conv::Json { key: full, field: None }).map(JsRaw)
+        self.conn
+            .call("delete", &cmd, Conv::Json { key: full, field: None })
+            .map(JsRaw)
     }
 
     /// `EXISTS`; resolves with a boolean.
@@ -93,13 +99,22 @@ impl NativeRedisStateLoop {
     pub fn exists(&self, trace_id: String, key: String) -> napi::Result<JsRaw> {
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(self.keys.key(&trace_id, &key));
-        self.conn.call(&cmd, Conv::Bool).map(JsRaw)
+        self.conn.call("exists", &cmd, Conv::Bool).map(JsRaw)
     }
 
     /// `PING`; resolves with `true` when Redis answers `PONG`.
     #[napi(ts_return_type = "Promise<boolean>")]
     pub fn ping(&self) -> napi::Result<JsRaw> {
-        self.conn.call(&redis::cmd("PING"), Conv::Equals("PONG")).map(JsRaw)
+        self.conn
+            .call("ping", &redis::cmd("PING"), Conv::Equals("PONG"))
+            .map(JsRaw)
+    }
+
+    /// `[calls waiting for a reply, reconnects so far]` of this connection.
+    #[napi]
+    pub fn stats(&self) -> Vec<f64> {
+        let (pending, reconnects) = self.conn.stats();
+        vec![pending as f64, reconnects as f64]
     }
 
     /// Refuses new calls, waits for pending ones, closes the socket.

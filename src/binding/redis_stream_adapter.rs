@@ -58,6 +58,12 @@ impl NativeRedisStreams {
         super::guard::warm_up(self.inner.redis().clone());
     }
 
+    /// `PING`; true when Redis answers.
+    #[napi]
+    pub async fn ping(&self) -> napi::Result<bool> {
+        run(self.inner.redis().ping()).await
+    }
+
     /// Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete).
     #[napi]
     pub async fn batch(

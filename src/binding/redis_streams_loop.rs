@@ -12,6 +12,7 @@ use napi_derive::napi;
 use super::guard::run_sync;
 use super::jsloop::napi_raw::{JsRaw, Ref};
 use super::jsloop::{Conv, JsLoop, ScriptRetry};
+use super::metrics::NativeMetrics;
 use crate::core::redis::connection::RedisConnectionConfig;
 use crate::core::redis::keys::StreamKeys;
 use crate::core::redis::loop_conn::LoopConfig;
@@ -45,12 +46,13 @@ pub fn create_redis_streams_loop(
     connection: String,
     key_prefix: String,
     error_class: Unknown<'_>,
+    metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisStreamsLoop>> {
     let cfg = run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(&connection)?))?;
     let Some(cfg) = cfg else {
         return Ok(None);
     };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw())? else {
+    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     Ok(Some(NativeRedisStreamsLoop {
@@ -60,7 +62,7 @@ pub fn create_redis_streams_loop(
 }
 
 impl NativeRedisStreamsLoop {
-    fn eval(&self, op: &StreamOp<'_>, then: Conv) -> napi::Result<JsRaw> {
+    fn eval(&self, method: &'static str, op: &StreamOp<'_>, then: Conv) -> napi::Result<JsRaw> {
         let key = self.keys.group(op.stream, op.group);
         let args = script_args(op);
         let (body, hash) = script(op.kind);
@@ -73,6 +75,7 @@ impl NativeRedisStreamsLoop {
         });
         self.conn
             .call(
+                method,
                 &cmd,
                 Conv::Script {
                     retry,
@@ -91,7 +94,9 @@ impl NativeRedisStreamsLoop {
         let key = self.keys.group(&stream, &group_id);
         let mut cmd = redis::cmd("HGET");
         cmd.arg(&key).arg(&id);
-        self.conn.call(&cmd, Conv::Json { key, field: Some(id) }).map(JsRaw)
+        self.conn
+            .call("get", &cmd, Conv::Json { key, field: Some(id) })
+            .map(JsRaw)
     }
 
     /// The set script; resolves with `item`, its `_createdAt` filled in when `open` (`payload` is
@@ -123,6 +128,7 @@ impl NativeRedisStreamsLoop {
         };
         let item = Ref::new(env.raw(), item.raw())?;
         self.eval(
+            "set",
             &op,
             Conv::StreamItem {
                 item,
@@ -144,12 +150,28 @@ impl NativeRedisStreamsLoop {
         };
         let key = self.keys.group(&stream, &group_id);
         self.eval(
+            "delete",
             &op,
             Conv::Json {
                 key,
                 field: Some(id.clone()),
             },
         )
+    }
+
+    /// `PING`; resolves with `true` when Redis answers `PONG`.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn ping(&self) -> napi::Result<JsRaw> {
+        self.conn
+            .call("ping", &redis::cmd("PING"), Conv::Equals("PONG"))
+            .map(JsRaw)
+    }
+
+    /// `[calls waiting for a reply, reconnects so far]` of this connection.
+    #[napi]
+    pub fn stats(&self) -> Vec<f64> {
+        let (pending, reconnects) = self.conn.stats();
+        vec![pending as f64, reconnects as f64]
     }
 
     /// Refuses new calls, waits for pending ones, closes the socket.

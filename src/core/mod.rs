@@ -6,6 +6,7 @@ pub mod cron_lock;
 pub mod events;
 pub mod filter;
 pub mod kafka;
+pub mod metrics;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;

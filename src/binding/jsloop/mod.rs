@@ -22,12 +22,14 @@ pub mod uv;
 use std::cell::{Cell, RefCell};
 use std::os::raw::{c_int, c_void};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use napi::sys;
 
 use self::napi_raw as raw;
 use self::uv::Uv;
+use crate::core::metrics::Metrics;
 use crate::core::redis::loop_conn::{Done, LoopConfig, LoopConn, Phase};
 use crate::core::redis::wire::{server_error, Reply};
 use crate::error::AdapterError;
@@ -60,10 +62,12 @@ pub struct ScriptRetry {
     pub args: Vec<String>,
 }
 
-/// A pending call: its promise and what to do with the reply.
+/// A pending call: its promise, what to do with the reply, and what its metrics record.
 pub struct Slot {
     deferred: sys::napi_deferred,
     conv: Conv,
+    method: &'static str,
+    started: Instant,
 }
 
 struct State {
@@ -89,6 +93,8 @@ pub struct Shared {
     js: raw::JsRefs,
     /// The owning JS object was collected: close once drained.
     orphaned: Cell<bool>,
+    /// The adapter's metrics: every call's method, latency and error code.
+    metrics: Arc<Metrics>,
 }
 
 /// Handle to the shared connection held by a `#[napi]` class.
@@ -98,7 +104,12 @@ pub struct JsLoop {
 
 impl JsLoop {
     /// `None` when the host has no libuv (Bun, Deno) or this connection needs TLS: use tokio then.
-    pub fn new(env: sys::napi_env, cfg: LoopConfig, error_class: sys::napi_value) -> napi::Result<Option<JsLoop>> {
+    pub fn new(
+        env: sys::napi_env,
+        cfg: LoopConfig,
+        error_class: sys::napi_value,
+        metrics: Arc<Metrics>,
+    ) -> napi::Result<Option<JsLoop>> {
         let Some(uv) = uv::uv() else {
             return Ok(None);
         };
@@ -137,6 +148,7 @@ impl JsLoop {
             }),
             js,
             orphaned: Cell::new(false),
+            metrics,
         });
         // SAFETY: the timer's data keeps one strong count, released in its close callback.
         unsafe { uv::set_data(timer, Rc::into_raw(shared.clone()) as *mut c_void) };
@@ -148,14 +160,21 @@ impl JsLoop {
         Ok(Some(JsLoop { shared }))
     }
 
-    /// Queues `cmd` and returns its promise (called from a `#[napi]` method on the JS thread).
-    pub fn call(&self, cmd: &redis::Cmd, conv: Conv) -> napi::Result<sys::napi_value> {
+    /// Queues `cmd` for the adapter method `method` and returns its promise (called from a
+    /// `#[napi]` method on the JS thread).
+    pub fn call(&self, method: &'static str, cmd: &redis::Cmd, conv: Conv) -> napi::Result<sys::napi_value> {
         let s = &self.shared;
         let (deferred, promise) = raw::create_promise(s.env)?;
-        let slot = Slot { deferred, conv };
+        let now = Instant::now();
+        let slot = Slot {
+            deferred,
+            conv,
+            method,
+            started: now,
+        };
         let (refused, schedule) = {
             let mut st = s.state.borrow_mut();
-            match st.conn.push(cmd, slot, Instant::now()) {
+            match st.conn.push(cmd, slot, now) {
                 Err((slot, e)) => (Some((slot, e)), false),
                 Ok(()) => {
                     let schedule = !st.draining && !st.flush_scheduled;
@@ -171,6 +190,12 @@ impl JsLoop {
             s.js.queue_flush(s.env)?;
         }
         Ok(promise)
+    }
+
+    /// `(calls waiting for a reply, reconnects so far)`.
+    pub fn stats(&self) -> (usize, u64) {
+        let st = self.shared.state.borrow();
+        (st.conn.pending(), st.conn.connects().saturating_sub(1))
     }
 
     /// Refuses new calls, lets pending ones finish, closes the socket; the promise resolves then.
@@ -326,24 +351,14 @@ impl Shared {
                     let again = Slot {
                         deferred: slot.deferred,
                         conv: *then,
+                        method: slot.method,
+                        started: slot.started,
                     };
                     self.requeue(&cmd, again);
                     continue;
                 }
-                (result, Conv::Script { then, .. }) => (
-                    Slot {
-                        deferred: slot.deferred,
-                        conv: *then,
-                    },
-                    result,
-                ),
-                (result, conv) => (
-                    Slot {
-                        deferred: slot.deferred,
-                        conv,
-                    },
-                    result,
-                ),
+                (result, Conv::Script { then, .. }) => (Slot { conv: *then, ..slot }, result),
+                (result, conv) => (Slot { conv, ..slot }, result),
             };
             let (slot, result) = slot;
             let outcome = match result {
@@ -351,9 +366,14 @@ impl Shared {
                 Err(e) => Err((e, Some(slot.conv))),
                 Ok(reply) => self.convert(slot.conv, reply).map_err(|e| (e, None)),
             };
+            let elapsed = slot.started.elapsed();
             match outcome {
-                Ok(v) => raw::resolve(env, slot.deferred, v),
+                Ok(v) => {
+                    self.metrics.record(slot.method, elapsed, None);
+                    raw::resolve(env, slot.deferred, v)
+                }
                 Err((e, conv)) => {
+                    self.metrics.record(slot.method, elapsed, Some(e.code()));
                     match conv {
                         // release the value a failed call would have returned
                         Some(Conv::Value(r)) | Some(Conv::StreamItem { item: r, .. }) => {

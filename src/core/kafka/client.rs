@@ -243,6 +243,15 @@ impl KafkaClient {
         &self.config
     }
 
+    /// A health check's round trip: whether the brokers answer a metadata request within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        use rdkafka::producer::Producer;
+        let producer = self.producer();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
+            .await
+            .unwrap_or(false)
+    }
+
     /// Creates the topics that do not exist yet (`numPartitions`, `replicationFactor`).
     pub async fn ensure_topics(&self, names: &[&str]) -> Result<()> {
         let missing: Vec<&str> = {

@@ -329,6 +329,12 @@ impl RedisHandle {
             .await
     }
 
+    /// `PING`: whether the server answers `PONG` (a health check's round trip).
+    pub async fn ping(&self) -> Result<bool> {
+        let pong: String = self.cmd(&redis::cmd("PING")).await?;
+        Ok(pong == "PONG")
+    }
+
     /// Runs a Lua script by hash (loading it when the server lacks it), riding through outages.
     pub async fn invoke<T: redis::FromRedisValue>(&self, inv: &redis::ScriptInvocation<'_>) -> Result<T> {
         self.ride(|mut conn| async move { inv.invoke_async::<Value>(&mut conn).await })

@@ -162,6 +162,8 @@ pub struct LoopConn<T> {
     backoff: Duration,
     /// Commands that got a transient reply, with their bytes, resent at `retry_at`.
     parked: Vec<(Pending<T>, Vec<u8>)>,
+    /// Handshakes completed (the first connect and every reconnect).
+    connects: u64,
 }
 
 /// First wait before resending after an outage; doubles up to [`RIDE_MAX_DELAY`].
@@ -217,7 +219,13 @@ impl<T> LoopConn<T> {
             retry_at: None,
             backoff: RIDE_FIRST_DELAY,
             parked: Vec::new(),
+            connects: 0,
         }
+    }
+
+    /// Handshakes completed so far: 1 after the first connect, +1 per reconnect.
+    pub fn connects(&self) -> u64 {
+        self.connects
     }
 
     /// Sockets to close now that the event loop stopped watching them (see `retired`).
@@ -651,6 +659,7 @@ impl<T> LoopConn<T> {
                     }
                     if self.handshake_left == 0 && self.phase == Phase::Handshaking {
                         self.phase = Phase::Ready;
+                        self.connects += 1;
                         self.connect_deadline = None;
                     }
                     let _ = (len, ride_until, deadline);

@@ -10,4 +10,5 @@ pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod schedule;
+pub mod sync;
 pub mod tls;

@@ -30,6 +30,7 @@ use super::topology::{retry_count, QueueSpec};
 use crate::core::events::{
     backoff, is_permanent, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness, Turnstile,
 };
+use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
 struct Session {
@@ -139,11 +140,11 @@ impl AmqpClient {
     }
 
     fn set_last_error(&self, e: Option<AdapterError>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+        *self.last_error.lock_ok() = e;
     }
 
     fn last_error(&self) -> Option<AdapterError> {
-        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_error.lock_ok().clone()
     }
 
     async fn connect_once(&self) -> Result<Session> {
@@ -389,10 +390,7 @@ impl AmqpClient {
             stop,
             ready,
         });
-        self.subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, sub.clone());
+        self.subs.lock_ok().insert(id, sub.clone());
         tokio::spawn(Self::consume(self.clone(), sub));
         Ok(id)
     }
@@ -408,7 +406,7 @@ impl AmqpClient {
     }
 
     fn sub(&self, id: u32) -> Option<Arc<Subscription>> {
-        self.subs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        self.subs.lock_ok().get(&id).cloned()
     }
 
     /// Declares a step's dead-letter exchange and queue and its queue with their bindings, as upstream does.
@@ -466,13 +464,7 @@ impl AmqpClient {
     /// After (re)connecting and before publishing anything: the queues of every local subscription exist, so
     /// an event emitted during an outage is routed even if its consumer's channel is not open yet.
     async fn declare_all(&self, conn: &Connection) {
-        let specs: Vec<QueueSpec> = self
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|s| s.spec.clone())
-            .collect();
+        let specs: Vec<QueueSpec> = self.subs.lock_ok().values().map(|s| s.spec.clone()).collect();
         let mut ch: Option<Channel> = None;
         for spec in specs {
             if ch.as_ref().map(|c| !c.status().connected()).unwrap_or(true) {
@@ -547,7 +539,7 @@ impl AmqpClient {
             };
             attempt = 0;
             let generation = sub.generation.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
-            *sub.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, channel.clone()));
+            *sub.channel.lock_ok() = Some((generation, channel.clone()));
             sub.ready.send_replace(Readiness::Ready);
             let mut stopped = false;
             loop {
@@ -587,7 +579,7 @@ impl AmqpClient {
                 break;
             }
             {
-                let mut slot = sub.channel.lock().unwrap_or_else(|p| p.into_inner());
+                let mut slot = sub.channel.lock_ok();
                 if matches!(&*slot, Some((g, _)) if *g == generation) {
                     *slot = None;
                 }
@@ -617,7 +609,7 @@ impl AmqpClient {
                 Some((s, g, ch)) if *s == sub_id && *g == generation => ch.clone(),
                 _ => {
                     let ch = self.sub(sub_id).and_then(|sub| {
-                        let slot = sub.channel.lock().unwrap_or_else(|p| p.into_inner());
+                        let slot = sub.channel.lock_ok();
                         slot.as_ref().filter(|(g, _)| *g == generation).map(|(_, c)| c.clone())
                     });
                     cache = Some((sub_id, generation, ch.clone()));
@@ -676,10 +668,10 @@ impl AmqpClient {
 
     /// Forgets a subscription and closes its channel (unacked deliveries go back to the queue).
     pub async fn remove(&self, id: u32) {
-        let sub = self.subs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let sub = self.subs.lock_ok().remove(&id);
         if let Some(sub) = sub {
             sub.stop.send_replace(true);
-            let ch = sub.channel.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let ch = sub.channel.lock_ok().take();
             if let Some((_, ch)) = ch {
                 let _ = ch.close(200, ShortString::from("unsubscribe")).await;
             }
@@ -689,13 +681,7 @@ impl AmqpClient {
     /// Closes everything. Subscriptions should have been stopped and drained by the caller first.
     pub async fn shutdown(&self) {
         self.is_closed.store(true, Ordering::SeqCst);
-        let ids: Vec<u32> = self
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let ids: Vec<u32> = self.subs.lock_ok().keys().copied().collect();
         for id in ids {
             self.remove(id).await;
         }

@@ -29,6 +29,7 @@ use super::config::KafkaConfig;
 use super::naming::{dead_letter_topic, fanout_group_id, group_id, subscriber_group_id, RETRY_COUNT_HEADER};
 use super::offsets::OffsetTracker;
 use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness, Turnstile};
+use crate::core::sync::{LockExt, RwLockExt};
 use crate::error::{AdapterError, Result};
 
 /// Maps librdkafka errors to our codes.
@@ -145,7 +146,7 @@ impl ConsumerContext for SubContext {
                 sub.ready.send_replace(Readiness::Ready);
             }
             Rebalance::Revoke(list) => {
-                let mut st = sub.state.lock().unwrap_or_else(|p| p.into_inner());
+                let mut st = sub.state.lock_ok();
                 for el in list.elements() {
                     st.tracker.revoke(el.partition());
                 }
@@ -193,7 +194,7 @@ impl KafkaClient {
     }
 
     fn producer(&self) -> Arc<FutureProducer> {
-        self.producer.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.producer.read_ok().clone()
     }
 
     /// After a failed delivery, start a new producer (at most once a second). A fatal producer never delivers
@@ -202,7 +203,7 @@ impl KafkaClient {
     fn renew_producer(&self) {
         use rdkafka::producer::Producer;
         let current = self.producer();
-        let mut last = self.producer_renewed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.producer_renewed.lock_ok();
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return;
         }
@@ -213,7 +214,7 @@ impl KafkaClient {
             .map(|(code, reason)| format!("fatal error {code}: {reason}"))
             .unwrap_or_else(|| "a delivery failed".into());
         if let Ok(p) = Self::make_producer(&self.config) {
-            let mut slot = self.producer.write().unwrap_or_else(|p| p.into_inner());
+            let mut slot = self.producer.write_ok();
             if Arc::ptr_eq(&slot, &current) {
                 *slot = Arc::new(p);
                 self.log.info(&format!("started a new producer ({why})"));
@@ -246,7 +247,7 @@ impl KafkaClient {
     /// Creates the topics that do not exist yet (`numPartitions`, `replicationFactor`).
     pub async fn ensure_topics(&self, names: &[&str]) -> Result<()> {
         let missing: Vec<&str> = {
-            let known = self.known_topics.lock().unwrap_or_else(|p| p.into_inner());
+            let known = self.known_topics.lock_ok();
             names.iter().copied().filter(|n| !known.contains(*n)).collect()
         };
         if missing.is_empty() {
@@ -280,7 +281,7 @@ impl KafkaClient {
             }
             Ok(r) => r.map_err(|e| classify(&e))?,
         };
-        let mut known = self.known_topics.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.known_topics.lock_ok();
         for r in results {
             match r {
                 Ok(name) => {
@@ -300,7 +301,7 @@ impl KafkaClient {
     }
 
     fn forget_topics(&self, names: &[&str]) {
-        let mut known = self.known_topics.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.known_topics.lock_ok();
         for n in names {
             known.remove(*n);
         }
@@ -454,16 +455,13 @@ impl KafkaClient {
             stop: watch::channel(false).0,
             ready: watch::channel(Readiness::Pending(None)).0,
         });
-        self.subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, sub.clone());
+        self.subs.lock_ok().insert(id, sub.clone());
         tokio::spawn(Self::consume(self.clone(), sub));
         Ok(id)
     }
 
     fn sub(&self, id: u32) -> Option<Arc<KafkaSub>> {
-        self.subs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        self.subs.lock_ok().get(&id).cloned()
     }
 
     /// As in the RabbitMQ client: `Ok(None)` consuming (partitions assigned), `Ok(Some(e))` still trying,
@@ -539,7 +537,7 @@ impl KafkaClient {
             return;
         }
         let consumer = Arc::new(consumer);
-        *sub.consumer.lock().unwrap_or_else(|p| p.into_inner()) = Some(consumer.clone());
+        *sub.consumer.lock_ok() = Some(consumer.clone());
         // 3. deliveries, at most `limit` unsettled
         loop {
             let permit = tokio::select! {
@@ -602,7 +600,7 @@ impl KafkaClient {
                     .and_then(|s| s.trim().parse::<u32>().ok())
             })
             .unwrap_or(0);
-        let mut st = sub.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = sub.state.lock_ok();
         let token = st.next_token;
         st.next_token += 1;
         st.tracker.start(m.partition(), m.offset());
@@ -622,11 +620,11 @@ impl KafkaClient {
 
     fn finish(&self, sub: &KafkaSub, partition: i32, offset: i64) {
         let store = {
-            let mut st = sub.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = sub.state.lock_ok();
             st.tracker.finish(partition, offset)
         };
         if let Some(o) = store {
-            let consumer = sub.consumer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let consumer = sub.consumer.lock_ok().clone();
             if let Some(c) = consumer {
                 // fails only if the partition was revoked meanwhile: its new owner gets the message again
                 let _ = c.store_offset(&sub.topic, partition, o);
@@ -692,12 +690,7 @@ impl KafkaClient {
         let mut dead = Vec::new();
         for &(sub_id, token, outcome) in rows {
             let Some(sub) = self.sub(sub_id) else { continue };
-            let pending = sub
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pending
-                .remove(&token);
+            let pending = sub.state.lock_ok().pending.remove(&token);
             let Some(p) = pending else { continue };
             match outcome {
                 Outcome::Ack => self.finish(&sub, p.partition, p.offset),
@@ -714,7 +707,7 @@ impl KafkaClient {
                     me.finish(&sub, p.partition, p.offset);
                 }
             });
-            let mut tasks = self.dead_letters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut tasks = self.dead_letters.lock_ok();
             tasks.retain(|t| !t.is_finished());
             tasks.push(task);
         }
@@ -722,12 +715,7 @@ impl KafkaClient {
 
     /// Waits (up to `publishTimeout`) for dead-letters still being produced.
     async fn dead_letters_done(&self) {
-        let tasks: Vec<_> = self
-            .dead_letters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
+        let tasks: Vec<_> = self.dead_letters.lock_ok().drain(..).collect();
         let all = futures::future::join_all(tasks);
         let _ = tokio::time::timeout(Duration::from_millis(self.config.publish_timeout.max(1)), all).await;
     }
@@ -741,11 +729,11 @@ impl KafkaClient {
 
     /// Commits what was handled, leaves the group and forgets the subscription.
     pub async fn remove(&self, id: u32) {
-        let sub = self.subs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let sub = self.subs.lock_ok().remove(&id);
         let Some(sub) = sub else { return };
         sub.stop.send_replace(true);
         self.dead_letters_done().await;
-        let consumer = sub.consumer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let consumer = sub.consumer.lock_ok().take();
         if let Some(c) = consumer {
             let _ = tokio::task::spawn_blocking(move || {
                 let _ = c.commit_consumer_state(CommitMode::Sync);
@@ -759,13 +747,7 @@ impl KafkaClient {
     /// Removes every subscription and flushes the producer (bounded by `publishTimeout`).
     pub async fn shutdown(self: &Arc<Self>) {
         self.closed.store(true, Ordering::SeqCst);
-        let ids: Vec<u32> = self
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let ids: Vec<u32> = self.subs.lock_ok().keys().copied().collect();
         for id in ids {
             self.remove(id).await;
         }

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod cron_lock;
 pub mod events;
 pub mod filter;
+pub mod js;
 pub mod kafka;
 pub mod mysql;
 pub mod postgres;

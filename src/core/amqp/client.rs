@@ -2,15 +2,15 @@
 //!
 //! - A supervisor task connects, declares the exchange and opens a confirm-mode publish channel. When the
 //!   connection dies (broker restart, `rabbitmqctl close_connection`, network) it reconnects with backoff
-//!   (200 ms doubling up to `reconnectDelay`) until `shutdown` ([`super::supervisor`]).
+//!   (200 ms doubling up to `reconnectDelay`) until `shutdown` (in `supervisor`).
 //! - Each subscription runs its own task with its own channel: it waits for a connection, declares the
 //!   step's topology exactly like the 0.17 adapter, and consumes. When its channel or the connection closes
 //!   it starts over, so **every** consumer comes back after a reconnect (upstream restores none)
-//!   ([`super::consumer`], [`super::declare`]).
+//!   (in `consumer` and `declare`).
 //! - `publish` waits (up to `publishTimeout`) for a connection, publishes in call order, and resolves each
 //!   message only on the broker's publisher confirm. A message whose confirm was lost with the connection is
-//!   published again on the next one (at-least-once) ([`super::publisher`]).
-//! - Acks and nacks go out in order from one task ([`super::settle`]).
+//!   published again on the next one (at-least-once; in `publisher`).
+//! - Acks and nacks go out in order from one task (in `settle`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

@@ -4,14 +4,14 @@
 //!   report (`acks=all`, idempotence on). A message that is not delivered within `publishTimeout` fails with
 //!   `MOTIA_TIMEOUT`.
 //! - Consumers never auto-store offsets: an offset is stored only when every earlier message of its
-//!   partition was acked or dead-lettered ([`super::offsets::OffsetTracker`]); librdkafka commits stored offsets every second,
+//!   partition was acked or dead-lettered (`OffsetTracker`); librdkafka commits stored offsets every second,
 //!   on rebalance and on close. So a crash redelivers what was not finished (at-least-once).
 //! - A dead-lettered message is produced to `${topic}.${stepName}.dlq` (with `x-retry-count` and its origin
 //!   in headers) before its offset may be committed.
 //!
-//! [`KafkaClient`] is the one type the bindings use; its methods live with their concern: [`super::producer`]
-//! (producing and renewing the producer), [`super::admin`] (topics), [`super::consumer`] (subscriptions) and
-//! [`super::settle`] (offsets and dead letters).
+//! [`KafkaClient`] is the one type the bindings use; its methods live with their concern: `producer`
+//! (producing and renewing the producer), `admin` (topics), `consumer` (subscriptions) and
+//! `settle` (offsets and dead letters).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

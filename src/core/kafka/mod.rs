@@ -2,8 +2,8 @@
 //! offsets committed only after the handler settled.
 //!
 //! [`client::KafkaClient`] is the one type the bindings use; its methods live with their concern:
-//! [`producer`] (producing, producer renewal), [`admin`] (topics), [`consumer`] (subscriptions),
-//! [`settle`] (offsets and dead letters), [`error`] (error codes).
+//! [`producer`] (producing, producer renewal), `admin` (topics), `consumer` (subscriptions),
+//! `settle` (offsets and dead letters), `error` (error codes).
 
 mod admin;
 pub mod client;

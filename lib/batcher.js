@@ -111,4 +111,4 @@ class Batcher {
   }
 }
 
-module.exports = { Batcher }
+module.exports = { Batcher, MAX_BATCH }

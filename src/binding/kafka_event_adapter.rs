@@ -9,8 +9,9 @@ use napi_derive::napi;
 use super::events_common::{deliver, delivery_callback, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows, Outcome};
-use crate::core::kafka::client::{KafkaClient, Row};
+use crate::core::kafka::client::KafkaClient;
 use crate::core::kafka::config::KafkaConfig;
+use crate::core::kafka::producer::Row;
 use crate::error::AdapterError;
 
 /// Internal: an idempotent producer and one consumer per subscription.

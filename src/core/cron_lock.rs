@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
 /// `lockTTL`: used when `acquireLock` gets no ttl (Motia core always passes 300000).
@@ -192,7 +193,7 @@ pub struct LeaseBook {
 
 impl LeaseBook {
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Lease>) -> R) -> R {
-        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let mut leases = self.leases.lock_ok();
         f(&mut leases)
     }
 

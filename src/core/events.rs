@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
 /// Receives a batch of deliveries: `(subscription id, generation, JSON array)` where each element is
@@ -161,7 +162,7 @@ impl Log {
 
     pub fn error(&self, what: &str, e: &AdapterError) {
         let text = format!("{what}: {}", e.js_message());
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.last.lock_ok();
         if last.as_deref() != Some(text.as_str()) {
             eprintln!("motia-native-adapters [{}] {text}", self.backend);
             *last = Some(text);
@@ -170,7 +171,7 @@ impl Log {
 
     pub fn info(&self, text: &str) {
         eprintln!("motia-native-adapters [{}] {text}", self.backend);
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.last.lock_ok() = None;
     }
 }
 
@@ -287,12 +288,12 @@ mod tests {
             let (t, order) = (t.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
                 let _g = t.wait(seq).await;
-                order.lock().unwrap_or_else(|p| p.into_inner()).push(seq);
+                order.lock_ok().push(seq);
             }));
         }
         for task in tasks {
             task.await.expect("task");
         }
-        assert_eq!(*order.lock().unwrap_or_else(|p| p.into_inner()), vec![0, 1, 2, 3, 4]);
+        assert_eq!(*order.lock_ok(), vec![0, 1, 2, 3, 4]);
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
+use crate::core::sync::LockExt;
+
 /// Latencies are recorded in microseconds, from 1 µs to this bound (longer ones are clamped).
 const MAX_MICROS: u64 = 3_600_000_000;
 /// Upper bounds (seconds) of the histogram buckets a snapshot reports, as Prometheus expects them.
@@ -91,7 +93,7 @@ impl Metrics {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock_ok()
     }
 
     /// One finished call of `method` that took `elapsed`; `error` is its error code when it failed.

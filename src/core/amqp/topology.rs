@@ -34,11 +34,6 @@ pub fn dead_letter_routing_key(queue: &str, dead_letter_routing_key: &str) -> St
     format!("{queue}.{dead_letter_routing_key}")
 }
 
-/// The default dead-letter exchange: `${exchangeName}.dlq`.
-pub fn default_dead_letter_exchange(exchange: &str) -> String {
-    format!("{exchange}.dlq")
-}
-
 /// The header that counts failed attempts across pods (upstream re-publishes with it).
 pub const RETRY_COUNT_HEADER: &str = "x-retry-count";
 
@@ -216,7 +211,6 @@ mod tests {
         assert_eq!(spec.queue, "motia.order.created.Notify");
         assert_eq!(spec.dead_letter_queue(), "motia.order.created.Notify.dlq");
         assert_eq!(spec.dead_letter_routing_key, "motia.order.created.Notify.dlq");
-        assert_eq!(default_dead_letter_exchange("motia.events"), "motia.events.dlq");
     }
 
     #[test]

@@ -48,13 +48,6 @@ pub fn validate_topic(field: &str, name: &str) -> Result<()> {
     }
 }
 
-/// The partitioning key of an event: its `messageGroupId`, else its `traceId` (one group keeps its order).
-pub fn message_key<'a>(message_group_id: Option<&'a str>, trace_id: Option<&'a str>) -> Option<&'a str> {
-    message_group_id
-        .filter(|s| !s.is_empty())
-        .or(trace_id.filter(|s| !s.is_empty()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,9 +58,6 @@ mod tests {
         assert_eq!(dead_letter_topic("order.created", "Notify"), "order.created.Notify.dlq");
         assert_eq!(subscriber_group_id("motia-default", "billing"), "motia-default.billing");
         assert_eq!(fanout_group_id("motia-default", "u1"), "motia-default.fanout.u1");
-        assert_eq!(message_key(Some("g"), Some("t")), Some("g"));
-        assert_eq!(message_key(Some(""), Some("t")), Some("t"));
-        assert_eq!(message_key(None, None), None);
     }
 
     #[test]

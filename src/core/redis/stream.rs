@@ -13,7 +13,7 @@ use super::connection::{classify, RedisHandle};
 use super::keys::StreamKeys;
 use super::scripts;
 use crate::core::codec;
-use crate::core::filter::{js_slice_bounds, js_strict_eq, stable_sort_indices, SortKey};
+use crate::core::js::{js_slice_bounds, js_strict_eq, stable_sort_indices, SortKey};
 use crate::error::{AdapterError, Result};
 
 pub struct RedisStreams {

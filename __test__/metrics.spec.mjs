@@ -3,9 +3,6 @@
 // through the OTel SDK, health() for a readiness endpoint. Real Redis and RabbitMQ.
 import { jest } from '@jest/globals'
 import { createRequire } from 'node:module'
-import { execFileSync } from 'node:child_process'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
 import {
   RedisStateAdapter,
@@ -21,11 +18,9 @@ import {
 import { REDIS_URL, requireRedis, uniquePrefix, deleteMatching, eventually } from './helpers/env.mjs'
 import { RABBIT_URL, requireRabbit, uniqueExchange, cleanupTopology } from './helpers/amqp.mjs'
 import { KAFKA_BROKERS, requireKafka } from './helpers/kafka.mjs'
+import { parsePrometheus } from './helpers/prometheus.mjs'
 
 const require = createRequire(import.meta.url)
-const PROMPARSE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'promparse.py')
-/** The official Prometheus client's text-format parser (Python prometheus_client), as JSON. */
-const parsePrometheus = (text) => JSON.parse(execFileSync('python3', [PROMPARSE], { input: text, encoding: 'utf8' }))
 const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics')
 
 jest.setTimeout(60000)

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
 import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching } from './helpers/env.mjs'
 import { RABBIT_URL, requireRabbit, admin, cleanupTopology, consumerCount } from './helpers/amqp.mjs'
+import { parsePrometheus, promValue } from './helpers/prometheus.mjs'
 
 jest.setTimeout(300000)
 
@@ -156,6 +157,21 @@ async function fleet(kinds, { orders = 30, cronWindowMs = 12000 } = {}) {
     }
     await new Promise((r) => setTimeout(r, 1500)) // any duplicate would show up now
     const result = {}
+    // our instances serve GET /health and GET /metrics (Prometheus text) from their adapters
+    result.scrapes = []
+    for (const [inst, kind] of [[a, kinds[0]], [b, kinds[1]]]) {
+      if (kind !== 'native') continue
+      const h = await fetch(`http://127.0.0.1:${inst.port}/health`)
+      const body = await h.json()
+      expect({ status: h.status, ok: body.ok, names: body.adapters.map((x) => x.name) }).toEqual({
+        status: 200,
+        ok: true,
+        names: ['RedisStateAdapter', 'RedisStreamAdapterManager', 'RabbitMQEventAdapter', 'RedisCronAdapter'],
+      })
+      const m = await fetch(`http://127.0.0.1:${inst.port}/metrics`)
+      expect(m.headers.get('content-type')).toMatch(/^text\/plain/)
+      result.scrapes.push(parsePrometheus(await m.text()))
+    }
     for (const step of ['RecordOrder', 'PublishOrder']) {
       const handled = await values(prefix, `handled-${step}`)
       const perOrder = new Map()
@@ -193,6 +209,12 @@ test('two instances on our adapters: each event once per step, shared work, shar
   }
   // both instances consumed (competing consumers on one queue per step)
   expect(new Set([...r.RecordOrder.byInstance, ...r.PublishOrder.byInstance])).toEqual(new Set(['a', 'b']))
+  // the scraped counters add up across the two replicas: each order emitted once, acked once per step
+  const sum = (fam, sample, labels) => r.scrapes.reduce((acc, families) => acc + promValue(families, fam, sample, labels), 0)
+  const events = { adapter: 'RabbitMQEventAdapter' }
+  expect(sum('motia_adapter_calls', 'motia_adapter_calls_total', { ...events, method: 'emit' })).toBe(r.orders)
+  expect(sum('motia_adapter_events_acked', 'motia_adapter_events_acked_total', events)).toBe(r.orders * 2)
+  expect(sum('motia_adapter_calls', 'motia_adapter_calls_total', { ...events, method: 'handler' })).toBe(r.orders * 2)
   const perTick = ticks(r.runs)
   expect(perTick.size).toBeGreaterThanOrEqual(2)
   expect([...perTick.values()].every((n) => n === 1)).toBe(true)

@@ -1,4 +1,4 @@
-// The only file that changes when moving from the upstream adapters to motia-native-adapters: the imports.
+// Apart from the optional /health and /metrics endpoints below, the only change from the upstream adapters: the imports.
 // MOTIA_ADAPTERS=upstream runs the same app on the upstream @motiadev/adapter-* packages (the mixed-fleet test).
 import { config } from 'motia'
 import {
@@ -6,6 +6,8 @@ import {
   RedisStreamAdapterManager,
   RabbitMQEventAdapter,
   RedisCronAdapter,
+  health,
+  prometheusMetrics,
 } from 'motia-native-adapters'
 import { RedisStateAdapter as UpstreamState } from '@motiadev/adapter-redis-state'
 import { RedisStreamAdapterManager as UpstreamStreams } from '@motiadev/adapter-redis-streams'
@@ -22,20 +24,34 @@ const rabbit = {
 const upstream = process.env.MOTIA_ADAPTERS === 'upstream'
 const redis = new URL(redisUrl)
 
+const adapters = upstream
+  ? {
+      state: new UpstreamState({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
+      streams: new UpstreamStreams({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
+      events: new UpstreamEvents(rabbit),
+      cron: new UpstreamCron({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
+    }
+  : {
+      state: new RedisStateAdapter({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
+      streams: new RedisStreamAdapterManager({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
+      events: new RabbitMQEventAdapter(rabbit),
+      cron: new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
+    }
+
 export default config({
-  adapters: upstream
-    ? {
-        state: new UpstreamState({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
-        streams: new UpstreamStreams({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
-        events: new UpstreamEvents(rabbit),
-        cron: new UpstreamCron({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
-      }
-    : {
-        state: new RedisStateAdapter({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
-        streams: new RedisStreamAdapterManager({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
-        events: new RabbitMQEventAdapter(rabbit),
-        cron: new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
-      },
+  adapters,
+  // Readiness and Prometheus endpoints (on the Express app of this process, where the adapters live:
+  // API steps run in child processes and cannot reach them). Optional: drop `app` if you do not need them.
+  app: (app) => {
+    if (upstream) return
+    app.get('/health', async (_req, res) => {
+      const h = await health(adapters)
+      res.status(h.ok ? 200 : 503).json(h)
+    })
+    app.get('/metrics', (_req, res) => {
+      res.type('text/plain; version=0.0.4').send(prometheusMetrics(adapters))
+    })
+  },
   // Motia's own traces/logs need a Redis; use the local one (never download redis-memory-server)
   redis: { useMemoryServer: false, host: redis.hostname, port: Number(redis.port || 6379) },
 })

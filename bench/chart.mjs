@@ -27,8 +27,8 @@ if (groups.length === 0) {
 // log scale from 1/4x to 32x, 1x marked
 const MIN = 0.25
 const MAX = 32
-const W = 860
-const LABEL = 260
+const W = 940
+const LABEL = 340
 const PLOT = W - LABEL - 70
 const BAR = 16
 const GAP = 6
@@ -36,7 +36,7 @@ const x = (ratio) => LABEL + (Math.log(Math.min(MAX, Math.max(MIN, ratio)) / MIN
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 const parts = []
-let y = 56
+let y = 72
 for (const g of groups) {
   parts.push(`<text x="10" y="${y}" class="h">${esc(g.title)}</text>`)
   y += 10
@@ -54,7 +54,7 @@ for (const g of groups) {
 }
 const ticks = [0.25, 0.5, 1, 2, 4, 8, 16, 32]
 const axis = ticks
-  .map((t) => `<line x1="${x(t).toFixed(1)}" y1="40" x2="${x(t).toFixed(1)}" y2="${y - 10}" class="${t === 1 ? 'one' : 'g'}"/><text x="${x(t).toFixed(1)}" y="${y + 6}" class="t" text-anchor="middle">${t}×</text>`)
+  .map((t) => `<line x1="${x(t).toFixed(1)}" y1="52" x2="${x(t).toFixed(1)}" y2="${y - 10}" class="${t === 1 ? 'one' : 'g'}"/><text x="${x(t).toFixed(1)}" y="${y + 6}" class="t" text-anchor="middle">${t}×</text>`)
   .join('')
 const H = y + 20
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">

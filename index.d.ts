@@ -977,6 +977,12 @@ export declare function probeEchoAsync(s: string): Promise<string>
 /** Removes `user:password@` from URL-like text (the same function Rust errors go through). */
 export declare function redactSecrets(text: string): string
 
+/**
+ * Internal: the pub/sub channel of a stream group (`id` null) or of one item, named in
+ * `core::redis::keys` like the channels the set/delete scripts publish on.
+ */
+export declare function streamChannel(streamName: string, groupId: string, id?: string | undefined | null): string
+
 /** Internal, for tests: panics inside the addon to prove a panic becomes a rejection. */
 export declare function testPanic(message: string): Promise<void>
 

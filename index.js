@@ -858,5 +858,6 @@ module.exports.MAX_LOCK_TTL_MS = nativeBinding.MAX_LOCK_TTL_MS
 module.exports.nextCronTimes = nativeBinding.nextCronTimes
 module.exports.probeEchoAsync = nativeBinding.probeEchoAsync
 module.exports.redactSecrets = nativeBinding.redactSecrets
+module.exports.streamChannel = nativeBinding.streamChannel
 module.exports.testPanic = nativeBinding.testPanic
 module.exports.wireCodes = nativeBinding.wireCodes

@@ -5,7 +5,7 @@
  * `${keyPrefix}${streamName}:group:${groupId}`, field = id, value = JSON {...data, id, _createdAt};
  * events on `motia:stream:events:${streamName}:${groupId}[:${id}]` as {type, data}.
  */
-const { NativeRedisStreams, createRedisStreamsLoop } = require('./native.js')
+const { NativeRedisStreams, createRedisStreamsLoop, streamChannel } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
 const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { AdapterMetrics } = require('./metrics.js')
@@ -17,15 +17,14 @@ const { streamGet: OP_GET, streamSetFull: OP_SET_FULL, streamSetOpen: OP_SET_OPE
 const same = (v) => v
 
 const DEFAULT_STREAM_PREFIX = 'motia:stream:'
-const EVENTS_PREFIX = 'motia:stream:events:'
 const INTERNAL = Symbol('motia-native-adapters.internal')
 
 function channelName(streamName, channel) {
   if (!channel || typeof channel !== 'object' || channel.groupId === undefined || channel.groupId === null) {
     throw configError('channel', 'must be {groupId, id?}')
   }
-  const base = `${EVENTS_PREFIX}${streamName}:${channel.groupId}`
-  return channel.id === undefined || channel.id === null ? base : `${base}:${channel.id}`
+  // named in Rust (core::redis::keys), like the channels the set/delete scripts publish on
+  return streamChannel(streamName, `${channel.groupId}`, channel.id === undefined || channel.id === null ? null : `${channel.id}`)
 }
 
 /** One native connection pair (data + pub/sub) and the subscription registry, shared by a manager's streams. */

@@ -70,3 +70,14 @@ pub const MAX_LOCK_TTL_MS: f64 = cron_lock::MAX_LOCK_TTL_MS;
 /// `releaseGuard` default (ms): the upper bound of the same-tick window.
 #[napi]
 pub const DEFAULT_RELEASE_GUARD_MS: u32 = cron_lock::DEFAULT_RELEASE_GUARD_MS as u32;
+
+/// Internal: the pub/sub channel of a stream group (`id` null) or of one item, named in
+/// `core::redis::keys` like the channels the set/delete scripts publish on.
+#[napi]
+pub fn stream_channel(stream_name: String, group_id: String, id: Option<String>) -> String {
+    use crate::core::redis::keys::StreamKeys;
+    match id {
+        Some(id) => StreamKeys::item_channel(&stream_name, &group_id, &id),
+        None => StreamKeys::group_channel(&stream_name, &group_id),
+    }
+}

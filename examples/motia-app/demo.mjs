@@ -118,6 +118,22 @@ try {
   const perTick = new Map()
   for (const r of runs) perTick.set(r.tick, [...(perTick.get(r.tick) || []), r.instance])
   console.log(`\nCron "Tick" (every 3 s) since the orders: ${[...perTick.entries()].sort((x, y) => x[0] - y[0]).map(([t, who]) => `${new Date(t).toISOString().slice(11, 19)}→${who.join('+')}`).join('  ')}`)
+  // what an operator sees: GET /health and GET /metrics (Prometheus text) of each replica
+  const line = (text, name, labels) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+      .reduce((acc, l) => acc + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+  for (const inst of [a, b]) {
+    const h = await (await fetch(`http://127.0.0.1:${inst.port}/health`)).json()
+    const m = await (await fetch(`http://127.0.0.1:${inst.port}/metrics`)).text()
+    const ev = 'adapter="RabbitMQEventAdapter"'
+    console.log(
+      `${inst.name}: /health ${h.ok ? 'ok' : 'NOT ok'} (${h.adapters.map((x) => `${x.name.replace(/Adapter(Manager)?$/, '')} ${x.latencyMs} ms`).join(', ')}); ` +
+        `/metrics: ${line(m, 'motia_adapter_calls_total', [ev, 'method="emit"'])} emitted, ${line(m, 'motia_adapter_events_acked_total', [ev])} acked, ` +
+        `${line(m, 'motia_adapter_calls_total', ['adapter="RedisStateAdapter"'])} state calls, ${line(m, 'motia_adapter_cron_acquired_total', [])} cron locks won`,
+    )
+  }
   const once = new Set(rec.map((h) => h.orderId)).size === rec.length && new Set(pub.map((h) => h.orderId)).size === pub.length
   const shared = new Set([...rec, ...pub].map((h) => h.instance)).size === 2
   const ticksOnce = [...perTick.values()].every((w) => w.length === 1)

@@ -5,7 +5,7 @@
  * bounded concurrency, and draining on unsubscribe/shutdown. The broker-specific classes only move bytes.
  */
 const { configError, serializeError, fromNative, MotiaAdapterError, ErrorCodes } = require('./errors.js')
-const { AdapterLog, checkLogger } = require('./log.js')
+const { AdapterLog, checkLogger, describe } = require('./log.js')
 const { AdapterMetrics, COUNTERS } = require('./metrics.js')
 
 /** What a handler's outcome asks the broker to do with a delivery. */
@@ -96,15 +96,6 @@ function normalizeSubscribeOptions(options) {
     Object.fromEntries(Object.entries({ type, maxRetries, visibilityTimeout, delaySeconds, concurrency }).filter(([, v]) => v !== undefined)),
   )
   return { options: out, queue }
-}
-
-function describe(err) {
-  if (err instanceof Error) return err.message
-  try {
-    return typeof err === 'string' ? err : JSON.stringify(err)
-  } catch {
-    return String(err)
-  }
 }
 
 /**

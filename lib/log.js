@@ -27,7 +27,8 @@ function codeOf(err) {
   return err && typeof err.code === 'string' ? err.code : undefined
 }
 
-function messageOf(err) {
+/** A thrown value as text: an Error's message, a string as is, anything else as JSON. */
+function describe(err) {
   if (err instanceof Error) return err.message
   try {
     return typeof err === 'string' ? err : JSON.stringify(err)
@@ -55,7 +56,7 @@ class AdapterLog {
     if (meta) {
       for (const [k, v] of Object.entries(meta)) {
         if (k === 'error') {
-          m.error = messageOf(v)
+          m.error = describe(v)
           const code = codeOf(v)
           if (code && m.code === undefined) m.code = code
         } else if (v !== undefined) m[k] = v
@@ -108,4 +109,4 @@ for (const level of LEVELS) {
   }
 }
 
-module.exports = { AdapterLog, checkLogger, REPEAT_SUMMARY_MS }
+module.exports = { AdapterLog, checkLogger, describe, REPEAT_SUMMARY_MS }

@@ -170,8 +170,7 @@ impl NativeRedisStreamsLoop {
     /// `[calls waiting for a reply, reconnects so far]` of this connection.
     #[napi]
     pub fn stats(&self) -> Vec<f64> {
-        let (pending, reconnects) = self.conn.stats();
-        vec![pending as f64, reconnects as f64]
+        self.conn.stats()
     }
 
     /// Refuses new calls, waits for pending ones, closes the socket.

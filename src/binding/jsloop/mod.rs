@@ -192,10 +192,10 @@ impl JsLoop {
         Ok(promise)
     }
 
-    /// `(calls waiting for a reply, reconnects so far)`.
-    pub fn stats(&self) -> (usize, u64) {
+    /// `[calls waiting for a reply, reconnects so far]`, as the loop classes' `stats()` return it.
+    pub fn stats(&self) -> Vec<f64> {
         let st = self.shared.state.borrow();
-        (st.conn.pending(), st.conn.connects().saturating_sub(1))
+        vec![st.conn.pending() as f64, st.conn.connects().saturating_sub(1) as f64]
     }
 
     /// Refuses new calls, lets pending ones finish, closes the socket; the promise resolves then.

@@ -27,6 +27,9 @@ use crate::core::events::{Log, Turnstile};
 use crate::core::sync::LockExt;
 use crate::error::AdapterError;
 
+/// How long `shutdown`/`remove` wait for the broker to confirm a channel or connection close.
+pub(super) const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A RabbitMQ adapter's connection, publisher and subscriptions (see the module docs).
 pub struct AmqpClient {
     pub(super) config: AmqpConfig,
@@ -75,8 +78,10 @@ impl AmqpClient {
         let session = self.session.borrow().clone();
         self.closed.send_replace(true);
         if let Some(s) = session {
-            let _ = s.publisher.close(200, ShortString::from("shutdown")).await;
-            let _ = s.conn.close(200, ShortString::from("shutdown")).await;
+            // Best effort and bounded: a broker that stopped answering (blocked by an alarm, half-dead socket)
+            // never holds shutdown; dropping the session closes the socket anyway.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, s.publisher.close(200, ShortString::from("shutdown"))).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, s.conn.close(200, ShortString::from("shutdown"))).await;
         }
     }
 

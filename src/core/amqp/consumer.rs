@@ -205,7 +205,11 @@ impl AmqpClient {
             sub.stop.send_replace(true);
             let ch = sub.channel.lock_ok().take();
             if let Some((_, ch)) = ch {
-                let _ = ch.close(200, ShortString::from("unsubscribe")).await;
+                let _ = tokio::time::timeout(
+                    super::client::CLOSE_TIMEOUT,
+                    ch.close(200, ShortString::from("unsubscribe")),
+                )
+                .await;
             }
         }
     }

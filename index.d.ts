@@ -544,6 +544,32 @@ export declare class KafkaEventAdapter extends NativeEventAdapter {
   constructor(config: KafkaEventAdapterConfig)
 }
 
+export interface RedisEventAdapterOptions {
+  /** Where this adapter's log lines go (see `KafkaEventAdapterConfig.logger`). Default: the console. */
+  logger?: AdapterLogger
+  /** Prefix of every key (streams, registries, dead letters, fifo leases). Default `'motia:events:'`. */
+  keyPrefix?: string
+  /** Unsettled events per subscription (a standard queue's `concurrency` overrides it). Default 10. */
+  prefetch?: number
+  /** ms: how long `subscribe()` waits for Redis before resolving anyway (the consumer keeps trying). Default 10000. */
+  connectionTimeout?: number
+  /** ms: how long `unsubscribe`/`shutdown` wait for running handlers. Default 10000. */
+  shutdownTimeout?: number
+}
+
+/**
+ * Motia events on Redis Streams: one stream per (topic, step) `${keyPrefix}${topic}:q:${step}` with a consumer
+ * group, and a registry of the steps of each topic across the fleet, so an `emit` from any process reaches every
+ * step. `emit` resolves when Redis holds the event for every step (one atomic script). Each event is handled once
+ * per step across replicas; what a dead consumer held is claimed after `visibilityTimeout`; failures retry after
+ * `delaySeconds` and end, with reason and attempts, in `${keyPrefix}${topic}:dlq:${step}`. fifo steps have one
+ * consumer at a time across the fleet. Nothing is trimmed: a stream holds only unhandled events.
+ */
+export declare class RedisEventAdapter extends NativeEventAdapter {
+  constructor(connection?: RedisConnection, options?: RedisEventAdapterOptions)
+  readonly keyPrefix: string
+}
+
 export interface CronJobContext {
   name: string
   /** The tick's scheduled time (ms since epoch); identical on every replica. */
@@ -825,6 +851,33 @@ export declare class NativeRedisCronLoop {
   close(): Promise<void>
 }
 
+/** Internal: one Redis connection for emits and settles, one blocking reader per subscription. */
+export declare class NativeRedisEvents {
+  /**
+   * `connection`: the normalised connection JSON; `on_deliveries([subscriptionId, 0, json])` receives
+   * batches (weak: never keeps Node alive).
+   */
+  constructor(connection: string, keyPrefix: string, onDeliveries: (arg: [number, number, string]) => void)
+  /** Emits rows `(topic, body)`; resolves a JSON array with `[0,null]` per event Redis has, or `[1, code, message]`. */
+  publish(topics: Array<string>, bodies: Array<string>): Promise<string>
+  /** Starts a consumer; returns its id and stream name at once. */
+  subscribe(spec: NativeRedisSubscribe): NativeSubscription
+  /** `null` once consuming; the error text while still trying; rejects on a permanent error. */
+  waitReady(id: number, timeoutMs: number): Promise<string | null>
+  /**
+   * Rows `(subscriptionId, generation (unused), tag, outcome, note)`; `note` carries a dead letter's
+   * `{attempts, reason}` JSON. Written in the background (see `settled`).
+   */
+  settle(subs: Array<number>, generations: Array<number>, tags: Array<number>, outcomes: Array<number>, notes?: Array<string> | undefined | null): void
+  /** Resolves when every settle so far is written. */
+  settled(): Promise<void>
+  stop(id: number): void
+  remove(id: number): Promise<void>
+  /** `PING`; true when Redis answers. */
+  ping(): Promise<boolean>
+  shutdown(): Promise<void>
+}
+
 /** Internal: the native state store behind `RedisStateAdapter`. Use `RedisStateAdapter` instead. */
 export declare class NativeRedisState {
   /** `connection` is the normalised connection JSON built by `lib/config.js`. */
@@ -940,6 +993,9 @@ export declare function createRedisStateLoop(connection: string, keyPrefix: stri
  */
 export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisStreamsLoop | null
 
+/** `keyPrefix` default of `RedisEventAdapter`. */
+export declare const DEFAULT_EVENTS_PREFIX: string
+
 /** `lockTTL` default (ms) of the cron lock adapters. */
 export declare const DEFAULT_LOCK_TTL_MS: number
 
@@ -949,6 +1005,9 @@ export declare const DEFAULT_RELEASE_GUARD_MS: number
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
 
+/** ms: how long a fifo step's consumer lease lasts unless renewed (a dead owner frees the step within it). */
+export declare const FIFO_LEASE_MS: number
+
 /** The longest lock TTL (ms) `lockTTL` and `acquireLock` accept. */
 export declare const MAX_LOCK_TTL_MS: number
 
@@ -956,6 +1015,17 @@ export declare const MAX_LOCK_TTL_MS: number
 export interface NativePgSsl {
   ca?: string
   rejectUnauthorized?: boolean
+}
+
+/** How a subscription consumes (the JS side normalised and validated it). */
+export interface NativeRedisSubscribe {
+  topic: string
+  /** The step, or the RFC queue; `None`: an RFC fan-out subscriber (a fresh name is made up). */
+  name?: string
+  fifo: boolean
+  visibilityTimeoutS: number
+  limit: number
+  maxDeliveries: number
 }
 
 /** Internal: an RFC-form subscription, with the broker-side name it consumes from (queue or consumer group). */

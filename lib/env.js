@@ -9,6 +9,7 @@ const { RedisStreamAdapterManager } = require('./streams.js')
 const { RedisCronAdapter, PostgresCronAdapter, MySqlCronAdapter } = require('./cron.js')
 const { RabbitMQEventAdapter } = require('./rabbitmq.js')
 const { KafkaEventAdapter } = require('./kafka.js')
+const { RedisEventAdapter } = require('./redis-events.js')
 const { configError } = require('./errors.js')
 
 const DEFAULTS = new Set(['', 'default', 'memory', 'file', 'bullmq'])
@@ -70,7 +71,7 @@ function prefix(env, name, suffix) {
 
 /**
  * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres | mysql),
- * EVENT_ADAPTER (rabbitmq | kafka) with RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH
+ * EVENT_ADAPTER (redis | rabbitmq | kafka) with EVENTS_KEY_PREFIX (redis), RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH
  * or KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_GROUP_ID; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
  * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS; REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
@@ -82,8 +83,8 @@ function adaptersFromEnv(env = process.env) {
   const stateKind = choice(env, 'STATE_ADAPTER', ['redis'])
   const streamKind = choice(env, 'STREAM_ADAPTER', ['redis'])
   const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres', 'mysql'])
-  const eventKind = choice(env, 'EVENT_ADAPTER', ['rabbitmq', 'kafka'])
-  const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis'
+  const eventKind = choice(env, 'EVENT_ADAPTER', ['redis', 'rabbitmq', 'kafka'])
+  const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis' || eventKind === 'redis'
   const redis = needsRedis ? redisConnection(env) : null
   const instanceId = str(env, 'INSTANCE_ID')
   const cronOptions = {
@@ -108,6 +109,9 @@ function adaptersFromEnv(env = process.env) {
     const connectionString = str(env, 'CRON_MYSQL_URL') ?? str(env, 'MYSQL_URL')
     if (connectionString === undefined) throw configError('MYSQL_URL', 'is required when CRON_ADAPTER=mysql (or set CRON_MYSQL_URL)')
     adapters.cron = new MySqlCronAdapter({ connectionString, tableName: str(env, 'CRON_TABLE'), ...cronOptions })
+  }
+  if (eventKind === 'redis') {
+    adapters.events = new RedisEventAdapter(redis, { keyPrefix: prefix(env, 'EVENTS_KEY_PREFIX', 'events:') })
   }
   if (eventKind === 'rabbitmq') {
     const url = str(env, 'RABBITMQ_URL')

@@ -177,6 +177,7 @@ class Dispatcher {
       delivery.started = true
       if (delivery.bad) {
         this.log.error('deliver', `${this.label}: dead-lettering a message that is not an event: ${delivery.bad}`, { queue: this.label })
+        delivery.note = { attempts: delivery.priorFailures || 0, reason: `not an event: ${delivery.bad}` }
         this.settle(delivery, Outcome.DEAD_LETTER)
         return
       }
@@ -184,6 +185,7 @@ class Dispatcher {
       const { maxRetries, delaySeconds } = this.queue
       for (;;) {
         if (failures > maxRetries) {
+          if (!delivery.note) delivery.note = { attempts: failures, reason: `failed ${failures} time(s) before (x-retry-count)` }
           this.settle(delivery, Outcome.DEAD_LETTER)
           return
         }
@@ -198,6 +200,7 @@ class Dispatcher {
           failures++
           if (failures > maxRetries) {
             this.log.error('deliver', `${this.label}: handler failed ${failures} time(s), dead-lettering: ${describe(err)}`, { queue: this.label, attempts: failures })
+            delivery.note = { attempts: failures, reason: describe(err) }
             continue
           }
           this.log.warn('deliver', `${this.label}: handler failed (attempt ${failures} of ${maxRetries + 1}), retrying in ${delaySeconds}s: ${describe(err)}`, {
@@ -332,7 +335,7 @@ class EventAdapterBase {
     this.config = config
     this.closed = false
     this.subs = new SubscriptionRegistry()
-    this.settleRows = [[], [], [], []]
+    this.settleRows = [[], [], [], [], []]
     this.settleScheduled = false
     this.flushSettles = this.flushSettles.bind(this)
   }
@@ -410,7 +413,7 @@ class EventAdapterBase {
       label,
       log: this.log,
       metrics: this._metrics,
-      settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome),
+      settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome, d.note),
     })
     const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...(sub.fields || {}) }
     this.subs.add(id, { topic, stepName, dispatcher, handle })
@@ -460,12 +463,14 @@ class EventAdapterBase {
     this._metrics.incr(COUNTERS.redelivered, redelivered)
   }
 
-  settle(subId, generation, tag, outcome) {
+  /** `note` (`{attempts, reason}` of a dead letter) is kept by backends that store it (Redis). */
+  settle(subId, generation, tag, outcome, note) {
     const r = this.settleRows
     r[0].push(subId)
     r[1].push(generation)
     r[2].push(tag)
     r[3].push(outcome)
+    r[4].push(note ? JSON.stringify(note) : '')
     if (!this.settleScheduled) {
       this.settleScheduled = true
       queueMicrotask(this.flushSettles)
@@ -474,16 +479,16 @@ class EventAdapterBase {
 
   flushSettles() {
     this.settleScheduled = false
-    const [s, g, t, o] = this.settleRows
+    const [s, g, t, o, n] = this.settleRows
     if (s.length === 0) return
-    this.settleRows = [[], [], [], []]
+    this.settleRows = [[], [], [], [], []]
     const counts = [0, 0, 0]
     for (const x of o) counts[x === Outcome.ACK ? 0 : x === Outcome.DEAD_LETTER ? 1 : 2]++
     this._metrics.incr(COUNTERS.acked, counts[0])
     this._metrics.incr(COUNTERS.deadLettered, counts[1])
     this._metrics.incr(COUNTERS.requeued, counts[2])
     try {
-      this.native.settle(s, g, t, o)
+      this.native.settle(s, g, t, o, n)
       if (this.log.repeats.size) this.log.recovered('settle', 'settle', 'settling works again')
     } catch (e) {
       this.log.repeated('error', 'settle', 'settle', 'settle failed (the broker delivers again)', { error: fromNative(e) })

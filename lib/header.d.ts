@@ -544,6 +544,32 @@ export declare class KafkaEventAdapter extends NativeEventAdapter {
   constructor(config: KafkaEventAdapterConfig)
 }
 
+export interface RedisEventAdapterOptions {
+  /** Where this adapter's log lines go (see `KafkaEventAdapterConfig.logger`). Default: the console. */
+  logger?: AdapterLogger
+  /** Prefix of every key (streams, registries, dead letters, fifo leases). Default `'motia:events:'`. */
+  keyPrefix?: string
+  /** Unsettled events per subscription (a standard queue's `concurrency` overrides it). Default 10. */
+  prefetch?: number
+  /** ms: how long `subscribe()` waits for Redis before resolving anyway (the consumer keeps trying). Default 10000. */
+  connectionTimeout?: number
+  /** ms: how long `unsubscribe`/`shutdown` wait for running handlers. Default 10000. */
+  shutdownTimeout?: number
+}
+
+/**
+ * Motia events on Redis Streams: one stream per (topic, step) `${keyPrefix}${topic}:q:${step}` with a consumer
+ * group, and a registry of the steps of each topic across the fleet, so an `emit` from any process reaches every
+ * step. `emit` resolves when Redis holds the event for every step (one atomic script). Each event is handled once
+ * per step across replicas; what a dead consumer held is claimed after `visibilityTimeout`; failures retry after
+ * `delaySeconds` and end, with reason and attempts, in `${keyPrefix}${topic}:dlq:${step}`. fifo steps have one
+ * consumer at a time across the fleet. Nothing is trimmed: a stream holds only unhandled events.
+ */
+export declare class RedisEventAdapter extends NativeEventAdapter {
+  constructor(connection?: RedisConnection, options?: RedisEventAdapterOptions)
+  readonly keyPrefix: string
+}
+
 export interface CronJobContext {
   name: string
   /** The tick's scheduled time (ms since epoch); identical on every replica. */

@@ -10,6 +10,7 @@ const { ErrorCodes, MotiaAdapterError } = require('./errors.js')
 const { adaptersFromEnv } = require('./env.js')
 const { RabbitMQEventAdapter } = require('./rabbitmq.js')
 const { KafkaEventAdapter } = require('./kafka.js')
+const { RedisEventAdapter } = require('./redis-events.js')
 const { health, prometheusMetrics, registerOpenTelemetry } = require('./metrics.js')
 
 module.exports = {
@@ -21,6 +22,7 @@ module.exports = {
   MySqlCronAdapter,
   RabbitMQEventAdapter,
   KafkaEventAdapter,
+  RedisEventAdapter,
   CronScheduler,
   validateCronExpression,
   nextCronRuns,

@@ -10,6 +10,7 @@ export const {
   MySqlCronAdapter,
   RabbitMQEventAdapter,
   KafkaEventAdapter,
+  RedisEventAdapter,
   CronScheduler,
   validateCronExpression,
   nextCronRuns,

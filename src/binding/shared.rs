@@ -81,3 +81,11 @@ pub fn stream_channel(stream_name: String, group_id: String, id: Option<String>)
         None => StreamKeys::group_channel(&stream_name, &group_id),
     }
 }
+
+/// `keyPrefix` default of `RedisEventAdapter`.
+#[napi]
+pub const DEFAULT_EVENTS_PREFIX: &str = crate::core::redis::keys::DEFAULT_EVENTS_PREFIX;
+
+/// ms: how long a fifo step's consumer lease lasts unless renewed (a dead owner frees the step within it).
+#[napi]
+pub const FIFO_LEASE_MS: u32 = crate::core::redis::events::FIFO_LEASE_MS as u32;

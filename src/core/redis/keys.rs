@@ -190,3 +190,95 @@ mod stream_tests {
         );
     }
 }
+
+/// Default prefix of the Redis event adapter's keys.
+pub const DEFAULT_EVENTS_PREFIX: &str = "motia:events:";
+
+/// Key naming of Redis events (no 0.17 layout exists; ours): for topic `t` and step (or RFC queue) `s`, with
+/// `%`, `:`, `{`, `}` percent-encoded in both so no name can reach another topic's keys or a hash tag:
+/// - SET `${prefix}${t}:steps`: the steps subscribed to `t` across the fleet (durable, like RabbitMQ's queues);
+/// - ZSET `${prefix}${t}:fanout`: RFC fan-out subscribers, scored by the ms their registration expires;
+/// - STREAM `${prefix}${t}:q:${s}` with consumer group [`EVENTS_GROUP`]: the step's events;
+/// - STREAM `${prefix}${t}:dlq:${s}`: its dead letters; STRING `${prefix}${t}:owner:${s}`: the fifo consumer's lease.
+#[derive(Debug, Clone)]
+pub struct EventKeys {
+    prefix: String,
+}
+
+/// The consumer group on every event stream (one stream per step, so one group each).
+pub const EVENTS_GROUP: &str = "motia";
+
+impl EventKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        EventKeys { prefix: prefix.into() }
+    }
+
+    /// A topic or step name as it appears inside a key.
+    pub fn encode(name: &str) -> String {
+        let mut out = String::with_capacity(name.len());
+        for c in name.chars() {
+            match c {
+                '%' => out.push_str("%25"),
+                ':' => out.push_str("%3A"),
+                '{' => out.push_str("%7B"),
+                '}' => out.push_str("%7D"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    fn topic(&self, topic: &str, suffix: &str) -> String {
+        format!("{}{}:{}", self.prefix, Self::encode(topic), suffix)
+    }
+
+    pub fn steps(&self, topic: &str) -> String {
+        self.topic(topic, "steps")
+    }
+
+    pub fn fanout(&self, topic: &str) -> String {
+        self.topic(topic, "fanout")
+    }
+
+    /// What the emit script prepends to a registry member (an encoded name) to get its stream.
+    pub fn stream_base(&self, topic: &str) -> String {
+        self.topic(topic, "q:")
+    }
+
+    pub fn stream(&self, topic: &str, member: &str) -> String {
+        format!("{}{}", self.stream_base(topic), member)
+    }
+
+    pub fn dlq(&self, topic: &str, member: &str) -> String {
+        format!("{}{}", self.topic(topic, "dlq:"), member)
+    }
+
+    pub fn owner(&self, topic: &str, member: &str) -> String {
+        format!("{}{}", self.topic(topic, "owner:"), member)
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+
+    #[test]
+    fn event_layout_and_hostile_names() {
+        let k = EventKeys::new(DEFAULT_EVENTS_PREFIX);
+        let step = EventKeys::encode("send-email");
+        assert_eq!(k.steps("order.created"), "motia:events:order.created:steps");
+        assert_eq!(
+            k.stream("order.created", &step),
+            "motia:events:order.created:q:send-email"
+        );
+        assert_eq!(
+            k.dlq("order.created", &step),
+            "motia:events:order.created:dlq:send-email"
+        );
+        // topic "a:q:b" + step "c" must not be topic "a" + step "b:c" (or anything of topic "a")
+        let hostile = k.stream("a:q:b", &EventKeys::encode("c"));
+        assert_eq!(hostile, "motia:events:a%3Aq%3Ab:q:c");
+        assert_ne!(hostile, k.stream("a", &EventKeys::encode("b:c")));
+        assert_eq!(EventKeys::encode("{x}%"), "%7Bx%7D%25");
+    }
+}

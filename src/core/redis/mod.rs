@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod cron;
+pub mod events;
 pub mod keys;
 pub mod loop_conn;
 pub mod pubsub;

@@ -185,3 +185,38 @@ redis.call('PUBLISH', ARGV[3], msg)
 redis.call('PUBLISH', ARGV[2], msg)
 return existing
 "#;
+
+/// Emit one event to every step of its topic, atomically. KEYS: steps SET, fanout ZSET.
+/// ARGV: stream key base (`EventKeys::stream_base`), body, now ms. Fan-out registrations that expired
+/// (their process died) are dropped with their streams. Returns the number of streams written.
+pub const EVENT_EMIT: &str = r#"
+local now = tonumber(ARGV[3])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, m in ipairs(stale) do redis.call('DEL', ARGV[1] .. m) end
+if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
+local n = 0
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('XADD', ARGV[1] .. m, '*', 'd', ARGV[2])
+  n = n + 1
+end
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  redis.call('XADD', ARGV[1] .. m, '*', 'd', ARGV[2])
+  n = n + 1
+end
+return n
+"#;
+
+/// The fifo consumer's lease. KEYS: owner. ARGV: consumer name, lease ms.
+/// Returns 1 when the caller held it (renewed), 2 when it just took it, 0 when another consumer holds it.
+pub const EVENT_OWN: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return 0
+"#;

@@ -1,0 +1,792 @@
+//! Motia events on Redis Streams: the native half of `RedisEventAdapter` (JS in `lib/redis-events.js`; retries,
+//! FIFO per message group and concurrency are the shared event core's, `lib/events.js`). Keys: [`EventKeys`].
+//!
+//! - **A stream per (topic, step)** with one consumer group. A registry per topic (SET of steps, durable; ZSET of
+//!   RFC fan-out subscribers, expiring unless refreshed) lets `emit` from any process reach every step of the
+//!   fleet, including steps no local code subscribes to. One Lua script writes the entry to every step's stream
+//!   atomically; `emit` resolves when Redis answered it.
+//! - **Consuming**: one task per subscription reads with `XREADGROUP … COUNT <free slots> BLOCK` on its own
+//!   connection, so nothing is read ahead of free handler slots. Handled entries are `XACK`ed and `XDEL`ed
+//!   (the stream holds only unhandled events; nothing is trimmed).
+//! - **Crashes**: the task refreshes the idle time of what it holds (`XCLAIM … JUSTID`), so a slow handler is not
+//!   stolen; entries idle longer than `visibilityTimeout` belong to a dead consumer and are claimed by a live one
+//!   (`XPENDING IDLE` + `XCLAIM` with the same min-idle, so two claimers never both win). An entry delivered
+//!   `maxDeliveries` times without being settled (its handler kills the process) is dead-lettered.
+//! - **Dead letters** go to the step's `dlq` stream with the reason and attempt count, atomically with the ack
+//!   (`MULTI`). A requeued entry (the subscription stopped before running it) is re-added, then acked.
+//! - **fifo** steps have one consumer at a time across the fleet (a lease renewed from this Rust task, so a busy
+//!   JS thread never loses it); a new owner first takes over what the old one held, so order holds.
+//! - A consumer is deleted from the group only when it holds nothing.
+//!
+//! At-least-once: a command resent after a dropped connection (see `RedisHandle::ride`) can write an emit or a
+//! dead letter twice; nothing acknowledged is lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Value;
+use tokio::sync::{watch, Notify};
+
+use super::connection::{classify, RedisHandle};
+use super::keys::{EventKeys, EVENTS_GROUP};
+use super::scripts;
+use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness};
+use crate::core::sync::LockExt;
+use crate::error::{AdapterError, Result};
+
+/// How long one `XREADGROUP` blocks: the longest a stop waits for the read in flight.
+const BLOCK_MS: u64 = 500;
+/// An RFC fan-out subscriber's registration lives this long unless refreshed (it is, every maintenance round).
+const FANOUT_TTL_MS: u64 = 30_000;
+/// The fifo consumer's lease: a dead owner frees its step within this.
+pub const FIFO_LEASE_MS: u64 = 10_000;
+/// Maintenance (refresh what we hold, claim what dead consumers held, renew leases) runs at least this often.
+const MAINTAIN_MAX: Duration = Duration::from_secs(3);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a subscription is registered, so emits reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// A step (or an RFC named queue): durable, stays registered when its processes stop.
+    Step,
+    /// An RFC subscriber without a queue: every event while it lives; dropped with its stream when it goes.
+    Fanout,
+}
+
+/// What a subscription consumes and how.
+#[derive(Debug, Clone)]
+pub struct SubSpec {
+    pub topic: String,
+    /// The step or queue name (not encoded).
+    pub name: String,
+    pub membership: Membership,
+    /// Handler slots: at most this many entries are held unsettled.
+    pub limit: u32,
+    pub fifo: bool,
+    /// Entries a consumer held this long without refreshing are claimed by another.
+    pub visibility: Duration,
+    /// An entry delivered this many times without being settled is dead-lettered.
+    pub max_deliveries: u32,
+}
+
+struct Held {
+    id: String,
+    body: Vec<u8>,
+    prior: u32,
+}
+
+struct Sub {
+    id: u32,
+    spec: SubSpec,
+    stream: String,
+    dlq: String,
+    owner: String,
+    registry: String,
+    member: String,
+    consumer: String,
+    held: Mutex<HashMap<u64, Held>>,
+    next_tag: AtomicU64,
+    freed: Notify,
+    stop: watch::Sender<bool>,
+    ready: watch::Sender<Readiness>,
+    finished: watch::Sender<bool>,
+}
+
+impl Sub {
+    fn free(&self) -> usize {
+        (self.spec.limit as usize).saturating_sub(self.held.lock_ok().len())
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// One entry read from a stream: id, body (`d` field; empty when missing), prior failures (`n` field).
+type Entry = (String, Vec<u8>, u32);
+
+/// A Redis event adapter's connection, registry writes and subscriptions (see the module docs).
+pub struct RedisEvents {
+    redis: Arc<RedisHandle>,
+    keys: EventKeys,
+    instance: String,
+    subs: Mutex<HashMap<u32, Arc<Sub>>>,
+    next_sub: AtomicU32,
+    closed: AtomicBool,
+    settles: watch::Sender<u64>,
+    emit: redis::Script,
+    own: redis::Script,
+    log: Log,
+}
+
+impl RedisEvents {
+    pub fn new(redis: Arc<RedisHandle>, prefix: String) -> Arc<Self> {
+        Arc::new(RedisEvents {
+            redis,
+            keys: EventKeys::new(prefix),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            subs: Mutex::new(HashMap::new()),
+            next_sub: AtomicU32::new(1),
+            closed: AtomicBool::new(false),
+            settles: watch::channel(0).0,
+            emit: redis::Script::new(scripts::EVENT_EMIT),
+            own: redis::Script::new(scripts::EVENT_OWN),
+            log: Log::new("redis-events"),
+        })
+    }
+
+    pub fn redis(&self) -> &Arc<RedisHandle> {
+        &self.redis
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AdapterError::Closed("the adapter was shut down".into()));
+        }
+        Ok(())
+    }
+
+    /// Emits `(topic, body)` rows in one pipeline (one atomic script per event); one result per row.
+    pub async fn publish(&self, rows: &[(&str, &str)]) -> Vec<Result<()>> {
+        if let Err(e) = self.check_open() {
+            return rows.iter().map(|_| Err(e.clone())).collect();
+        }
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for (topic, body) in rows {
+            pipe.cmd("EVALSHA")
+                .arg(self.emit.get_hash())
+                .arg(2)
+                .arg(self.keys.steps(topic))
+                .arg(self.keys.fanout(topic))
+                .arg(self.keys.stream_base(topic))
+                .arg(*body)
+                .arg(now);
+        }
+        let replies: Vec<Value> = match self.redis.query(&pipe).await {
+            Ok(r) => r,
+            Err(e) => return rows.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for ((topic, body), reply) in rows.iter().zip(replies) {
+            out.push(match reply {
+                Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
+                    let mut inv = self.emit.key(self.keys.steps(topic));
+                    inv.key(self.keys.fanout(topic))
+                        .arg(self.keys.stream_base(topic))
+                        .arg(*body)
+                        .arg(now);
+                    self.redis.invoke::<i64>(&inv).await.map(|_| ())
+                }
+                Value::ServerError(e) => Err(AdapterError::Backend(format!("emit: {e}"))),
+                _ => Ok(()),
+            });
+        }
+        out
+    }
+
+    /// Registers and starts a consumer; returns its id at once (it connects, and reconnects, in the background).
+    pub fn subscribe(self: &Arc<Self>, spec: SubSpec, deliver: Deliver) -> Result<u32> {
+        self.check_open()?;
+        if spec.limit == 0 {
+            return Err(AdapterError::config("prefetch", "must be at least 1"));
+        }
+        let id = self.next_sub.fetch_add(1, Ordering::SeqCst);
+        let member = EventKeys::encode(&spec.name);
+        let registry = match spec.membership {
+            Membership::Step => self.keys.steps(&spec.topic),
+            Membership::Fanout => self.keys.fanout(&spec.topic),
+        };
+        let sub = Arc::new(Sub {
+            id,
+            stream: self.keys.stream(&spec.topic, &member),
+            dlq: self.keys.dlq(&spec.topic, &member),
+            owner: self.keys.owner(&spec.topic, &member),
+            registry,
+            member,
+            consumer: format!("{}-{id}", self.instance),
+            spec,
+            held: Mutex::new(HashMap::new()),
+            next_tag: AtomicU64::new(1),
+            freed: Notify::new(),
+            stop: watch::channel(false).0,
+            ready: watch::channel(Readiness::Pending(None)).0,
+            finished: watch::channel(false).0,
+        });
+        self.subs.lock_ok().insert(id, sub.clone());
+        tokio::spawn(self.clone().run(sub, deliver));
+        Ok(id)
+    }
+
+    /// `None` once consuming; the last error while still trying after `timeout`; `Err` when permanent.
+    pub async fn wait_ready(&self, id: u32, timeout: Duration) -> Result<Option<AdapterError>> {
+        let sub = self.subs.lock_ok().get(&id).cloned();
+        let Some(sub) = sub else {
+            return Err(AdapterError::Closed(format!("subscription {id} was removed")));
+        };
+        wait_readiness(&sub.ready, timeout, || None, "Redis not reachable yet").await
+    }
+
+    async fn run(self: Arc<Self>, sub: Arc<Sub>, deliver: Deliver) {
+        let mut attempt = 0u32;
+        while !sub.stopped() {
+            match self.consume(&sub, &deliver, &mut attempt).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.log.error(&format!("consumer of {}", sub.stream), &e);
+                    let was_ready = matches!(*sub.ready.borrow(), Readiness::Ready);
+                    if !was_ready {
+                        sub.ready.send_replace(Readiness::Pending(Some(e)));
+                    }
+                    let mut stop = sub.stop.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff(attempt, 1000)) => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+        sub.finished.send_replace(true);
+    }
+
+    /// One connected session of a consumer: set up, then read until stopped (`Ok`) or an error (`Err`).
+    async fn consume(&self, sub: &Arc<Sub>, deliver: &Deliver, attempt: &mut u32) -> Result<()> {
+        self.setup(sub).await?;
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.redis.connect_timeout()))
+            .set_response_timeout(Some(Duration::from_millis(BLOCK_MS) + self.redis.command_timeout()));
+        let mut conn = self
+            .redis
+            .client()
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+            .map_err(classify)?;
+        sub.ready.send_replace(Readiness::Ready);
+        if *attempt > 0 {
+            self.log.info(&format!("consumer of {} is back", sub.stream));
+        }
+        *attempt = 0;
+        let every = (sub.spec.visibility / 3).clamp(Duration::from_millis(200), MAINTAIN_MAX);
+        let mut next_maintain = tokio::time::Instant::now();
+        let mut owner = !sub.spec.fifo;
+        let mut stop = sub.stop.subscribe();
+        loop {
+            if sub.stopped() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= next_maintain {
+                owner = self.maintain(sub, deliver, owner).await?;
+                next_maintain = tokio::time::Instant::now() + every;
+            }
+            let free = sub.free();
+            if !owner || free == 0 {
+                tokio::select! {
+                    _ = sub.freed.notified(), if owner => {}
+                    _ = tokio::time::sleep_until(next_maintain) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                continue;
+            }
+            let reply: Value = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(EVENTS_GROUP)
+                .arg(&sub.consumer)
+                .arg("COUNT")
+                .arg(free)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS")
+                .arg(&sub.stream)
+                .arg(">")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| {
+                    if e.code() == Some("NOGROUP") {
+                        AdapterError::Backend(format!(
+                            "{}: the consumer group is gone (Redis lost its data?)",
+                            sub.stream
+                        ))
+                    } else {
+                        classify(e)
+                    }
+                })?;
+            let entries = read_reply(reply);
+            self.hand_over(sub, deliver, entries, false);
+        }
+    }
+
+    /// Creates the stream and its group (from the first entry), then registers the subscription.
+    async fn setup(&self, sub: &Sub) -> Result<()> {
+        let created: Result<Value> = self
+            .redis
+            .cmd(
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&sub.stream)
+                    .arg(EVENTS_GROUP)
+                    .arg("0")
+                    .arg("MKSTREAM"),
+            )
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(AdapterError::Backend(m)) if m.contains("BUSYGROUP") => {}
+            Err(e) => return Err(e),
+        }
+        self.register(sub).await
+    }
+
+    async fn register(&self, sub: &Sub) -> Result<()> {
+        match sub.spec.membership {
+            Membership::Step => {
+                self.redis
+                    .cmd::<Value>(redis::cmd("SADD").arg(&sub.registry).arg(&sub.member))
+                    .await?
+            }
+            Membership::Fanout => {
+                self.redis
+                    .cmd::<Value>(
+                        redis::cmd("ZADD")
+                            .arg(&sub.registry)
+                            .arg(now_ms() + FANOUT_TTL_MS)
+                            .arg(&sub.member),
+                    )
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    /// Keeps registrations, leases and held entries fresh and claims what dead consumers held.
+    /// Returns whether this consumer may read (always, unless a fifo step's lease is another's).
+    async fn maintain(&self, sub: &Arc<Sub>, deliver: &Deliver, was_owner: bool) -> Result<bool> {
+        if sub.spec.membership == Membership::Fanout {
+            self.register(sub).await?;
+        }
+        let mut min_idle = sub.spec.visibility.as_millis() as u64;
+        let owner = if sub.spec.fifo {
+            let mut inv = self.own.key(&sub.owner);
+            inv.arg(&sub.consumer).arg(FIFO_LEASE_MS);
+            let r: i64 = self.redis.invoke(&inv).await?;
+            if r == 2 || (r == 1 && !was_owner) {
+                // a new owner: what the previous owner held comes first, whatever its idle time
+                min_idle = 0;
+            }
+            r != 0
+        } else {
+            true
+        };
+        let held: Vec<String> = sub.held.lock_ok().values().map(|h| h.id.clone()).collect();
+        if !held.is_empty() {
+            let mut cmd = redis::cmd("XCLAIM");
+            cmd.arg(&sub.stream).arg(EVENTS_GROUP).arg(&sub.consumer).arg(0);
+            for id in &held {
+                cmd.arg(id);
+            }
+            cmd.arg("JUSTID");
+            self.redis.cmd::<Value>(&cmd).await?;
+        }
+        if owner {
+            self.reclaim(sub, deliver, min_idle).await?;
+        }
+        Ok(owner)
+    }
+
+    /// Claims entries idle for `min_idle` ms (held by a dead consumer) up to the free slots and hands them
+    /// over; those delivered `max_deliveries` times already are dead-lettered instead.
+    async fn reclaim(&self, sub: &Arc<Sub>, deliver: &Deliver, min_idle: u64) -> Result<()> {
+        let free = sub.free();
+        if free == 0 {
+            return Ok(());
+        }
+        let pending: Vec<(String, String, u64, u64)> = self
+            .redis
+            .cmd(
+                redis::cmd("XPENDING")
+                    .arg(&sub.stream)
+                    .arg(EVENTS_GROUP)
+                    .arg("IDLE")
+                    .arg(min_idle)
+                    .arg("-")
+                    .arg("+")
+                    .arg(free),
+            )
+            .await?;
+        let theirs: Vec<&(String, String, u64, u64)> = pending.iter().filter(|p| p.1 != sub.consumer).collect();
+        if theirs.is_empty() {
+            return Ok(());
+        }
+        let counts: HashMap<&str, u64> = theirs.iter().map(|p| (p.0.as_str(), p.3)).collect();
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&sub.stream).arg(EVENTS_GROUP).arg(&sub.consumer).arg(min_idle);
+        for p in &theirs {
+            cmd.arg(&p.0);
+        }
+        let claimed: Value = self.redis.cmd(&cmd).await?;
+        let mut redeliver = Vec::new();
+        let mut crashed = Vec::new();
+        for entry in entries_of(claimed) {
+            let deliveries = counts.get(entry.0.as_str()).copied().unwrap_or(0) + 1;
+            if deliveries > sub.spec.max_deliveries as u64 {
+                crashed.push((entry, deliveries));
+            } else {
+                redeliver.push(entry);
+            }
+        }
+        if !crashed.is_empty() {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for ((id, body, prior), deliveries) in &crashed {
+                let reason = format!(
+                    "delivered {deliveries} times without being settled (the consumer died each time; its handler may crash the process)"
+                );
+                self.dead_letter_cmds(&mut pipe, sub, id, body, prior + 1, &reason);
+            }
+            self.redis.query::<Value>(&pipe).await?;
+            self.log.info(&format!(
+                "{}: dead-lettered {} entries that crashed their consumers",
+                sub.stream,
+                crashed.len()
+            ));
+        }
+        self.hand_over(sub, deliver, redeliver, true);
+        Ok(())
+    }
+
+    fn hand_over(&self, sub: &Sub, deliver: &Deliver, entries: Vec<Entry>, redelivered: bool) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut out = String::with_capacity(64 + entries.iter().map(|e| e.1.len() + 24).sum::<usize>());
+        out.push('[');
+        {
+            let mut held = sub.held.lock_ok();
+            for (i, (id, body, prior)) in entries.into_iter().enumerate() {
+                let tag = sub.next_tag.fetch_add(1, Ordering::SeqCst);
+                if i > 0 {
+                    out.push(',');
+                }
+                push_delivery(&mut out, tag, prior, redelivered, &body);
+                held.insert(tag, Held { id, body, prior });
+            }
+        }
+        out.push(']');
+        deliver(sub.id, 0, out);
+    }
+
+    fn dead_letter_cmds(
+        &self,
+        pipe: &mut redis::Pipeline,
+        sub: &Sub,
+        id: &str,
+        body: &[u8],
+        attempts: u32,
+        reason: &str,
+    ) {
+        pipe.cmd("XADD")
+            .arg(&sub.dlq)
+            .arg("*")
+            .arg("d")
+            .arg(body)
+            .arg("reason")
+            .arg(reason)
+            .arg("attempts")
+            .arg(attempts)
+            .arg("id")
+            .arg(id)
+            .arg("failedAt")
+            .arg(now_ms())
+            .ignore();
+        pipe.cmd("XACK").arg(&sub.stream).arg(EVENTS_GROUP).arg(id).ignore();
+        pipe.cmd("XDEL").arg(&sub.stream).arg(id).ignore();
+    }
+
+    fn requeue_cmds(pipe: &mut redis::Pipeline, sub: &Sub, held: &Held) {
+        pipe.cmd("XADD")
+            .arg(&sub.stream)
+            .arg("*")
+            .arg("d")
+            .arg(&held.body)
+            .arg("n")
+            .arg(held.prior)
+            .ignore();
+        pipe.cmd("XACK")
+            .arg(&sub.stream)
+            .arg(EVENTS_GROUP)
+            .arg(&held.id)
+            .ignore();
+        pipe.cmd("XDEL").arg(&sub.stream).arg(&held.id).ignore();
+    }
+
+    /// Applies JS's outcomes `(subscription, tag, outcome, note)` in one MULTI (in the background; `settled`
+    /// waits for it). `note` is `{"attempts":n,"reason":"…"}` for a dead letter, else empty.
+    pub fn settle(self: &Arc<Self>, rows: Vec<(u32, u64, Outcome, String)>) {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut touched = Vec::new();
+        let mut any = false;
+        for (sub_id, tag, outcome, note) in rows {
+            let sub = self.subs.lock_ok().get(&sub_id).cloned();
+            let Some(sub) = sub else { continue };
+            let held = sub.held.lock_ok().remove(&tag);
+            let Some(held) = held else { continue };
+            any = true;
+            match outcome {
+                Outcome::Ack => {
+                    pipe.cmd("XACK")
+                        .arg(&sub.stream)
+                        .arg(EVENTS_GROUP)
+                        .arg(&held.id)
+                        .ignore();
+                    pipe.cmd("XDEL").arg(&sub.stream).arg(&held.id).ignore();
+                }
+                Outcome::DeadLetter => {
+                    let (attempts, reason) = parse_note(&note, held.prior);
+                    self.dead_letter_cmds(&mut pipe, &sub, &held.id, &held.body, attempts, &reason);
+                }
+                Outcome::Requeue => Self::requeue_cmds(&mut pipe, &sub, &held),
+            }
+            touched.push(sub);
+        }
+        if !any {
+            return;
+        }
+        self.settles.send_modify(|n| *n += 1);
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.redis.query::<Value>(&pipe).await {
+                // the entries stay pending under this consumer: refreshed no longer, another claims them
+                me.log.error("settle (the entries are delivered again)", &e);
+            }
+            for sub in touched {
+                sub.freed.notify_one();
+            }
+            me.settles.send_modify(|n| *n -= 1);
+        });
+    }
+
+    /// Resolves when every settle handed over so far has been written.
+    pub async fn settled(&self) {
+        let mut rx = self.settles.subscribe();
+        let _ = tokio::time::timeout(self.redis.connect_timeout() * 2, rx.wait_for(|n| *n == 0)).await;
+    }
+
+    pub fn stop(&self, id: u32) {
+        if let Some(sub) = self.subs.lock_ok().get(&id) {
+            sub.stop.send_replace(true);
+        }
+    }
+
+    /// Stops the consumer, waits for its read in flight, requeues what JS never settled, drops the consumer
+    /// from the group when it holds nothing, and unregisters a fan-out subscriber (deleting its stream).
+    pub async fn remove(&self, id: u32) {
+        let sub = self.subs.lock_ok().get(&id).cloned();
+        let Some(sub) = sub else { return };
+        sub.stop.send_replace(true);
+        let mut finished = sub.finished.subscribe();
+        let _ = tokio::time::timeout(
+            Duration::from_millis(BLOCK_MS) + self.redis.command_timeout(),
+            finished.wait_for(|f| *f),
+        )
+        .await;
+        self.settled().await;
+        self.subs.lock_ok().remove(&id);
+        let left: Vec<Held> = sub.held.lock_ok().drain().map(|(_, h)| h).collect();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for h in &left {
+            Self::requeue_cmds(&mut pipe, &sub, h);
+        }
+        if sub.spec.membership == Membership::Fanout {
+            pipe.cmd("ZREM").arg(&sub.registry).arg(&sub.member).ignore();
+            pipe.cmd("DEL").arg(&sub.stream).ignore();
+        } else if sub.spec.fifo {
+            // give the lease up only if it is ours (a compare-and-delete would need a script; expiring it is enough)
+            pipe.cmd("PEXPIRE").arg(&sub.owner).arg(1).arg("XX").ignore();
+        }
+        if !pipe.is_empty() {
+            if let Err(e) = self.redis.query::<Value>(&pipe).await {
+                self.log.error(&format!("unsubscribe of {}", sub.stream), &e);
+            }
+        }
+        if sub.spec.membership == Membership::Step {
+            self.drop_consumer_if_empty(&sub).await;
+        }
+    }
+
+    async fn drop_consumer_if_empty(&self, sub: &Sub) {
+        let pending: Result<Vec<Value>> = self
+            .redis
+            .cmd(
+                redis::cmd("XPENDING")
+                    .arg(&sub.stream)
+                    .arg(EVENTS_GROUP)
+                    .arg("-")
+                    .arg("+")
+                    .arg(1)
+                    .arg(&sub.consumer),
+            )
+            .await;
+        if matches!(pending, Ok(ref p) if p.is_empty()) {
+            let _ = self
+                .redis
+                .cmd::<Value>(
+                    redis::cmd("XGROUP")
+                        .arg("DELCONSUMER")
+                        .arg(&sub.stream)
+                        .arg(EVENTS_GROUP)
+                        .arg(&sub.consumer),
+                )
+                .await;
+        }
+    }
+
+    /// Removes every subscription (in parallel), then closes the connection.
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let ids: Vec<u32> = self.subs.lock_ok().keys().copied().collect();
+        for id in &ids {
+            self.stop(*id);
+        }
+        futures::future::join_all(ids.into_iter().map(|id| self.remove(id))).await;
+        self.redis.close();
+    }
+}
+
+fn parse_note(note: &str, prior: u32) -> (u32, String) {
+    let v: serde_json::Value = serde_json::from_str(note).unwrap_or(serde_json::Value::Null);
+    let attempts = v
+        .get("attempts")
+        .and_then(|a| a.as_u64())
+        .map(|a| a as u32)
+        .unwrap_or(prior + 1);
+    let reason = v
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .unwrap_or("dead-lettered by the handler's subscription")
+        .to_string();
+    (attempts, reason)
+}
+
+fn bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+fn pairs(v: Value) -> Vec<(Value, Value)> {
+    match v {
+        Value::Map(m) => m,
+        Value::Array(a) => {
+            let mut out = Vec::with_capacity(a.len() / 2);
+            let mut it = a.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `[[id, [field, value, …]], …]` (XCLAIM, the entries of one XREADGROUP stream) → entries. An entry deleted
+/// meanwhile (`[id, nil]`) is skipped.
+fn entries_of(v: Value) -> Vec<Entry> {
+    let Value::Array(items) = v else { return Vec::new() };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(mut parts) = item else { continue };
+        if parts.len() < 2 {
+            continue;
+        }
+        let fields = parts.pop().unwrap_or(Value::Nil);
+        let Some(id) = parts.pop().as_ref().and_then(bytes) else {
+            continue;
+        };
+        if matches!(fields, Value::Nil) {
+            continue;
+        }
+        let mut body = Vec::new();
+        let mut prior = 0;
+        for (k, v) in pairs(fields) {
+            match bytes(&k).as_deref() {
+                Some(b"d") => body = bytes(&v).unwrap_or_default(),
+                Some(b"n") => {
+                    prior = bytes(&v)
+                        .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.parse().ok()))
+                        .unwrap_or(0)
+                }
+                _ => {}
+            }
+        }
+        out.push((String::from_utf8_lossy(&id).into_owned(), body, prior));
+    }
+    out
+}
+
+/// An XREADGROUP reply for one stream (`nil` on timeout; RESP2 array or RESP3 map) → its entries.
+fn read_reply(v: Value) -> Vec<Entry> {
+    let streams = match v {
+        Value::Nil => return Vec::new(),
+        Value::Map(m) => m.into_iter().map(|(_, e)| e).collect::<Vec<_>>(),
+        Value::Array(a) => a
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => kv.pop(),
+                _ => None,
+            })
+            .collect(),
+        _ => return Vec::new(),
+    };
+    streams.into_iter().flat_map(entries_of).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn reads_xreadgroup_replies() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("k"),
+            Value::Array(vec![
+                Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("d"), bulk("{\"a\":1}")])]),
+                Value::Array(vec![
+                    bulk("2-0"),
+                    Value::Array(vec![bulk("d"), bulk("{}"), bulk("n"), bulk("2")]),
+                ]),
+                Value::Array(vec![bulk("3-0"), Value::Nil]),
+                Value::Array(vec![bulk("4-0"), Value::Array(vec![bulk("x"), bulk("y")])]),
+            ]),
+        ])]);
+        let e = read_reply(reply);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0], ("1-0".into(), b"{\"a\":1}".to_vec(), 0));
+        assert_eq!(e[1].2, 2);
+        // a foreign entry without `d`: an empty body, which JS dead-letters as not an event
+        assert_eq!(e[2], ("4-0".into(), Vec::new(), 0));
+        assert!(read_reply(Value::Nil).is_empty());
+    }
+
+    #[test]
+    fn dead_letter_notes() {
+        assert_eq!(parse_note(r#"{"attempts":4,"reason":"boom"}"#, 0), (4, "boom".into()));
+        assert_eq!(parse_note("", 2).0, 3);
+    }
+}

@@ -561,15 +561,16 @@ impl RedisEvents {
         if !any {
             return;
         }
+        // the handler slots are free now (JS is done with these entries): read more while the acks fly
+        for sub in &touched {
+            sub.freed.notify_one();
+        }
         self.settles.send_modify(|n| *n += 1);
         let me = self.clone();
         tokio::spawn(async move {
             if let Err(e) = me.redis.query::<Value>(&pipe).await {
                 // the entries stay pending under this consumer: refreshed no longer, another claims them
                 me.log.error("settle (the entries are delivered again)", &e);
-            }
-            for sub in touched {
-                sub.freed.notify_one();
             }
             me.settles.send_modify(|n| *n -= 1);
         });

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import net from 'node:net'
-import { RedisStateAdapter, RedisCronAdapter, RedisStreamAdapterManager, ErrorCodes } from 'motia-native-adapters'
+import { RedisStateAdapter, RedisCronAdapter, RedisStreamAdapterManager, RedisEventAdapter, ErrorCodes } from 'motia-native-adapters'
 import { eventually } from './helpers/env.mjs'
 
 let dir
@@ -109,6 +109,42 @@ test('stream subscribers are back within ~100 ms of the restarted server accepti
   await stream.unsubscribe({ groupId: 'g' })
   await manager.shutdown()
 }, 30000)
+
+test('Redis events: kill -9 and restart under 4 emitters: every acknowledged emit is handled, the consumer resumes', async () => {
+  const conn = { socket: { host: '127.0.0.1', port, connectTimeout: 10000 } }
+  const events = new RedisEventAdapter(conn, { keyPrefix: 'restart:events:' })
+  const handled = new Set()
+  await events.subscribe('orders', 'Ship', async (e) => handled.add(e.data.id), { type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 })
+  const acked = []
+  const errors = []
+  let stop = false
+  const emitter = async (w) => {
+    for (let i = 0; !stop; i++) {
+      const id = `${w}-${i}`
+      try {
+        await events.emit({ topic: 'orders', data: { id } })
+        acked.push(id)
+      } catch (e) {
+        errors.push(e.code)
+      }
+    }
+  }
+  const emitters = [0, 1, 2, 3].map(emitter)
+  await new Promise((r) => setTimeout(r, 500))
+  const before = acked.length
+  await killServer()
+  await new Promise((r) => setTimeout(r, 1000))
+  await startServer()
+  await new Promise((r) => setTimeout(r, 1000))
+  stop = true
+  await Promise.all(emitters)
+  expect(errors).toEqual([])
+  expect(acked.length).toBeGreaterThan(before)
+  await eventually(() => acked.every((id) => handled.has(id)), { timeout: 15000 }).catch(() => {
+    throw new Error(`${acked.filter((id) => !handled.has(id)).length} of ${acked.length} acknowledged emits never handled`)
+  })
+  await events.shutdown()
+}, 60000)
 
 test('a server that never comes back: calls fail with MOTIA_CONNECT within connectTimeout', async () => {
   const state = new RedisStateAdapter({ socket: { host: '127.0.0.1', port, connectTimeout: 1500 } }, { keyPrefix: 'gone:' })

@@ -42,6 +42,9 @@ const BLOCK_MS: u64 = 500;
 const FANOUT_TTL_MS: u64 = 30_000;
 /// The fifo consumer's lease: a dead owner frees its step within this.
 pub const FIFO_LEASE_MS: u64 = 10_000;
+/// ms: this consumer's own pending entries that JS never got (a reply lost with a connection) are taken back
+/// after this idle time.
+const ORPHAN_IDLE_MS: u64 = 1_000;
 /// Maintenance (refresh what we hold, claim what dead consumers held, renew leases) runs at least this often.
 const MAINTAIN_MAX: Duration = Duration::from_secs(3);
 
@@ -402,47 +405,36 @@ impl RedisEvents {
         Ok(owner)
     }
 
-    /// Claims entries idle for `min_idle` ms (held by a dead consumer) up to the free slots and hands them
-    /// over; those delivered `max_deliveries` times already are dead-lettered instead.
+    /// Claims up to the free slots: entries idle for `min_idle` ms (held by a dead consumer), then this consumer's
+    /// own entries that never reached JS (the read reply, or a settle, was lost with a connection), and hands
+    /// them over; those delivered `max_deliveries` times already are dead-lettered instead.
     async fn reclaim(&self, sub: &Arc<Sub>, deliver: &Deliver, min_idle: u64) -> Result<()> {
         let free = sub.free();
         if free == 0 {
             return Ok(());
         }
-        let pending: Vec<(String, String, u64, u64)> = self
-            .redis
-            .cmd(
-                redis::cmd("XPENDING")
-                    .arg(&sub.stream)
-                    .arg(EVENTS_GROUP)
-                    .arg("IDLE")
-                    .arg(min_idle)
-                    .arg("-")
-                    .arg("+")
-                    .arg(free),
-            )
-            .await?;
-        let theirs: Vec<&(String, String, u64, u64)> = pending.iter().filter(|p| p.1 != sub.consumer).collect();
-        if theirs.is_empty() {
-            return Ok(());
+        let theirs: Vec<(String, u64)> = self
+            .pending(sub, min_idle, free, None)
+            .await?
+            .into_iter()
+            .filter(|p| p.1 != sub.consumer)
+            .map(|p| (p.0, p.3))
+            .collect();
+        let mut claimed = self.claim(sub, &theirs, min_idle).await?;
+        if claimed.len() < free {
+            let held: std::collections::HashSet<String> = sub.held.lock_ok().values().map(|h| h.id.clone()).collect();
+            let orphans: Vec<(String, u64)> = self
+                .pending(sub, ORPHAN_IDLE_MS, free - claimed.len(), Some(&sub.consumer))
+                .await?
+                .into_iter()
+                .filter(|p| !held.contains(&p.0))
+                .map(|p| (p.0, p.3))
+                .collect();
+            claimed.extend(self.claim(sub, &orphans, ORPHAN_IDLE_MS).await?);
         }
-        let counts: HashMap<&str, u64> = theirs.iter().map(|p| (p.0.as_str(), p.3)).collect();
-        let mut cmd = redis::cmd("XCLAIM");
-        cmd.arg(&sub.stream).arg(EVENTS_GROUP).arg(&sub.consumer).arg(min_idle);
-        for p in &theirs {
-            cmd.arg(&p.0);
-        }
-        let claimed: Value = self.redis.cmd(&cmd).await?;
-        let mut redeliver = Vec::new();
-        let mut crashed = Vec::new();
-        for entry in entries_of(claimed) {
-            let deliveries = counts.get(entry.0.as_str()).copied().unwrap_or(0) + 1;
-            if deliveries > sub.spec.max_deliveries as u64 {
-                crashed.push((entry, deliveries));
-            } else {
-                redeliver.push(entry);
-            }
-        }
+        let (crashed, redeliver): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|(_, deliveries)| *deliveries > sub.spec.max_deliveries as u64);
         if !crashed.is_empty() {
             let mut pipe = redis::pipe();
             pipe.atomic();
@@ -459,8 +451,52 @@ impl RedisEvents {
                 crashed.len()
             ));
         }
-        self.hand_over(sub, deliver, redeliver, true);
+        self.hand_over(sub, deliver, redeliver.into_iter().map(|(e, _)| e).collect(), true);
         Ok(())
+    }
+
+    /// `XPENDING … IDLE min_idle - + count [consumer]`: `(id, consumer, idle ms, deliveries)`.
+    async fn pending(
+        &self,
+        sub: &Sub,
+        min_idle: u64,
+        count: usize,
+        consumer: Option<&str>,
+    ) -> Result<Vec<(String, String, u64, u64)>> {
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&sub.stream)
+            .arg(EVENTS_GROUP)
+            .arg("IDLE")
+            .arg(min_idle)
+            .arg("-")
+            .arg("+")
+            .arg(count);
+        if let Some(c) = consumer {
+            cmd.arg(c);
+        }
+        self.redis.cmd(&cmd).await
+    }
+
+    /// `XCLAIM` of `(id, deliveries so far)` with `min_idle` (so of two claimers only one wins an entry);
+    /// returns the entries with their delivery count including this one.
+    async fn claim(&self, sub: &Sub, ids: &[(String, u64)], min_idle: u64) -> Result<Vec<(Entry, u64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let counts: HashMap<&str, u64> = ids.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&sub.stream).arg(EVENTS_GROUP).arg(&sub.consumer).arg(min_idle);
+        for (id, _) in ids {
+            cmd.arg(id);
+        }
+        let claimed: Value = self.redis.cmd(&cmd).await?;
+        Ok(entries_of(claimed)
+            .into_iter()
+            .map(|e| {
+                let n = counts.get(e.0.as_str()).copied().unwrap_or(0) + 1;
+                (e, n)
+            })
+            .collect())
     }
 
     fn hand_over(&self, sub: &Sub, deliver: &Deliver, entries: Vec<Entry>, redelivered: bool) {

@@ -54,7 +54,7 @@ function copyApp() {
   return dir
 }
 
-function start(name, port, prefix, adapters = 'native') {
+function start(name, port, prefix, adapters = 'native', events = 'rabbitmq') {
   const dir = copyApp()
   const p = spawn(path.join(dir, 'node_modules', '.bin', 'motia'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: dir,
@@ -64,6 +64,7 @@ function start(name, port, prefix, adapters = 'native') {
       INSTANCE_NAME: name,
       APP_PREFIX: prefix,
       MOTIA_ADAPTERS: adapters,
+      MOTIA_EVENTS: events,
       REDIS_URL,
       RABBITMQ_URL: RABBIT_URL,
       MOTIA_ANALYTICS_DISABLED: 'true',
@@ -126,27 +127,37 @@ async function cleanup(prefix) {
 }
 
 /** Starts two instances, sends orders to both, checks once-per-step, sharing, visibility; returns cron runs. */
-async function fleet(kinds, { orders = 30, cronWindowMs = 12000 } = {}) {
+async function fleet(kinds, { orders = 30, cronWindowMs = 12000, events = 'rabbitmq' } = {}) {
   const prefix = uniquePrefix('e2e')
   // queue names do not contain the exchange: drop queues an earlier run or the demo left with another DLX
   await cleanupTopology(`${prefix}events`, STEPS)
   try {
-    const a = start('a', 3201, prefix, kinds[0])
+    const a = start('a', 3201, prefix, kinds[0], events)
     await new Promise((r) => setTimeout(r, 500))
-    const b = start('b', 3202, prefix, kinds[1])
+    const b = start('b', 3202, prefix, kinds[1], events)
     await Promise.all([ready(a), ready(b)])
 
     // our adapters, not Motia's defaults, are in use: RabbitMQ exchange and queues with a consumer per instance
-    for (const q of ['motia.order.created.RecordOrder', 'motia.order.created.PublishOrder']) {
+    // Redis events: both steps registered for the topic across the fleet, each with its stream and group
+    if (events === 'redis') {
+      const registry = `${prefix}events:order.created:steps`
+      await eventually(async () => (await raw.sMembers(registry)).sort().join() === 'PublishOrder,RecordOrder', { timeout: 30000 }).catch(() => {
+        throw new Error(`${registry}: steps not registered\n--- a:\n${a.log().slice(-2000)}\n--- b:\n${b.log().slice(-2000)}`)
+      })
+      for (const [, step] of STEPS) expect(await raw.type(`${prefix}events:order.created:q:${step}`)).toBe('stream')
+    }
+    for (const q of events === 'redis' ? [] : ['motia.order.created.RecordOrder', 'motia.order.created.PublishOrder']) {
       await eventually(async () => (await consumerCount(q)) === 2, { timeout: 30000 }).catch(async (e) => {
         throw new Error(`${q}: ${await consumerCount(q)} consumers, not 2 (${e.message})\n--- a:\n${a.log().slice(-2000)}\n--- b:\n${b.log().slice(-2000)}`)
       })
     }
-    const { conn, ch } = await admin()
-    try {
-      await ch.checkExchange(`${prefix}events`)
-    } finally {
-      await conn.close().catch(() => {})
+    if (events === 'rabbitmq') {
+      const { conn, ch } = await admin()
+      try {
+        await ch.checkExchange(`${prefix}events`)
+      } finally {
+        await conn.close().catch(() => {})
+      }
     }
 
     const ids = Array.from({ length: orders }, (_, i) => `order-${i}`)
@@ -166,7 +177,7 @@ async function fleet(kinds, { orders = 30, cronWindowMs = 12000 } = {}) {
       expect({ status: h.status, ok: body.ok, names: body.adapters.map((x) => x.name) }).toEqual({
         status: 200,
         ok: true,
-        names: ['RedisStateAdapter', 'RedisStreamAdapterManager', 'RabbitMQEventAdapter', 'RedisCronAdapter'],
+        names: ['RedisStateAdapter', 'RedisStreamAdapterManager', events === 'redis' ? 'RedisEventAdapter' : 'RabbitMQEventAdapter', 'RedisCronAdapter'],
       })
       const m = await fetch(`http://127.0.0.1:${inst.port}/metrics`)
       expect(m.headers.get('content-type')).toMatch(/^text\/plain/)
@@ -218,6 +229,19 @@ test('two instances on our adapters: each event once per step, shared work, shar
   const perTick = ticks(r.runs)
   expect(perTick.size).toBeGreaterThanOrEqual(2)
   expect([...perTick.values()].every((n) => n === 1)).toBe(true)
+})
+
+test('two instances with events in Redis (RedisEventAdapter): each event once per step, shared work, counters add up', async () => {
+  const r = await fleet(['native', 'native'], { orders: 30, cronWindowMs: 4000, events: 'redis' })
+  for (const step of ['RecordOrder', 'PublishOrder']) {
+    expect(r[step].count).toBe(r.orders)
+    expect([...r[step].perOrder.values()].every((n) => n === 1)).toBe(true)
+  }
+  expect(new Set([...r.RecordOrder.byInstance, ...r.PublishOrder.byInstance])).toEqual(new Set(['a', 'b']))
+  const sum = (fam, sample, labels) => r.scrapes.reduce((acc, families) => acc + promValue(families, fam, sample, labels), 0)
+  const events = { adapter: 'RedisEventAdapter' }
+  expect(sum('motia_adapter_calls', 'motia_adapter_calls_total', { ...events, method: 'emit' })).toBe(r.orders)
+  expect(sum('motia_adapter_events_acked', 'motia_adapter_events_acked_total', events)).toBe(r.orders * 2)
 })
 
 test('a mixed fleet (one instance on the upstream @motiadev adapters, one on ours) shares events and state', async () => {

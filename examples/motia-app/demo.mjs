@@ -1,5 +1,6 @@
 // `npm run demo`: two replicas of a real Motia 0.17 app (this folder) behind no load balancer but two ports,
-// sharing state and streams in Redis, events in RabbitMQ and cron locks in Redis through motia-native-adapters.
+// sharing state, streams, events (RedisEventAdapter) and cron locks in one Redis through motia-native-adapters
+// (MOTIA_EVENTS=rabbitmq puts the events in RabbitMQ instead).
 // Sends orders to both, then shows who handled what: each event once per step, both replicas working, every
 // cron tick run once.
 import { spawn } from 'node:child_process'
@@ -12,6 +13,7 @@ import { createClient } from 'redis'
 const APP = path.dirname(fileURLToPath(import.meta.url))
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const RABBITMQ_URL = process.env.RABBITMQ_URL || 'amqp://guest:guest@127.0.0.1:5672'
+const EVENTS = process.env.MOTIA_EVENTS || 'redis'
 const prefix = `motia-demo-${Date.now().toString(36)}:`
 const ORDERS = 12
 const dirs = []
@@ -32,7 +34,7 @@ function start(name, port) {
     cwd: dir,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, INSTANCE_NAME: name, APP_PREFIX: prefix, REDIS_URL, RABBITMQ_URL, MOTIA_ANALYTICS_DISABLED: 'true', MOTIA_DOCKER_DISABLE_WORKBENCH: 'true' },
+    env: { ...process.env, INSTANCE_NAME: name, APP_PREFIX: prefix, REDIS_URL, RABBITMQ_URL, MOTIA_EVENTS: EVENTS, MOTIA_ANALYTICS_DISABLED: 'true', MOTIA_DOCKER_DISABLE_WORKBENCH: 'true' },
   })
   let log = ''
   p.stdout.on('data', (d) => (log += d))
@@ -59,6 +61,7 @@ async function values(group) {
 
 /** Deletes the demo's RabbitMQ queues and exchanges (through the management-free AMQP API of amqplib, if present). */
 async function removeQueues() {
+  if (EVENTS !== 'rabbitmq') return
   let amqplib
   try {
     amqplib = (await import('amqplib')).default
@@ -127,7 +130,7 @@ try {
   for (const inst of [a, b]) {
     const h = await (await fetch(`http://127.0.0.1:${inst.port}/health`)).json()
     const m = await (await fetch(`http://127.0.0.1:${inst.port}/metrics`)).text()
-    const ev = 'adapter="RabbitMQEventAdapter"'
+    const ev = EVENTS === 'rabbitmq' ? 'adapter="RabbitMQEventAdapter"' : 'adapter="RedisEventAdapter"'
     console.log(
       `${inst.name}: /health ${h.ok ? 'ok' : 'NOT ok'} (${h.adapters.map((x) => `${x.name.replace(/Adapter(Manager)?$/, '')} ${x.latencyMs} ms`).join(', ')}); ` +
         `/metrics: ${line(m, 'motia_adapter_calls_total', [ev, 'method="emit"'])} emitted, ${line(m, 'motia_adapter_events_acked_total', [ev])} acked, ` +

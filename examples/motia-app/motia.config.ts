@@ -1,10 +1,13 @@
 // Apart from the optional /health and /metrics endpoints below, the only change from the upstream adapters: the imports.
 // MOTIA_ADAPTERS=upstream runs the same app on the upstream @motiadev/adapter-* packages (the mixed-fleet test).
+// MOTIA_EVENTS=redis (the default) keeps events in Redis too (RedisEventAdapter: one Redis runs everything);
+// MOTIA_EVENTS=rabbitmq uses RabbitMQ (needed when mixing with upstream pods, which have no Redis event adapter).
 import { config } from 'motia'
 import {
   RedisStateAdapter,
   RedisStreamAdapterManager,
   RabbitMQEventAdapter,
+  RedisEventAdapter,
   RedisCronAdapter,
   health,
   prometheusMetrics,
@@ -22,6 +25,7 @@ const rabbit = {
   exchangeType: 'topic' as const,
 }
 const upstream = process.env.MOTIA_ADAPTERS === 'upstream'
+const redisEvents = (process.env.MOTIA_EVENTS ?? 'redis') === 'redis'
 const redis = new URL(redisUrl)
 
 const adapters = upstream
@@ -34,7 +38,9 @@ const adapters = upstream
   : {
       state: new RedisStateAdapter({ url: redisUrl }, { keyPrefix: `${prefix}state:` }),
       streams: new RedisStreamAdapterManager({ url: redisUrl }, { keyPrefix: `${prefix}stream:` }),
-      events: new RabbitMQEventAdapter(rabbit),
+      events: redisEvents
+        ? new RedisEventAdapter({ url: redisUrl }, { keyPrefix: `${prefix}events:` })
+        : new RabbitMQEventAdapter(rabbit),
       cron: new RedisCronAdapter({ url: redisUrl }, { keyPrefix: `${prefix}cron:` }),
     }
 

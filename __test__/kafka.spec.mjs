@@ -1,11 +1,11 @@
 // KafkaEventAdapter against the real local Kafka-API broker (tansu, started by scripts/services.sh kafka).
 import { jest } from '@jest/globals'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { KafkaEventAdapter } from 'motia-native-adapters'
 import { eventually } from './helpers/env.mjs'
 import { KAFKA_BROKERS, requireKafka, uniqueName, TEST_RDKAFKA } from './helpers/kafka.mjs'
+import { spawnChild } from './helpers/child.mjs'
 
 jest.setTimeout(120000)
 
@@ -21,22 +21,7 @@ function make(extra = {}) {
   return a
 }
 
-function child(args) {
-  const p = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(p)
-  const lines = []
-  let buf = ''
-  p.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i))
-      buf = buf.slice(i + 1)
-    }
-  })
-  const exited = new Promise((resolve) => p.on('exit', (code) => resolve(code)))
-  return { p, lines, exited }
-}
+const child = (args) => spawnChild(CHILD, args, children)
 
 beforeAll(requireKafka)
 

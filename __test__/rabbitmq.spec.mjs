@@ -1,5 +1,4 @@
 // RabbitMQEventAdapter against the real local RabbitMQ (no mocks).
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { RabbitMQEventAdapter } from 'motia-native-adapters'
@@ -20,6 +19,7 @@ const CHILD = path.join(here, 'fixtures', 'rabbit-child.mjs')
 const QC = { type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 }
 
 import { jest } from '@jest/globals'
+import { spawnChild } from './helpers/child.mjs'
 jest.setTimeout(120000)
 
 const cleanups = []
@@ -36,25 +36,7 @@ function track(exchange, ...pairs) {
   cleanups.push(() => cleanupTopology(exchange, pairs))
 }
 
-/** Spawns the fixture; resolves lines as they come. */
-function child(args) {
-  const p = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(p)
-  const lines = []
-  let buf = ''
-  p.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i))
-      buf = buf.slice(i + 1)
-    }
-  })
-  let err = ''
-  p.stderr.on('data', (d) => (err += d))
-  const exited = new Promise((resolve) => p.on('exit', (code, signal) => resolve({ code, signal })))
-  return { p, lines, exited, stderr: () => err }
-}
+const child = (args) => spawnChild(CHILD, args, children)
 
 beforeAll(requireRabbit)
 

@@ -1,11 +1,11 @@
 // RedisEventAdapter against the real local Redis (no mocks), several Node processes where it matters.
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { jest } from '@jest/globals'
 import { createClient } from 'redis'
 import { RedisEventAdapter, ErrorCodes, adaptersFromEnv } from 'motia-native-adapters'
 import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching } from './helpers/env.mjs'
+import { spawnChild } from './helpers/child.mjs'
 
 jest.setTimeout(120000)
 
@@ -46,24 +46,7 @@ function make(keyPrefix, options = {}) {
   return a
 }
 
-function child(args) {
-  const p = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(p)
-  const lines = []
-  let buf = ''
-  p.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i))
-      buf = buf.slice(i + 1)
-    }
-  })
-  let err = ''
-  p.stderr.on('data', (d) => (err += d))
-  const exited = new Promise((resolve) => p.on('exit', (code, signal) => resolve({ code, signal })))
-  return { p, lines, exited, stderr: () => err }
-}
+const child = (args) => spawnChild(CHILD, args, children)
 
 const handledIds = (c) => c.lines.filter((l) => l.startsWith('handled ')).map((l) => Number(l.slice(8)))
 

@@ -45,6 +45,9 @@ pub const FIFO_LEASE_MS: u64 = 10_000;
 /// ms: this consumer's own pending entries that JS never got (a reply lost with a connection) are taken back
 /// after this idle time.
 const ORPHAN_IDLE_MS: u64 = 1_000;
+/// How often a subscription looks for consumers of stopped processes, and how long one must have been idle.
+const GC_EVERY: Duration = Duration::from_secs(60);
+const GC_IDLE_MS: u64 = 600_000;
 /// Maintenance (refresh what we hold, claim what dead consumers held, renew leases) runs at least this often.
 const MAINTAIN_MAX: Duration = Duration::from_secs(3);
 
@@ -98,6 +101,7 @@ struct Sub {
     held: Mutex<HashMap<u64, Held>>,
     next_tag: AtomicU64,
     freed: Notify,
+    gc_at: Mutex<tokio::time::Instant>,
     stop: watch::Sender<bool>,
     ready: watch::Sender<Readiness>,
     finished: watch::Sender<bool>,
@@ -127,6 +131,7 @@ pub struct RedisEvents {
     settles: watch::Sender<u64>,
     emit: redis::Script,
     own: redis::Script,
+    forget: redis::Script,
     log: Log,
 }
 
@@ -142,6 +147,7 @@ impl RedisEvents {
             settles: watch::channel(0).0,
             emit: redis::Script::new(scripts::EVENT_EMIT),
             own: redis::Script::new(scripts::EVENT_OWN),
+            forget: redis::Script::new(scripts::EVENT_FORGET_CONSUMERS),
             log: Log::new("redis-events"),
         })
     }
@@ -221,6 +227,7 @@ impl RedisEvents {
             held: Mutex::new(HashMap::new()),
             next_tag: AtomicU64::new(1),
             freed: Notify::new(),
+            gc_at: Mutex::new(tokio::time::Instant::now()),
             stop: watch::channel(false).0,
             ready: watch::channel(Readiness::Pending(None)).0,
             finished: watch::channel(false).0,
@@ -402,7 +409,60 @@ impl RedisEvents {
         if owner {
             self.reclaim(sub, deliver, min_idle).await?;
         }
+        let gc_due = {
+            let mut at = sub.gc_at.lock_ok();
+            let now = tokio::time::Instant::now();
+            let due = now >= *at;
+            if due {
+                *at = now + GC_EVERY;
+            }
+            due
+        };
+        if gc_due {
+            self.forget_idle_consumers(sub).await?;
+        }
         Ok(owner)
+    }
+
+    /// Deletes consumers of the group that hold nothing and were idle for [`GC_IDLE_MS`] (processes that stopped or
+    /// died; each start adds one per subscription). Harmless for a live one: its next read creates it again.
+    async fn forget_idle_consumers(&self, sub: &Sub) -> Result<()> {
+        let info: Value = self
+            .redis
+            .cmd(redis::cmd("XINFO").arg("CONSUMERS").arg(&sub.stream).arg(EVENTS_GROUP))
+            .await?;
+        let Value::Array(consumers) = info else { return Ok(()) };
+        let mut gone = Vec::new();
+        for c in consumers {
+            let (mut name, mut pending, mut idle) = (None, None, None);
+            for (k, v) in pairs(c) {
+                let int = match &v {
+                    Value::Int(i) => Some(*i),
+                    _ => None,
+                };
+                match bytes(&k).as_deref() {
+                    Some(b"name") => name = bytes(&v).map(|b| String::from_utf8_lossy(&b).into_owned()),
+                    Some(b"pending") => pending = int,
+                    Some(b"idle") => idle = int,
+                    _ => {}
+                }
+            }
+            if let (Some(name), Some(0), Some(idle)) = (name, pending, idle) {
+                if idle as u64 >= GC_IDLE_MS && name != sub.consumer {
+                    gone.push(name);
+                }
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        // checked again inside the script: a consumer that read something meanwhile keeps its entries
+        let mut inv = self.forget.key(&sub.stream);
+        inv.arg(EVENTS_GROUP);
+        for name in &gone {
+            inv.arg(name);
+        }
+        self.redis.invoke::<i64>(&inv).await.map(|_| ())
     }
 
     /// Claims up to the free slots: entries idle for `min_idle` ms (held by a dead consumer), then this consumer's

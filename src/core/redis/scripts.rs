@@ -220,3 +220,15 @@ if not cur then
 end
 return 0
 "#;
+
+/// Deletes consumers that hold nothing. KEYS: stream. ARGV: group, consumer names. Returns how many went.
+pub const EVENT_FORGET_CONSUMERS: &str = r#"
+local n = 0
+for i = 2, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[i]) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"#;

@@ -489,8 +489,29 @@ declare abstract class NativeEventAdapter implements EventAdapter {
   subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
   /** RabbitMQ: the connection is open; Kafka: the brokers answer a metadata request (within 2 s). */
   isHealthy(): Promise<boolean>
-  /** Emits, deliveries, redeliveries, handler runs and failures, retries, acks, dead letters, requeues. */
+  /**
+   * Emits, deliveries, redeliveries, handler runs and failures, retries, acks, dead letters, requeues, and
+   * `lag`: the last `consumerLag()` sample (taken every 10 s while there are subscriptions).
+   */
   metrics(): AdapterMetricsSnapshot
+  /**
+   * Each local subscription's backlog as the broker tells it. Redis: entries waiting and pending in the step's
+   * stream; RabbitMQ: the queue's ready messages; Kafka: the group's lag (high watermark − committed offset).
+   */
+  consumerLag(): Promise<ConsumerLag[]>
+}
+
+/** One subscription's backlog (`consumerLag()`). */
+export interface ConsumerLag {
+  topic: string
+  /** The step, the RFC queue, or the Kafka group. */
+  step: string | null
+  /** Events waiting for a consumer of the step (Kafka: the group's lag); null when the broker did not answer. */
+  waiting: number | null
+  /** Events delivered and not settled yet, where the broker tells it (Redis); else null. */
+  unsettled: number | null
+  /** The error code when the broker did not answer. */
+  error?: string
 }
 
 /**
@@ -637,6 +658,8 @@ export interface AdapterMetricsSnapshot {
   errors: { method: string; code: string; count: number }[]
   counters: Record<string, number>
   gauges: Record<string, number>
+  /** Event adapters: the last consumer lag sample. */
+  lag?: ConsumerLag[]
 }
 
 /** Anything with `isHealthy()` / `metrics()`: every adapter of this package. */
@@ -721,6 +744,8 @@ export declare class NativeKafka {
    * that starts at the end of the topic. Returns the id and the group at once.
    */
   subscribeGroup(topic: string, queue: string | undefined | null, limit: number): NativeSubscription
+  /** The subscription's backlog as the broker tells it. */
+  lag(id: number): Promise<NativeLag>
   /** `null` once partitions are assigned; the error text while still trying; rejects on a permanent error. */
   waitReady(id: number, timeoutMs: number): Promise<string | null>
   /**
@@ -801,6 +826,8 @@ export declare class NativeRabbitMq {
    * fresh exclusive auto-delete queue `motia.${topic}.fanout.${uuid}` (fan-out). Returns the id and queue at once.
    */
   subscribeQueue(topic: string, queue: string | undefined | null, exclusive: boolean | undefined | null, durable: boolean | undefined | null, fifo: boolean, visibilityTimeout: number, prefetch: number): NativeSubscription
+  /** The subscription's backlog as the broker tells it. */
+  lag(id: number): Promise<NativeLag>
   /**
    * Resolves `null` once consuming, the error text while the broker is still unreachable (the
    * subscription keeps trying), and rejects on a permanent error (credentials, 406 topology conflict).
@@ -862,6 +889,8 @@ export declare class NativeRedisEvents {
   publish(topics: Array<string>, bodies: Array<string>): Promise<string>
   /** Starts a consumer; returns its id and stream name at once. */
   subscribe(spec: NativeRedisSubscribe): NativeSubscription
+  /** The subscription's backlog as the broker tells it. */
+  lag(id: number): Promise<NativeLag>
   /** `null` once consuming; the error text while still trying; rejects on a permanent error. */
   waitReady(id: number, timeoutMs: number): Promise<string | null>
   /**
@@ -873,9 +902,24 @@ export declare class NativeRedisEvents {
   settled(): Promise<void>
   stop(id: number): void
   remove(id: number): Promise<void>
+  /** Topics with subscribers registered anywhere in the fleet, sorted. */
+  topics(): Promise<Array<string>>
   /** `PING`; true when Redis answers. */
   ping(): Promise<boolean>
   shutdown(): Promise<void>
+}
+
+/** Internal: the event-loop Redis connection behind `RedisEventAdapter.emit`. */
+export declare class NativeRedisEventsLoop {
+  /**
+   * The emit script for one event (`body`: the encoded event JSON); resolves `undefined` once Redis holds it in
+   * every registered step's stream.
+   */
+  emit(topic: string, body: string): Promise<void>
+  /** `[calls waiting for a reply, reconnects so far]` of this connection. */
+  stats(): Array<number>
+  /** Refuses new calls, waits for pending ones, closes the socket. */
+  close(): Promise<void>
 }
 
 /** Internal: the native state store behind `RedisStateAdapter`. Use `RedisStateAdapter` instead. */
@@ -982,6 +1026,12 @@ export interface AcquireResult {
 export declare function createRedisCronLoop(cron: NativeRedisCron, connection: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisCronLoop | null
 
 /**
+ * Internal: a `NativeRedisEventsLoop`, or `null` when this connection or host cannot use the event-loop path
+ * (TLS, no libuv as in Bun/Deno).
+ */
+export declare function createRedisEventsLoop(connection: string, keyPrefix: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisEventsLoop | null
+
+/**
  * Internal: a `NativeRedisStateLoop`, or `null` when this connection or host cannot use the
  * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
  */
@@ -1010,6 +1060,14 @@ export declare const FIFO_LEASE_MS: number
 
 /** The longest lock TTL (ms) `lockTTL` and `acquireLock` accept. */
 export declare const MAX_LOCK_TTL_MS: number
+
+/** Internal: a subscription's backlog as the broker tells it (see `consumerLag()` in the README). */
+export interface NativeLag {
+  /** Events no consumer of the step has settled yet and that wait for one (Kafka: the group's lag). */
+  waiting: number
+  /** Events delivered to a consumer and not settled yet, where the broker tells it (Redis). */
+  unsettled?: number
+}
 
 /** Internal: the `ssl` option as the JS class passes it (PEM text already joined). */
 export interface NativePgSsl {

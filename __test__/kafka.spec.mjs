@@ -120,6 +120,27 @@ describe('delivery', () => {
     expect(handled(c2).length).toBeGreaterThan(0)
   })
 
+  test('consumerLag: the group\'s lag (high watermark − committed) rises and falls back to 0', async () => {
+    const a = make()
+    const topic = uniqueName('lag')
+    let release
+    const gate = new Promise((r) => (release = r))
+    let got = 0
+    await a.subscribe(topic, 'Slow', async () => {
+      got++
+      await gate
+    }, { ...QC, concurrency: 2 })
+    for (let n = 0; n < 7; n++) await a.emit({ topic, data: { n }, traceId: `t${n}` })
+    await eventually(() => got >= 1, { timeout: 30000 })
+    const lag = await a.consumerLag()
+    expect(lag).toHaveLength(1)
+    expect(lag[0]).toMatchObject({ topic, step: 'Slow', unsettled: null })
+    expect(lag[0].waiting).toBe(7)
+    release()
+    await eventually(() => got === 7, { timeout: 30000 })
+    await eventually(async () => (await a.consumerLag())[0].waiting === 0, { timeout: 30000 })
+  })
+
   test('10,000 events are each handled exactly once', async () => {
     const a = make()
     const topic = uniqueName('bulk')

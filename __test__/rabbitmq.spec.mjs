@@ -305,6 +305,26 @@ describe('ordering and concurrency', () => {
     expect(failedOnce.size).toBeGreaterThan(0)
   })
 
+  test('consumerLag: the queue\'s ready messages while the handler slots are busy', async () => {
+    const x = uniqueExchange()
+    const a = make(x)
+    track(x, ['lag', 'Slow'])
+    let release
+    const gate = new Promise((r) => (release = r))
+    let got = 0
+    await a.subscribe('lag', 'Slow', async () => {
+      got++
+      await gate
+    }, { ...QC, concurrency: 2 })
+    for (let n = 0; n < 7; n++) await a.emit({ topic: 'lag', data: { n } })
+    await eventually(() => got === 2)
+    await eventually(async () => (await a.consumerLag())[0].waiting === 5)
+    expect(await a.consumerLag()).toEqual([{ topic: 'lag', step: 'Slow', waiting: 5, unsettled: null }])
+    release()
+    await eventually(() => got === 7)
+    await eventually(async () => (await a.consumerLag())[0].waiting === 0)
+  })
+
   test('standard queues honour concurrency', async () => {
     const x = uniqueExchange()
     const a = make(x)

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { jest } from '@jest/globals'
 import { createClient } from 'redis'
-import { RedisEventAdapter, ErrorCodes, adaptersFromEnv } from 'motia-native-adapters'
+import { RedisEventAdapter, ErrorCodes, adaptersFromEnv, prometheusMetrics } from 'motia-native-adapters'
 import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching } from './helpers/env.mjs'
 import { spawnChild } from './helpers/child.mjs'
 
@@ -82,6 +82,56 @@ describe('RedisEventAdapter', () => {
     await consumer.subscribe('t', 'Step', async (e) => got.push(e.data.n), QC)
     await eventually(() => got.length === 5)
     expect(got).toEqual([0, 1, 2, 3, 4])
+  })
+
+  test('listTopics lists the topics subscribed anywhere in the fleet; hostile topic names round-trip', async () => {
+    const p = prefix('topics')
+    const api = make(p)
+    const worker = make(p)
+    await worker.subscribe('a:q:b', 'S', async () => {}, QC)
+    await worker.subscribe('{x}*%', 'S', async () => {}, QC)
+    await worker.subscribe('fan.out', async () => {})
+    // api subscribes to nothing: it still sees the fleet's topics, and nothing of another prefix
+    const other = make(prefix('topics-other'))
+    await other.subscribe('foreign', 'S', async () => {}, QC)
+    expect(await api.listTopics()).toEqual(['a:q:b', 'fan.out', '{x}*%'].sort())
+    expect(await api.getSubscriptionCount('a:q:b')).toBe(0)
+  })
+
+  test('emit runs on the event-loop connection and survives a flushed script cache (NOSCRIPT → EVAL)', async () => {
+    const p = prefix('noscript')
+    const a = make(p)
+    expect(a.loop).toBeTruthy()
+    const got = []
+    await a.subscribe('t', 'S', async (e) => got.push(e.data.n), QC)
+    await a.emit({ topic: 't', data: { n: 1 } })
+    await raw.sendCommand(['SCRIPT', 'FLUSH'])
+    await a.emit({ topic: 't', data: { n: 2 } })
+    await eventually(() => got.length === 2)
+    expect(got.sort()).toEqual([1, 2])
+    expect(a.metrics().methods.emit.calls).toBe(2)
+  })
+
+  test('consumerLag: waiting and unsettled entries of the step, in metrics() and Prometheus text', async () => {
+    const p = prefix('lag')
+    const a = make(p)
+    let release
+    const gate = new Promise((r) => (release = r))
+    let got = 0
+    await a.subscribe('t', 'Slow', async () => {
+      got++
+      await gate
+    }, { ...QC, concurrency: 2 })
+    for (let n = 0; n < 7; n++) await a.emit({ topic: 't', data: { n } })
+    await eventually(() => got === 2)
+    expect(await a.consumerLag()).toEqual([{ topic: 't', step: 'Slow', waiting: 5, unsettled: 2 }])
+    expect(a.metrics().lag).toEqual([{ topic: 't', step: 'Slow', waiting: 5, unsettled: 2 }])
+    const text = prometheusMetrics([a])
+    expect(text).toMatch(/motia_adapter_consumer_lag_events\{adapter="RedisEventAdapter",instance="[^"]+",topic="t",step="Slow"\} 5/)
+    expect(text).toMatch(/motia_adapter_consumer_unsettled_events\{[^}]*step="Slow"\} 2/)
+    release()
+    await eventually(() => got === 7)
+    await eventually(async () => (await a.consumerLag())[0].waiting === 0 && (await a.consumerLag())[0].unsettled === 0)
   })
 
   test('two processes compete: 2,000 events each handled exactly once', async () => {

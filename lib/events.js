@@ -12,6 +12,9 @@ const { AdapterMetrics, COUNTERS } = require('./metrics.js')
 const WIRE = require('./native.js').wireCodes()
 const Outcome = Object.freeze({ ACK: WIRE.outcomeAck, DEAD_LETTER: WIRE.outcomeDeadLetter, REQUEUE: WIRE.outcomeRequeue })
 
+/** How often an event adapter with subscriptions samples its consumers' lag for `metrics()` (ms). */
+const LAG_SAMPLE_MS = 10_000
+
 const DEFAULT_QUEUE_CONFIG = Object.freeze({ type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 })
 
 /**
@@ -297,6 +300,10 @@ class SubscriptionRegistry {
     return [...this.byId.keys()]
   }
 
+  entries() {
+    return [...this.byId.entries()]
+  }
+
   count(topic) {
     let n = 0
     for (const e of this.byId.values()) if (e.topic === topic) n++
@@ -338,6 +345,8 @@ class EventAdapterBase {
     this.settleRows = [[], [], [], [], []]
     this.settleScheduled = false
     this.flushSettles = this.flushSettles.bind(this)
+    this.lagSample = []
+    this.lagTimer = null
   }
 
   /** Whether the broker answers: the subclass asks its native client. */
@@ -359,7 +368,12 @@ class EventAdapterBase {
     } catch (e) {
       return Promise.reject(e)
     }
-    return this._metrics.time('emit', this.publisher.push(this.publishRow(event, body, timestamp), () => undefined))
+    return this.send(this.publishRow(event, body, timestamp))
+  }
+
+  /** Sends one encoded row through the publisher (batched per tick), timing it as `emit`. */
+  send(row) {
+    return this._metrics.time('emit', this.publisher.push(row, () => undefined))
   }
 
   /**
@@ -416,7 +430,9 @@ class EventAdapterBase {
       settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome, d.note),
     })
     const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...(sub.fields || {}) }
-    this.subs.add(id, { topic, stepName, dispatcher, handle })
+    const fields = sub.fields || {}
+    this.subs.add(id, { topic, stepName, name: stepName ?? fields.queue ?? fields.group ?? null, dispatcher, handle })
+    this.sampleLagEvery(LAG_SAMPLE_MS)
     let pending
     try {
       pending = await this.native.waitReady(id, this.config.connectionTimeout)
@@ -525,6 +541,7 @@ class EventAdapterBase {
   async shutdown() {
     if (this.closed) return
     this.closed = true
+    clearInterval(this.lagTimer)
     const ids = this.subs.ids()
     const entries = ids.map((id) => this.subs.remove(id)).filter(Boolean)
     for (const id of ids) this.native.stop(id)
@@ -533,9 +550,42 @@ class EventAdapterBase {
     await this.native.shutdown()
   }
 
-  /** Emits (calls, latency, errors), deliveries, handler runs, retries, outcomes: see README "Metrics". */
+  /** Emits (calls, latency, errors), deliveries, handler runs, retries, outcomes, the last lag sample: see README "Metrics". */
   metrics() {
-    return this._metrics.snapshot()
+    return { ...this._metrics.snapshot(), lag: this.lagSample }
+  }
+
+  /**
+   * Each local subscription's backlog as the broker tells it: `[{topic, step, waiting, unsettled, error?}]`
+   * (`step`: the step, RFC queue or group; `unsettled` null where the broker does not tell it). `metrics()`
+   * carries the last sample, taken every 10 s while there are subscriptions.
+   */
+  async consumerLag() {
+    if (this.closed) throw closedError(this.adapterName)
+    const rows = await Promise.all(
+      this.subs.entries().map(async ([id, e]) => {
+        const row = { topic: e.topic, step: e.name, waiting: null, unsettled: null }
+        try {
+          const lag = await this.native.lag(id)
+          row.waiting = lag.waiting
+          row.unsettled = lag.unsettled ?? null
+        } catch (err) {
+          row.error = fromNative(err).code
+        }
+        return row
+      }),
+    )
+    this.lagSample = rows.filter((r) => r.waiting !== null)
+    return rows
+  }
+
+  sampleLagEvery(ms) {
+    if (this.lagTimer || typeof this.native.lag !== 'function') return
+    this.lagTimer = setInterval(() => {
+      if (this.subs.ids().length === 0 || this.closed) return
+      this.consumerLag().catch(() => {})
+    }, ms)
+    this.lagTimer.unref()
   }
 
   /** True while the broker connection is up (and a round trip answers, where the backend has one). */
@@ -561,6 +611,7 @@ module.exports = {
   EventAdapterBase,
   Outcome,
   DEFAULT_QUEUE_CONFIG,
+  LAG_SAMPLE_MS,
   encodeEvent,
   normalizeQueueConfig,
   normalizeSubscribeOptions,

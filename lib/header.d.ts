@@ -489,8 +489,29 @@ declare abstract class NativeEventAdapter implements EventAdapter {
   subscriptionError(handle: SubscriptionHandle): MotiaAdapterError | null
   /** RabbitMQ: the connection is open; Kafka: the brokers answer a metadata request (within 2 s). */
   isHealthy(): Promise<boolean>
-  /** Emits, deliveries, redeliveries, handler runs and failures, retries, acks, dead letters, requeues. */
+  /**
+   * Emits, deliveries, redeliveries, handler runs and failures, retries, acks, dead letters, requeues, and
+   * `lag`: the last `consumerLag()` sample (taken every 10 s while there are subscriptions).
+   */
   metrics(): AdapterMetricsSnapshot
+  /**
+   * Each local subscription's backlog as the broker tells it. Redis: entries waiting and pending in the step's
+   * stream; RabbitMQ: the queue's ready messages; Kafka: the group's lag (high watermark − committed offset).
+   */
+  consumerLag(): Promise<ConsumerLag[]>
+}
+
+/** One subscription's backlog (`consumerLag()`). */
+export interface ConsumerLag {
+  topic: string
+  /** The step, the RFC queue, or the Kafka group. */
+  step: string | null
+  /** Events waiting for a consumer of the step (Kafka: the group's lag); null when the broker did not answer. */
+  waiting: number | null
+  /** Events delivered and not settled yet, where the broker tells it (Redis); else null. */
+  unsettled: number | null
+  /** The error code when the broker did not answer. */
+  error?: string
 }
 
 /**
@@ -637,6 +658,8 @@ export interface AdapterMetricsSnapshot {
   errors: { method: string; code: string; count: number }[]
   counters: Record<string, number>
   gauges: Record<string, number>
+  /** Event adapters: the last consumer lag sample. */
+  lag?: ConsumerLag[]
 }
 
 /** Anything with `isHealthy()` / `metrics()`: every adapter of this package. */

@@ -199,6 +199,17 @@ function prometheusMetrics(adapters) {
       const n = `${PROM_PREFIX}${snake(name)}`
       family(n, 'gauge', `Current ${snake(name).replace(/_/g, ' ')}.`).lines.push(`${n}${labels(base)} ${v}`)
     }
+    for (const r of s.lag || []) {
+      const l = labels({ ...base, topic: r.topic, step: r.step ?? '' })
+      family(`${PROM_PREFIX}consumer_lag_events`, 'gauge', 'Events waiting for a consumer of the step (last sample).').lines.push(
+        `${PROM_PREFIX}consumer_lag_events${l} ${r.waiting}`,
+      )
+      if (r.unsettled !== null && r.unsettled !== undefined) {
+        family(`${PROM_PREFIX}consumer_unsettled_events`, 'gauge', 'Events delivered and not settled yet (last sample).').lines.push(
+          `${PROM_PREFIX}consumer_unsettled_events${l} ${r.unsettled}`,
+        )
+      }
+    }
   }
   let text = ''
   for (const [name, f] of families) text += `# HELP ${name} ${f.help}\n# TYPE ${name} ${f.type}\n${f.lines.join('\n')}\n`
@@ -229,6 +240,7 @@ function registerOpenTelemetry(adapters, options = {}) {
   const otelName = (name) => `motia.adapter.${snake(name).replace(/_/g, '.')}`
   const counters = new Map(Object.values(COUNTERS).map((n) => [n, meter.createObservableCounter(otelName(n))]))
   const gauges = new Map(Object.values(GAUGES).map((n) => [n, meter.createObservableGauge(otelName(n))]))
+  const lag = meter.createObservableGauge('motia.adapter.consumer.lag', { description: 'Events waiting for a consumer of the step.' })
   const callback = (result) => {
     for (const s of snapshots(adapters)) {
       const base = { adapter: s.adapter, instance: s.instance }
@@ -239,9 +251,10 @@ function registerOpenTelemetry(adapters, options = {}) {
       for (const e of s.errors) result.observe(errors, e.count, { ...base, method: e.method, code: e.code })
       for (const [name, v] of Object.entries(s.counters)) if (counters.has(name)) result.observe(counters.get(name), v, base)
       for (const [name, v] of Object.entries(s.gauges)) if (gauges.has(name)) result.observe(gauges.get(name), v, base)
+      for (const r of s.lag || []) result.observe(lag, r.waiting, { ...base, topic: r.topic, step: r.step ?? '' })
     }
   }
-  const observables = () => [calls, errors, duration, ...counters.values(), ...gauges.values()]
+  const observables = () => [calls, errors, duration, lag, ...counters.values(), ...gauges.values()]
   meter.addBatchObservableCallback(callback, observables())
   return () => meter.removeBatchObservableCallback(callback, observables())
 }

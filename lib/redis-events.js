@@ -12,10 +12,11 @@
  *   their consumer) an event moves to `${keyPrefix}${topic}:dlq:${step}` with the reason and attempt count.
  * - fifo steps: one consumer at a time across the fleet (lease renewed from Rust), in order per message group.
  */
-const { NativeRedisEvents, DEFAULT_EVENTS_PREFIX } = require('./native.js')
+const { NativeRedisEvents, createRedisEventsLoop, DEFAULT_EVENTS_PREFIX } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { normalizeRedis, checkPrefix, optInt } = require('./config.js')
-const { configError, fromNative } = require('./errors.js')
+const { configError, fromNative, MotiaAdapterError } = require('./errors.js')
+const { jsLoopAllowed } = require('./jsloop.js')
 const { EventAdapterBase } = require('./events.js')
 
 const DEFAULTS = Object.freeze({ prefetch: 10, connectionTimeout: 10000, shutdownTimeout: 10000 })
@@ -45,11 +46,15 @@ class RedisEventAdapter extends EventAdapterBase {
     const config = normalizeOptions(legacy, options)
     super('RedisEventAdapter', config, config.logger)
     this.keyPrefix = config.keyPrefix
+    const connJson = JSON.stringify(conn)
     try {
-      this.native = new NativeRedisEvents(JSON.stringify(conn), config.keyPrefix, (args) => this.onDeliveries(args[0], args[1], args[2]))
+      this.native = new NativeRedisEvents(connJson, config.keyPrefix, (args) => this.onDeliveries(args[0], args[1], args[2]))
+      // emits on Node's own event loop (no thread hop, in call order on one connection); null for TLS, Bun, Deno
+      this.loop = jsLoopAllowed() ? createRedisEventsLoop(connJson, config.keyPrefix, MotiaAdapterError, this._metrics.native) : null
     } catch (e) {
       throw fromNative(e)
     }
+    this._metrics.loops.push(this.loop)
     const native = this.native
     // one batch at a time: emits from one process reach Redis in call order
     this.publisher = new Batcher((t, b) => native.publish(t, b), 2, 1)
@@ -61,6 +66,33 @@ class RedisEventAdapter extends EventAdapterBase {
 
   publishRow(event, body) {
     return [event.topic, body]
+  }
+
+  /** The event-loop connection records `emit` itself; without it, the batched tokio path. */
+  send(row) {
+    return this.loop ? this.loop.emit(row[0], row[1]) : super.send(row)
+  }
+
+  /**
+   * Topics with subscribers anywhere in the fleet (the step and fan-out registries, read with SCAN), plus this
+   * process's own; sorted. Upstream lists only the topics subscribed in the calling process.
+   */
+  async listTopics() {
+    const local = await super.listTopics()
+    let fleet
+    try {
+      fleet = await this.native.topics()
+    } catch (e) {
+      throw fromNative(e)
+    }
+    return [...new Set([...local, ...fleet])].sort()
+  }
+
+  /** Then closes the event-loop connection once its emits are answered. */
+  async shutdown() {
+    const first = !this.closed
+    await super.shutdown()
+    if (first && this.loop) await this.loop.close()
   }
 
   spec(topic, name, queue, limit) {

@@ -6,7 +6,7 @@ use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::core::events::Deliver;
+use crate::core::events::{Deliver, Lag};
 
 /// `onDeliveries([subscriptionId, generation, json])`, weak: it never keeps Node alive.
 pub type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
@@ -34,4 +34,22 @@ pub struct NativeSubscription {
     pub id: u32,
     /// The RabbitMQ queue or the Kafka consumer group.
     pub name: String,
+}
+
+/// Internal: a subscription's backlog as the broker tells it (see `consumerLag()` in the README).
+#[napi(object)]
+pub struct NativeLag {
+    /// Events no consumer of the step has settled yet and that wait for one (Kafka: the group's lag).
+    pub waiting: f64,
+    /// Events delivered to a consumer and not settled yet, where the broker tells it (Redis).
+    pub unsettled: Option<f64>,
+}
+
+impl From<Lag> for NativeLag {
+    fn from(l: Lag) -> Self {
+        NativeLag {
+            waiting: l.waiting as f64,
+            unsettled: l.unsettled.map(|n| n as f64),
+        }
+    }
 }

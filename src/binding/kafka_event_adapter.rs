@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, NativeSubscription, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, NativeLag, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows, Outcome};
 use crate::core::kafka::client::KafkaClient;
@@ -99,6 +99,12 @@ impl NativeKafka {
             })?;
             Ok(NativeSubscription { id, name })
         })
+    }
+
+    /// The subscription's backlog as the broker tells it.
+    #[napi]
+    pub async fn lag(&self, id: u32) -> napi::Result<NativeLag> {
+        run(async { Ok(self.client.lag(id).await?.into()) }).await
     }
 
     /// `null` once partitions are assigned; the error text while still trying; rejects on a permanent error.

@@ -14,6 +14,7 @@ pub mod rabbitmq_event_adapter;
 pub mod redis_cron_adapter;
 pub mod redis_cron_loop;
 pub mod redis_event_adapter;
+pub mod redis_events_loop;
 pub mod redis_state_adapter;
 pub mod redis_state_loop;
 pub mod redis_stream_adapter;

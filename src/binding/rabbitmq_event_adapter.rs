@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, NativeSubscription, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, NativeLag, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::amqp::client::AmqpClient;
 use crate::core::amqp::config::AmqpConfig;
@@ -111,6 +111,12 @@ impl NativeRabbitMQ {
             })?;
             Ok(NativeSubscription { id, name })
         })
+    }
+
+    /// The subscription's backlog as the broker tells it.
+    #[napi]
+    pub async fn lag(&self, id: u32) -> napi::Result<NativeLag> {
+        run(async { Ok(self.client.lag(id).await?.into()) }).await
     }
 
     /// Resolves `null` once consuming, the error text while the broker is still unreachable (the

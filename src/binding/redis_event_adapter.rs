@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, NativeSubscription, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, NativeLag, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows};
 use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
@@ -95,6 +95,12 @@ impl NativeRedisEvents {
         })
     }
 
+    /// The subscription's backlog as the broker tells it.
+    #[napi]
+    pub async fn lag(&self, id: u32) -> napi::Result<NativeLag> {
+        run(async { Ok(self.inner.lag(id).await?.into()) }).await
+    }
+
     /// `null` once consuming; the error text while still trying; rejects on a permanent error.
     #[napi]
     pub async fn wait_ready(&self, id: u32, timeout_ms: f64) -> napi::Result<Option<String>> {
@@ -154,6 +160,12 @@ impl NativeRedisEvents {
             Ok(())
         })
         .await
+    }
+
+    /// Topics with subscribers registered anywhere in the fleet, sorted.
+    #[napi]
+    pub async fn topics(&self) -> napi::Result<Vec<String>> {
+        run(self.inner.topics()).await
     }
 
     /// `PING`; true when Redis answers.

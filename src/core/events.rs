@@ -57,6 +57,14 @@ pub fn settle_rows(
         .collect()
 }
 
+/// How far a subscription's consumers are behind, as the broker tells it: events waiting for any consumer of the
+/// step (group), and, where the broker knows it, events delivered and not yet settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    pub waiting: u64,
+    pub unsettled: Option<u64>,
+}
+
 /// Appends one delivery to a batch: `[tag,retries,redelivered,<body JSON>]`, or `…,null,"reason"]`.
 pub fn push_delivery(out: &mut String, tag: u64, retries: u32, redelivered: bool, body: &[u8]) {
     use std::fmt::Write;

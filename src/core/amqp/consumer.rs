@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::Channel;
 use tokio::sync::watch;
@@ -14,7 +14,7 @@ use super::client::AmqpClient;
 use super::error::classify;
 use super::supervisor::Session;
 use super::topology::{retry_count, QueueSpec};
-use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Readiness};
+use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Lag, Readiness};
 use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
@@ -65,6 +65,40 @@ impl AmqpClient {
             .sub(id)
             .ok_or_else(|| AdapterError::Closed("subscription was removed".into()))?;
         wait_readiness(&sub.ready, timeout, || self.last_error(), "RabbitMQ not reachable yet").await
+    }
+
+    /// The queue's ready messages (a passive declare on a short-lived channel, so a failure never closes the
+    /// consumer's channel); RabbitMQ does not tell unacked counts through AMQP.
+    pub async fn lag(&self, id: u32) -> Result<Lag> {
+        let sub = self
+            .sub(id)
+            .ok_or_else(|| AdapterError::Closed("subscription was removed".into()))?;
+        let session = self.session.borrow().clone().ok_or_else(|| {
+            self.last_error()
+                .unwrap_or_else(|| AdapterError::Connect("RabbitMQ not connected".into()))
+        })?;
+        let run = async {
+            let ch = session.conn.create_channel().await?;
+            let opts = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let q = ch
+                .queue_declare(ShortString::from(sub.spec.queue.as_str()), opts, FieldTable::default())
+                .await;
+            if ch.status().connected() {
+                let _ = ch.close(200, ShortString::from("lag")).await;
+            }
+            q
+        };
+        let q = tokio::time::timeout(super::client::CLOSE_TIMEOUT, run)
+            .await
+            .map_err(|_| AdapterError::Timeout("RabbitMQ did not answer a queue declare".into()))?
+            .map_err(|e| classify(&e))?;
+        Ok(Lag {
+            waiting: q.message_count() as u64,
+            unsettled: None,
+        })
     }
 
     pub(super) fn sub(&self, id: u32) -> Option<Arc<Subscription>> {

@@ -16,7 +16,7 @@ use super::client::KafkaClient;
 use super::error::classify;
 use super::naming::{dead_letter_topic, fanout_group_id, group_id, subscriber_group_id, RETRY_COUNT_HEADER};
 use super::offsets::OffsetTracker;
-use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Readiness};
+use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Lag, Readiness};
 use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
@@ -191,6 +191,58 @@ impl KafkaClient {
         self.subs.lock_ok().insert(id, sub.clone());
         tokio::spawn(Self::consume(self.clone(), sub));
         Ok(id)
+    }
+
+    /// The group's lag on the topic: Σ over partitions of high watermark − committed offset (a partition without
+    /// a commit counts from its low watermark, a fan-out group's from its end). Events delivered and not yet
+    /// committed are part of it; Kafka does not tell them apart.
+    pub async fn lag(&self, id: u32) -> Result<Lag> {
+        use rdkafka::{Offset, TopicPartitionList};
+        let sub = self
+            .sub(id)
+            .ok_or_else(|| AdapterError::Closed("subscription was removed".into()))?;
+        let consumer = sub
+            .consumer
+            .lock_ok()
+            .clone()
+            .ok_or_else(|| AdapterError::Connect("the Kafka consumer has not started yet".into()))?;
+        let topic = sub.topic.clone();
+        let fanout = sub.fanout;
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let md = consumer
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(|e| classify(&e))?;
+            let parts: Vec<i32> = md
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic)
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            let mut tpl = TopicPartitionList::new();
+            for p in &parts {
+                tpl.add_partition(&topic, *p);
+            }
+            let committed = consumer.committed_offsets(tpl, timeout).map_err(|e| classify(&e))?;
+            let mut waiting = 0u64;
+            for p in parts {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, p, timeout)
+                    .map_err(|e| classify(&e))?;
+                let from = match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o.max(low),
+                    _ if fanout => high,
+                    _ => low,
+                };
+                waiting += (high - from).max(0) as u64;
+            }
+            Ok(Lag {
+                waiting,
+                unsettled: None,
+            })
+        })
+        .await
+        .map_err(|e| AdapterError::Internal(format!("lag task: {e}")))?
     }
 
     pub(super) fn sub(&self, id: u32) -> Option<Arc<KafkaSub>> {

@@ -32,7 +32,7 @@ use tokio::sync::{watch, Notify};
 use super::connection::{classify, RedisHandle};
 use super::keys::{EventKeys, EVENTS_GROUP};
 use super::scripts;
-use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Log, Outcome, Readiness};
+use crate::core::events::{backoff, push_delivery, wait_readiness, Deliver, Lag, Log, Outcome, Readiness};
 use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
@@ -56,6 +56,27 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// One emit as the [`scripts::EVENT_EMIT`] call: its KEYS (the topic's step registry and fan-out registry) and
+/// ARGV (stream name base, body, now in ms). Built only here, for the tokio and the event-loop path.
+pub struct EmitCall {
+    pub keys: Vec<String>,
+    pub args: Vec<String>,
+}
+
+impl EmitCall {
+    pub fn new(keys: &EventKeys, topic: &str, body: &str, now: u64) -> Self {
+        EmitCall {
+            keys: vec![keys.steps(topic), keys.fanout(topic)],
+            args: vec![keys.stream_base(topic), body.to_owned(), now.to_string()],
+        }
+    }
+
+    /// An emit at the current time.
+    pub fn now(keys: &EventKeys, topic: &str, body: &str) -> Self {
+        Self::new(keys, topic, body, now_ms())
+    }
 }
 
 /// Where a subscription is registered, so emits reach it.
@@ -169,31 +190,26 @@ impl RedisEvents {
             return rows.iter().map(|_| Err(e.clone())).collect();
         }
         let now = now_ms();
+        let calls: Vec<EmitCall> = rows.iter().map(|(t, b)| EmitCall::new(&self.keys, t, b, now)).collect();
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        for (topic, body) in rows {
+        for c in &calls {
             pipe.cmd("EVALSHA")
                 .arg(self.emit.get_hash())
-                .arg(2)
-                .arg(self.keys.steps(topic))
-                .arg(self.keys.fanout(topic))
-                .arg(self.keys.stream_base(topic))
-                .arg(*body)
-                .arg(now);
+                .arg(c.keys.len())
+                .arg(&c.keys)
+                .arg(&c.args);
         }
         let replies: Vec<Value> = match self.redis.query(&pipe).await {
             Ok(r) => r,
             Err(e) => return rows.iter().map(|_| Err(e.clone())).collect(),
         };
         let mut out = Vec::with_capacity(rows.len());
-        for ((topic, body), reply) in rows.iter().zip(replies) {
+        for (c, reply) in calls.iter().zip(replies) {
             out.push(match reply {
                 Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
-                    let mut inv = self.emit.key(self.keys.steps(topic));
-                    inv.key(self.keys.fanout(topic))
-                        .arg(self.keys.stream_base(topic))
-                        .arg(*body)
-                        .arg(now);
+                    let mut inv = self.emit.prepare_invoke();
+                    inv.key(&c.keys).arg(&c.args);
                     self.redis.invoke::<i64>(&inv).await.map(|_| ())
                 }
                 Value::ServerError(e) => Err(AdapterError::Backend(format!("emit: {e}"))),
@@ -201,6 +217,43 @@ impl RedisEvents {
             });
         }
         out
+    }
+
+    /// Every topic with a step or fan-out subscriber registered anywhere in the fleet (a SCAN of the registries).
+    pub async fn topics(&self) -> Result<Vec<String>> {
+        self.check_open()?;
+        let mut out = std::collections::BTreeSet::new();
+        for pattern in self.keys.registry_patterns() {
+            for key in self.redis.scan_all(&pattern, 1000).await? {
+                out.extend(self.keys.topic_of(&key));
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The step's backlog across the fleet: handled entries are deleted, so the stream holds exactly the waiting
+    /// entries plus the pending (read, unsettled) ones.
+    pub async fn lag(&self, id: u32) -> Result<Lag> {
+        let sub = self.subs.lock_ok().get(&id).cloned();
+        let Some(sub) = sub else {
+            return Err(AdapterError::Closed(format!("subscription {id} was removed")));
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("XLEN").arg(&sub.stream);
+        pipe.cmd("XPENDING").arg(&sub.stream).arg(EVENTS_GROUP);
+        let (len, pending): (u64, Value) = self.redis.query(&pipe).await?;
+        let unsettled = match pending {
+            Value::Array(v) => v.first().and_then(|c| match c {
+                Value::Int(n) => Some(*n as u64),
+                _ => None,
+            }),
+            _ => None,
+        }
+        .unwrap_or(0);
+        Ok(Lag {
+            waiting: len.saturating_sub(unsettled),
+            unsettled: Some(unsettled),
+        })
     }
 
     /// Registers and starts a consumer; returns its id at once (it connects, and reconnects, in the background).

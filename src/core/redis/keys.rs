@@ -228,6 +228,27 @@ impl EventKeys {
         out
     }
 
+    /// The inverse of [`EventKeys::encode`].
+    pub fn decode(name: &str) -> String {
+        name.replace("%3A", ":")
+            .replace("%7B", "{")
+            .replace("%7D", "}")
+            .replace("%25", "%")
+    }
+
+    /// SCAN patterns matching every topic's registries (steps, fan-out) under this prefix.
+    pub fn registry_patterns(&self) -> [String; 2] {
+        let p = glob_escape(&self.prefix);
+        [format!("{p}*:steps"), format!("{p}*:fanout")]
+    }
+
+    /// The topic a registry key (see [`EventKeys::registry_patterns`]) belongs to; `None` for other keys.
+    pub fn topic_of(&self, key: &str) -> Option<String> {
+        let rest = key.strip_prefix(self.prefix.as_str())?;
+        let encoded = rest.strip_suffix(":steps").or_else(|| rest.strip_suffix(":fanout"))?;
+        (!encoded.is_empty() && !encoded.contains(':')).then(|| Self::decode(encoded))
+    }
+
     fn topic(&self, topic: &str, suffix: &str) -> String {
         format!("{}{}:{}", self.prefix, Self::encode(topic), suffix)
     }
@@ -280,5 +301,14 @@ mod event_tests {
         assert_eq!(hostile, "motia:events:a%3Aq%3Ab:q:c");
         assert_ne!(hostile, k.stream("a", &EventKeys::encode("b:c")));
         assert_eq!(EventKeys::encode("{x}%"), "%7Bx%7D%25");
+        for t in ["order.created", "a:q:b", "{x}%3A%", "x:steps"] {
+            assert_eq!(k.topic_of(&k.steps(t)).as_deref(), Some(t));
+            assert_eq!(k.topic_of(&k.fanout(t)).as_deref(), Some(t));
+            assert_eq!(k.topic_of(&k.stream(t, "s")), None);
+        }
+        // another prefix nested under ours, and foreign keys, are not our topics
+        assert_eq!(k.topic_of("motia:events:other:t:steps"), None);
+        assert_eq!(k.topic_of("motia:state:t:steps"), None);
+        assert_eq!(EventKeys::new("a*[b]:").registry_patterns()[0], "a\\*\\[b\\]:*:steps");
     }
 }

@@ -728,7 +728,7 @@ export declare class NativeKafka {
    * `config` is the JSON of the normalised adapter config; `on_deliveries([subscriptionId, 0, json])`
    * receives batches of messages (weak: never keeps Node alive).
    */
-  constructor(config: string, onDeliveries: (arg: [number, number, string]) => void)
+  constructor(config: string, onDeliveries: (arg: [number, number, string]) => void, onLog?: ((arg: [number, string, string | undefined | null]) => void) | undefined | null)
   /**
    * Produces rows `(topic, key or "", body, timestampMs)` as batch `seq` (0, 1, 2… in call order);
    * resolves a JSON array with `[0,null]` per delivered message or `[1, code, message]`.
@@ -813,7 +813,7 @@ export declare class NativeRabbitMq {
    * `config` is the JSON of the normalised adapter config. `on_deliveries([subscriptionId, generation,
    * json])` receives batches of deliveries (weak: never keeps Node alive).
    */
-  constructor(config: string, onDeliveries: (arg: [number, number, string]) => void)
+  constructor(config: string, onDeliveries: (arg: [number, number, string]) => void, onLog?: ((arg: [number, string, string | undefined | null]) => void) | undefined | null)
   /**
    * Publishes rows `(topic, body, timestampMs)` as batch number `seq` (0, 1, 2… in call order); resolves a JSON array with `[0,null]` per confirmed
    * message or `[1, code, message]`.
@@ -884,7 +884,7 @@ export declare class NativeRedisEvents {
    * `connection`: the normalised connection JSON; `on_deliveries([subscriptionId, 0, json])` receives
    * batches (weak: never keeps Node alive).
    */
-  constructor(connection: string, keyPrefix: string, onDeliveries: (arg: [number, number, string]) => void)
+  constructor(connection: string, keyPrefix: string, onDeliveries: (arg: [number, number, string]) => void, onLog?: ((arg: [number, string, string | undefined | null]) => void) | undefined | null)
   /** Emits rows `(topic, body)`; resolves a JSON array with `[0,null]` per event Redis has, or `[1, code, message]`. */
   publish(topics: Array<string>, bodies: Array<string>): Promise<string>
   /** Starts a consumer; returns its id and stream name at once. */
@@ -1136,4 +1136,8 @@ export interface WireCodes {
   streamSetFull: number
   streamSetOpen: number
   streamDelete: number
+  /** Levels of the Rust clients' log lines, and the code of a line that reports a reconnect. */
+  logInfo: number
+  logError: number
+  logRecovered: string
 }

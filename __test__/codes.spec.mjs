@@ -39,10 +39,12 @@ test('cron defaults come from Rust', () => {
 
 test('wire codes come from the Rust enums: distinct per group, and no JS file defines them again', () => {
   const w = native.wireCodes()
-  const groups = { outcome: [], state: [], stream: [] }
+  const groups = { outcome: [], state: [], stream: [], log: [] }
+  expect(w.logRecovered).toBe('MOTIA_RECOVERED')
   for (const [k, v] of Object.entries(w)) {
+    if (k === 'logRecovered') continue
     expect(Number.isInteger(v)).toBe(true)
-    groups[k.match(/^(outcome|state|stream)/)[1]].push(v)
+    groups[k.match(/^(outcome|state|stream|log)/)[1]].push(v)
   }
   for (const vals of Object.values(groups)) expect(new Set(vals).size).toBe(vals.length)
   expect(groups.outcome.length).toBe(3)

@@ -25,7 +25,9 @@ afterEach(async () => {
 async function emitThrough(disrupt, { n = 300, at = 500, gap = 5 } = {}) {
   const x = uniqueExchange()
   cleanups.push(() => cleanupTopology(x, [['r', 'A'], ['r', 'B']]))
-  const a = new RabbitMQEventAdapter({ url: RABBIT_URL, exchangeName: x, reconnectDelay: 1000 })
+  const lines = []
+  const logger = Object.fromEntries(['debug', 'info', 'warn', 'error'].map((l) => [l, (message, meta) => lines.push({ l, message, meta })]))
+  const a = new RabbitMQEventAdapter({ url: RABBIT_URL, exchangeName: x, reconnectDelay: 1000, logger })
   const b = new RabbitMQEventAdapter({ url: RABBIT_URL, exchangeName: x, reconnectDelay: 1000 })
   open.push(a, b)
   const A = new Map()
@@ -46,12 +48,16 @@ async function emitThrough(disrupt, { n = 300, at = 500, gap = 5 } = {}) {
   await eventually(() => A.size === n && B.size === n, { timeout: 60000 })
   await new Promise((r) => setTimeout(r, 500))
   const dupes = (m) => [...m.values()].filter((c) => c > 1).length
-  return { A, B, dupesA: dupes(A), dupesB: dupes(B), a, b }
+  return { A, B, dupesA: dupes(A), dupesB: dupes(B), a, b, lines }
 }
 
 test('connections closed by the broker: reconnect, every consumer restored, nothing lost', async () => {
   const r = await emitThrough(() => rabbitmqctl('close_all_connections', 'motia test: forced close'))
   expect(r.A.size).toBe(300)
+  // the Rust client's lines reach the adapter's logger (not stderr), and the reconnect is counted
+  expect(r.lines).toContainEqual({ l: 'info', message: 'connected to RabbitMQ again', meta: { adapter: 'RabbitMQEventAdapter', op: 'connection' } })
+  expect(r.lines.some((x) => x.l === 'error' && x.meta.code)).toBe(true)
+  expect(r.a.metrics().counters.reconnects).toBeGreaterThanOrEqual(1)
   expect(r.B.size).toBe(300)
   // redelivery of unacked messages is at-least-once: a message being handled when the connection died may repeat
   expect(r.dupesA).toBeLessThanOrEqual(10)

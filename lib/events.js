@@ -10,6 +10,7 @@ const { AdapterMetrics, COUNTERS } = require('./metrics.js')
 
 /** What a handler's outcome asks the broker to do with a delivery. */
 const WIRE = require('./native.js').wireCodes()
+const { logRecovered: RECOVERED_CODE, logError: LOG_ERROR } = WIRE
 const Outcome = Object.freeze({ ACK: WIRE.outcomeAck, DEAD_LETTER: WIRE.outcomeDeadLetter, REQUEUE: WIRE.outcomeRequeue })
 
 /** How often an event adapter with subscriptions samples its consumers' lag for `metrics()` (ms). */
@@ -347,6 +348,15 @@ class EventAdapterBase {
     this.flushSettles = this.flushSettles.bind(this)
     this.lagSample = []
     this.lagTimer = null
+    /** Lines of the Rust client (reconnects, consumer errors) for the adapter's logger; a reconnect is counted. */
+    this.onNativeLog = (args) => {
+      const [level, message, code] = args
+      if (code === RECOVERED_CODE) {
+        this._metrics.incr(COUNTERS.reconnects)
+        this.log.info('connection', message)
+      } else if (level === LOG_ERROR) this.log.error('connection', message, code ? { code } : undefined)
+      else this.log.info('connection', message)
+    }
   }
 
   /** Whether the broker answers: the subclass asks its native client. */

@@ -61,7 +61,7 @@ class KafkaEventAdapter extends EventAdapterBase {
   constructor(config) {
     super('KafkaEventAdapter', normalizeKafkaConfig(config), config && config.logger)
     try {
-      this.native = new NativeKafka(JSON.stringify(this.config), (args) => this.onDeliveries(args[0], args[1], args[2]))
+      this.native = new NativeKafka(JSON.stringify(this.config), (args) => this.onDeliveries(args[0], args[1], args[2]), this.onNativeLog)
     } catch (e) {
       throw fromNative(e)
     }

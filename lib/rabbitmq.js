@@ -75,7 +75,7 @@ class RabbitMQEventAdapter extends EventAdapterBase {
     super('RabbitMQEventAdapter', normalizeRabbitConfig(config), config && config.logger)
     const c = this.config
     try {
-      this.native = new NativeRabbitMQ(JSON.stringify(c), (args) => this.onDeliveries(args[0], args[1], args[2]))
+      this.native = new NativeRabbitMQ(JSON.stringify(c), (args) => this.onDeliveries(args[0], args[1], args[2]), this.onNativeLog)
     } catch (e) {
       throw fromNative(e)
     }

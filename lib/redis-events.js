@@ -48,7 +48,7 @@ class RedisEventAdapter extends EventAdapterBase {
     this.keyPrefix = config.keyPrefix
     const connJson = JSON.stringify(conn)
     try {
-      this.native = new NativeRedisEvents(connJson, config.keyPrefix, (args) => this.onDeliveries(args[0], args[1], args[2]))
+      this.native = new NativeRedisEvents(connJson, config.keyPrefix, (args) => this.onDeliveries(args[0], args[1], args[2]), this.onNativeLog)
       // emits on Node's own event loop (no thread hop, in call order on one connection); null for TLS, Bun, Deno
       this.loop = jsLoopAllowed() ? createRedisEventsLoop(connJson, config.keyPrefix, MotiaAdapterError, this._metrics.native) : null
     } catch (e) {

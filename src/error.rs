@@ -82,9 +82,14 @@ impl AdapterError {
         }
     }
 
+    /// The text without its code, credentials removed.
+    pub fn redacted_text(&self) -> String {
+        redact(&self.text())
+    }
+
     /// The message as JS sees it: `[CODE] text`, credentials removed.
     pub fn js_message(&self) -> String {
-        format!("[{}] {}", self.code(), redact(&self.text()))
+        format!("[{}] {}", self.code(), self.redacted_text())
     }
 }
 

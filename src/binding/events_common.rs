@@ -6,7 +6,7 @@ use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::core::events::{Deliver, Lag};
+use crate::core::events::{Deliver, Lag, Log, LogSink};
 
 /// `onDeliveries([subscriptionId, generation, json])`, weak: it never keeps Node alive.
 pub type OnDeliveries = ThreadsafeFunction<(u32, u32, String), (), (u32, u32, String), napi::Status, false, true>;
@@ -52,4 +52,27 @@ impl From<Lag> for NativeLag {
             unsettled: l.unsettled.map(|n| n as f64),
         }
     }
+}
+
+/// `onLog([level, message, code])` (level 0 info, 2 error; code `MOTIA_RECOVERED` marks a reconnect), weak.
+pub type OnLog =
+    ThreadsafeFunction<(u32, String, Option<String>), (), (u32, String, Option<String>), napi::Status, false, true>;
+
+/// Points a backend's [`Log`] at the adapter's JS logger (lines still go to stderr when JS passes none).
+pub fn route_log(log: &Log, f: Option<Function<(u32, String, Option<String>), ()>>) -> napi::Result<()> {
+    let Some(f) = f else { return Ok(()) };
+    let tsfn: Arc<OnLog> = Arc::new(
+        f.build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?,
+    );
+    let sink: LogSink = Arc::new(move |level, text, code| {
+        tsfn.call(
+            (level as u32, text, code.map(str::to_string)),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    });
+    log.set_sink(sink);
+    Ok(())
 }

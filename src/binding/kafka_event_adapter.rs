@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, NativeLag, NativeSubscription, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, route_log, NativeLag, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows, Outcome};
 use crate::core::kafka::client::KafkaClient;
@@ -26,13 +26,19 @@ impl NativeKafka {
     /// `config` is the JSON of the normalised adapter config; `on_deliveries([subscriptionId, 0, json])`
     /// receives batches of messages (weak: never keeps Node alive).
     #[napi(constructor)]
-    pub fn new(config: String, on_deliveries: Function<(u32, u32, String), ()>) -> napi::Result<Self> {
+    pub fn new(
+        config: String,
+        on_deliveries: Function<(u32, u32, String), ()>,
+        on_log: Option<Function<(u32, String, Option<String>), ()>>,
+    ) -> napi::Result<Self> {
         let on_deliveries = delivery_callback(on_deliveries)?;
-        run_sync(move || {
+        let native = run_sync(move || {
             let config = KafkaConfig::from_json(&config)?;
             let client = napi::bindgen_prelude::within_runtime_if_available(|| KafkaClient::new(config))?;
             Ok(NativeKafka { client, on_deliveries })
-        })
+        })?;
+        route_log(native.client.log(), on_log)?;
+        Ok(native)
     }
 
     /// Produces rows `(topic, key or "", body, timestampMs)` as batch `seq` (0, 1, 2… in call order);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, NativeLag, NativeSubscription, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, route_log, NativeLag, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::amqp::client::AmqpClient;
 use crate::core::amqp::config::AmqpConfig;
@@ -26,14 +26,20 @@ impl NativeRabbitMQ {
     /// `config` is the JSON of the normalised adapter config. `on_deliveries([subscriptionId, generation,
     /// json])` receives batches of deliveries (weak: never keeps Node alive).
     #[napi(constructor)]
-    pub fn new(config: String, on_deliveries: Function<(u32, u32, String), ()>) -> napi::Result<Self> {
+    pub fn new(
+        config: String,
+        on_deliveries: Function<(u32, u32, String), ()>,
+        on_log: Option<Function<(u32, String, Option<String>), ()>>,
+    ) -> napi::Result<Self> {
         let on_deliveries = delivery_callback(on_deliveries)?;
-        run_sync(move || {
+        let native = run_sync(move || {
             let config = AmqpConfig::from_json(&config)?;
             // The supervisor task needs the runtime: start it from inside it.
             let client = napi::bindgen_prelude::within_runtime_if_available(|| AmqpClient::start(config));
             Ok(NativeRabbitMQ { client, on_deliveries })
-        })
+        })?;
+        route_log(native.client.log(), on_log)?;
+        Ok(native)
     }
 
     /// Publishes rows `(topic, body, timestampMs)` as batch number `seq` (0, 1, 2… in call order); resolves a JSON array with `[0,null]` per confirmed

@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
-use super::events_common::{deliver, delivery_callback, NativeLag, NativeSubscription, OnDeliveries};
+use super::events_common::{deliver, delivery_callback, route_log, NativeLag, NativeSubscription, OnDeliveries};
 use super::guard::{run, run_sync};
 use crate::core::events::{encode_results, settle_rows};
 use crate::core::redis::connection::{RedisConnectionConfig, RedisHandle};
@@ -41,16 +41,19 @@ impl NativeRedisEvents {
         connection: String,
         key_prefix: String,
         on_deliveries: Function<(u32, u32, String), ()>,
+        on_log: Option<Function<(u32, String, Option<String>), ()>>,
     ) -> napi::Result<Self> {
         let on_deliveries = delivery_callback(on_deliveries)?;
-        run_sync(move || {
+        let native = run_sync(move || {
             let config = RedisConnectionConfig::from_json(&connection)?;
             let handle = Arc::new(RedisHandle::new(&config)?);
             Ok(NativeRedisEvents {
                 inner: RedisEvents::new(handle, key_prefix),
                 on_deliveries,
             })
-        })
+        })?;
+        route_log(native.inner.log(), on_log)?;
+        Ok(native)
     }
 
     /// Emits rows `(topic, body)`; resolves a JSON array with `[0,null]` per event Redis has, or `[1, code, message]`.

@@ -4,7 +4,7 @@
 use napi_derive::napi;
 
 use crate::core::cron_lock;
-use crate::core::events::Outcome;
+use crate::core::events::{LogLevel, Outcome, RECOVERED};
 use crate::core::redis::state::OpKind;
 use crate::core::redis::stream::StreamOpKind;
 use crate::error;
@@ -27,6 +27,10 @@ pub struct WireCodes {
     pub stream_set_full: u32,
     pub stream_set_open: u32,
     pub stream_delete: u32,
+    /// Levels of the Rust clients' log lines, and the code of a line that reports a reconnect.
+    pub log_info: u32,
+    pub log_error: u32,
+    pub log_recovered: String,
 }
 
 /// The wire codes (see `WireCodes`).
@@ -44,6 +48,9 @@ pub fn wire_codes() -> WireCodes {
         stream_set_full: StreamOpKind::SetFull as u32,
         stream_set_open: StreamOpKind::SetOpen as u32,
         stream_delete: StreamOpKind::Delete as u32,
+        log_info: LogLevel::Info as u32,
+        log_error: LogLevel::Error as u32,
+        log_recovered: RECOVERED.to_string(),
     }
 }
 

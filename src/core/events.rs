@@ -154,10 +154,24 @@ pub fn backoff(attempt: u32, max_ms: u64) -> Duration {
     Duration::from_millis(ms.min(max_ms.clamp(20, RECONNECT_POLL_MAX_MS)))
 }
 
-/// Errors are logged once per distinct text, so an outage does not flood the log.
+/// How serious a backend log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info = 0,
+    Error = 2,
+}
+
+/// The code a line carries when a connection or consumer came back after a failure (counted as a reconnect).
+pub const RECOVERED: &str = "MOTIA_RECOVERED";
+
+/// Where a backend's lines go: the adapter's logger (through the binding), else stderr.
+pub type LogSink = Arc<dyn Fn(LogLevel, String, Option<&'static str>) + Send + Sync>;
+
+/// A backend's log. Errors are logged once per distinct text, so an outage does not flood the log.
 pub struct Log {
     backend: &'static str,
     last: Mutex<Option<String>>,
+    sink: std::sync::OnceLock<LogSink>,
 }
 
 impl Log {
@@ -165,21 +179,45 @@ impl Log {
         Log {
             backend,
             last: Mutex::new(None),
+            sink: std::sync::OnceLock::new(),
         }
     }
 
+    /// Sends every later line to `sink` instead of stderr (set once, by the binding).
+    pub fn set_sink(&self, sink: LogSink) {
+        let _ = self.sink.set(sink);
+    }
+
+    fn line(&self, level: LogLevel, text: String, code: Option<&'static str>) {
+        match self.sink.get() {
+            Some(sink) => sink(level, text, code),
+            None => eprintln!("motia-native-adapters [{}] {text}", self.backend),
+        }
+    }
+
+    /// `what: text` with the error's code beside it (stderr: `what: [CODE] text`).
     pub fn error(&self, what: &str, e: &AdapterError) {
-        let text = format!("{what}: {}", e.js_message());
+        let text = format!("{what}: {}", e.redacted_text());
         let mut last = self.last.lock_ok();
         if last.as_deref() != Some(text.as_str()) {
-            eprintln!("motia-native-adapters [{}] {text}", self.backend);
-            *last = Some(text);
+            *last = Some(text.clone());
+            drop(last);
+            match self.sink.get() {
+                Some(sink) => sink(LogLevel::Error, text, Some(e.code())),
+                None => eprintln!("motia-native-adapters [{}] {what}: {}", self.backend, e.js_message()),
+            }
         }
     }
 
     pub fn info(&self, text: &str) {
-        eprintln!("motia-native-adapters [{}] {text}", self.backend);
         *self.last.lock_ok() = None;
+        self.line(LogLevel::Info, text.to_string(), None);
+    }
+
+    /// A connection or consumer is back after a failure: an info line the adapter counts as a reconnect.
+    pub fn recovered(&self, text: &str) {
+        *self.last.lock_ok() = None;
+        self.line(LogLevel::Info, text.to_string(), Some(RECOVERED));
     }
 }
 

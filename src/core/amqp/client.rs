@@ -85,6 +85,11 @@ impl AmqpClient {
         }
     }
 
+    /// This client's log (the binding points it at the adapter's logger).
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
     pub fn config(&self) -> &AmqpConfig {
         &self.config
     }

@@ -91,7 +91,7 @@ impl AmqpClient {
             match self.connect_once().await {
                 Ok(session) => {
                     if was_connected || attempt > 0 {
-                        self.log.info("connected to RabbitMQ again");
+                        self.log.recovered("connected to RabbitMQ again");
                     }
                     was_connected = true;
                     attempt = 0;

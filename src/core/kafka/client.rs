@@ -67,6 +67,11 @@ impl KafkaClient {
         }))
     }
 
+    /// This client's log (the binding points it at the adapter's logger).
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
     pub fn config(&self) -> &KafkaConfig {
         &self.config
     }

@@ -69,7 +69,7 @@ impl KafkaClient {
             let mut slot = self.producer.write_ok();
             if Arc::ptr_eq(&slot, &current) {
                 *slot = Arc::new(p);
-                self.log.info(&format!("started a new producer ({why})"));
+                self.log.recovered(&format!("started a new producer ({why})"));
             }
         }
     }

@@ -173,6 +173,11 @@ impl RedisEvents {
         })
     }
 
+    /// This client's log (the binding points it at the adapter's logger).
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
     pub fn redis(&self) -> &Arc<RedisHandle> {
         &self.redis
     }
@@ -336,7 +341,7 @@ impl RedisEvents {
             .map_err(classify)?;
         sub.ready.send_replace(Readiness::Ready);
         if *attempt > 0 {
-            self.log.info(&format!("consumer of {} is back", sub.stream));
+            self.log.recovered(&format!("consumer of {} is back", sub.stream));
         }
         *attempt = 0;
         let every = (sub.spec.visibility / 3).clamp(Duration::from_millis(200), MAINTAIN_MAX);

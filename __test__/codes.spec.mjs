@@ -8,14 +8,14 @@ import { ErrorCodes } from 'motia-native-adapters'
 
 const require = createRequire(import.meta.url)
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
-const native = require('../index.js')
+const native = require('../binding.js')
 const { fromNative, redact } = require('../lib/errors.js')
 
 test('JS, typings and README list exactly the Rust error codes, in order', () => {
   const rust = native.errorCodes()
   expect(rust.length).toBeGreaterThan(5)
   expect(Object.values(ErrorCodes)).toEqual(rust)
-  const dts = fs.readFileSync(path.join(root, 'lib', 'header.d.ts'), 'utf8')
+  const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
   const block = dts.slice(dts.indexOf('export declare const ErrorCodes'), dts.indexOf('export type ErrorCode'))
   expect([...block.matchAll(/'(MOTIA_[A-Z_]+)'/g)].map((m) => m[1])).toEqual(rust)
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
@@ -53,4 +53,14 @@ test('wire codes come from the Rust enums: distinct per group, and no JS file de
     expect(src).not.toMatch(/const OP_[A-Z_]+ = \d/)
     expect(src).not.toMatch(/ACK: 0/)
   }
+})
+
+test('index.d.ts is the hand-written public API: nothing generated or test-only in it, nor in the exports', () => {
+  const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+  expect(dts).not.toMatch(/testPanic|ProbeChannel|probeEchoAsync|__napiBindingTarget|declare class NativeRedis|auto-generated/)
+  const pub = require('motia-native-adapters')
+  for (const k of ['testPanic', 'probeEchoAsync', 'ProbeChannel', 'NativeRedisState', 'wireCodes']) expect(pub[k]).toBeUndefined()
+  // the probes exist only in the test build (cargo feature `test-probes`)
+  expect(typeof native.testPanic).toBe('function')
+  expect(fs.readFileSync(path.join(root, 'src', 'binding', 'mod.rs'), 'utf8')).toMatch(/#\[cfg\(feature = "test-probes"\)\]\npub mod probe;/)
 })

@@ -59,7 +59,7 @@ jiti.import(${JSON.stringify(path.join(dir, 'motia.config.ts'))}, { default: tru
 })
 
 test('a Rust panic becomes a rejected promise, not a crash', async () => {
-  const native = require('../index.js')
+  const native = require('../binding.js')
   const { MotiaAdapterError } = require('motia-native-adapters')
   await expect(native.testPanic('deliberate test panic')).rejects.toThrow(/\[MOTIA_INTERNAL\].*deliberate test panic/)
   await expect(native.testPanic('')).resolves.toBeUndefined()

@@ -32,7 +32,7 @@ test('npm pack + install in a fresh project loads through the platform package',
   const mainTarball = path.join(work, path.basename(mainTgz))
 
   const listing = execFileSync('tar', ['-tzf', mainTarball], { encoding: 'utf8' })
-  expect(listing).toContain('package/index.js')
+  expect(listing).toContain('package/binding.js')
   expect(listing).toContain('package/index.d.ts')
   expect(listing).toContain('package/lib/index.mjs')
   expect(listing).not.toMatch(/\.node\n/) // the binary ships in the platform package only

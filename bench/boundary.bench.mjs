@@ -1,5 +1,5 @@
 // Cost of crossing the napi boundary (internal probes): async fn per call vs completion channels.
-import native from '../index.js'
+import native from '../binding.js'
 import { run } from './lib.mjs'
 
 const pending = new Map()

@@ -59,6 +59,7 @@ pub type OnLog =
     ThreadsafeFunction<(u32, String, Option<String>), (), (u32, String, Option<String>), napi::Status, false, true>;
 
 /// Points a backend's [`Log`] at the adapter's JS logger (lines still go to stderr when JS passes none).
+#[allow(clippy::type_complexity)] // the napi callback signature, spelled out for the typings
 pub fn route_log(log: &Log, f: Option<Function<(u32, String, Option<String>), ()>>) -> napi::Result<()> {
     let Some(f) = f else { return Ok(()) };
     let tsfn: Arc<OnLog> = Arc::new(

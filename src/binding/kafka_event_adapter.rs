@@ -25,6 +25,7 @@ pub struct NativeKafka {
 impl NativeKafka {
     /// `config` is the JSON of the normalised adapter config; `on_deliveries([subscriptionId, 0, json])`
     /// receives batches of messages (weak: never keeps Node alive).
+    #[allow(clippy::type_complexity)] // the napi callback signatures, spelled out for the typings
     #[napi(constructor)]
     pub fn new(
         config: String,

@@ -9,6 +9,7 @@ pub mod kafka_event_adapter;
 pub mod metrics;
 pub mod mysql_cron_adapter;
 pub mod postgres_cron_adapter;
+#[cfg(feature = "test-probes")]
 pub mod probe;
 pub mod rabbitmq_event_adapter;
 pub mod redis_cron_adapter;

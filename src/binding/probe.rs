@@ -1,8 +1,12 @@
-//! Internal probes used by bench/boundary.bench.mjs to measure the cost of crossing napi.
+//! Internal probes, compiled only with the `test-probes` feature (`npm run build`; never in the published addon):
+//! the napi boundary cost probes of bench/boundary.bench.mjs and the deliberate panic of the loading test.
 
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+
+use super::guard::run;
+use crate::error::AdapterError;
 
 /// Internal: resolves with its input (cost of one napi async call).
 #[napi]
@@ -57,4 +61,16 @@ impl ProbeChannel {
             tsfn.call((id, s), ThreadsafeFunctionCallMode::NonBlocking);
         });
     }
+}
+
+/// Internal, for tests (feature `test-probes`): panics inside the addon to prove a panic becomes a rejection.
+#[napi]
+pub async fn __test_panic(message: String) -> napi::Result<()> {
+    run(async move {
+        if !message.is_empty() {
+            panic!("{message}");
+        }
+        Ok::<(), AdapterError>(())
+    })
+    .await
 }

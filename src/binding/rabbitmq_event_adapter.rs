@@ -25,6 +25,7 @@ pub struct NativeRabbitMQ {
 impl NativeRabbitMQ {
     /// `config` is the JSON of the normalised adapter config. `on_deliveries([subscriptionId, generation,
     /// json])` receives batches of deliveries (weak: never keeps Node alive).
+    #[allow(clippy::type_complexity)] // the napi callback signatures, spelled out for the typings
     #[napi(constructor)]
     pub fn new(
         config: String,

@@ -36,6 +36,7 @@ pub struct NativeRedisSubscribe {
 impl NativeRedisEvents {
     /// `connection`: the normalised connection JSON; `on_deliveries([subscriptionId, 0, json])` receives
     /// batches (weak: never keeps Node alive).
+    #[allow(clippy::type_complexity)] // the napi callback signatures, spelled out for the typings
     #[napi(constructor)]
     pub fn new(
         connection: String,

@@ -102,15 +102,3 @@ impl NativeRedisState {
         self.inner.redis().close();
     }
 }
-
-/// Internal, for tests: panics inside the addon to prove a panic becomes a rejection.
-#[napi]
-pub async fn __test_panic(message: String) -> napi::Result<()> {
-    run(async move {
-        if !message.is_empty() {
-            panic!("{message}");
-        }
-        Ok::<(), AdapterError>(())
-    })
-    .await
-}

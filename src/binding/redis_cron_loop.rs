@@ -10,13 +10,11 @@ use napi_derive::napi;
 
 use super::guard::run_sync;
 use super::jsloop::napi_raw::{self as raw, JsRaw};
-use super::jsloop::{Conv, JsLoop, ScriptRetry};
+use super::jsloop::{self, loop_class_common, Conv, JsLoop, ScriptRetry};
 use super::metrics::NativeMetrics;
 use super::redis_cron_adapter::NativeRedisCron;
 use crate::core::cron_lock::{check_time, check_ttl, Acquisition, CronLock, TickRequest, TickTracker};
-use crate::core::redis::connection::RedisConnectionConfig;
 use crate::core::redis::cron::RedisCronLocks;
-use crate::core::redis::loop_conn::LoopConfig;
 use crate::core::redis::scripts;
 use crate::core::redis::wire::Reply;
 use crate::error::AdapterError;
@@ -59,11 +57,7 @@ pub fn create_redis_cron_loop(
     error_class: Unknown<'_>,
     metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisCronLoop>> {
-    let cfg = run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(&connection)?))?;
-    let Some(cfg) = cfg else {
-        return Ok(None);
-    };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
+    let Some(conn) = jsloop::open(env.raw(), &connection, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     let (locks, ticks) = cron.shared();
@@ -151,16 +145,6 @@ impl NativeRedisCronLoop {
             )
             .map(JsRaw)
     }
-
-    /// `[calls waiting for a reply, reconnects so far]` of this connection.
-    #[napi]
-    pub fn stats(&self) -> Vec<f64> {
-        self.conn.stats()
-    }
-
-    /// Refuses new calls, waits for pending ones, closes the socket.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&self) -> napi::Result<JsRaw> {
-        self.conn.close().map(JsRaw)
-    }
 }
+
+loop_class_common!(NativeRedisCronLoop);

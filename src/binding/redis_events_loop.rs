@@ -8,14 +8,11 @@ use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
-use super::guard::run_sync;
 use super::jsloop::napi_raw::{self as raw, JsRaw};
-use super::jsloop::{Conv, JsLoop, ScriptRetry};
+use super::jsloop::{self, loop_class_common, Conv, JsLoop, ScriptRetry};
 use super::metrics::NativeMetrics;
-use crate::core::redis::connection::RedisConnectionConfig;
 use crate::core::redis::events::EmitCall;
 use crate::core::redis::keys::EventKeys;
-use crate::core::redis::loop_conn::LoopConfig;
 use crate::core::redis::scripts;
 use crate::error::AdapterError;
 
@@ -41,11 +38,7 @@ pub fn create_redis_events_loop(
     error_class: Unknown<'_>,
     metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisEventsLoop>> {
-    let cfg = run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(&connection)?))?;
-    let Some(cfg) = cfg else {
-        return Ok(None);
-    };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
+    let Some(conn) = jsloop::open(env.raw(), &connection, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     Ok(Some(NativeRedisEventsLoop {
@@ -80,16 +73,6 @@ impl NativeRedisEventsLoop {
             )
             .map(JsRaw)
     }
-
-    /// `[calls waiting for a reply, reconnects so far]` of this connection.
-    #[napi]
-    pub fn stats(&self) -> Vec<f64> {
-        self.conn.stats()
-    }
-
-    /// Refuses new calls, waits for pending ones, closes the socket.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&self) -> napi::Result<JsRaw> {
-        self.conn.close().map(JsRaw)
-    }
 }
+
+loop_class_common!(NativeRedisEventsLoop);

@@ -6,13 +6,10 @@ use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
-use super::guard::run_sync;
 use super::jsloop::napi_raw::{JsRaw, Ref};
-use super::jsloop::{Conv, JsLoop};
+use super::jsloop::{self, loop_class_common, Conv, JsLoop};
 use super::metrics::NativeMetrics;
-use crate::core::redis::connection::RedisConnectionConfig;
 use crate::core::redis::keys::StateKeys;
-use crate::core::redis::loop_conn::LoopConfig;
 
 /// Internal: the event-loop Redis connection behind `RedisStateAdapter`. Use `RedisStateAdapter`.
 #[napi]
@@ -33,14 +30,7 @@ pub fn create_redis_state_loop(
     error_class: Unknown<'_>,
     metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisStateLoop>> {
-    let cfg = run_sync(|| {
-        let config = RedisConnectionConfig::from_json(&connection)?;
-        LoopConfig::from_config(&config)
-    })?;
-    let Some(cfg) = cfg else {
-        return Ok(None);
-    };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
+    let Some(conn) = jsloop::open(env.raw(), &connection, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     Ok(Some(NativeRedisStateLoop {
@@ -109,16 +99,6 @@ impl NativeRedisStateLoop {
             .call("ping", &redis::cmd("PING"), Conv::Equals("PONG"))
             .map(JsRaw)
     }
-
-    /// `[calls waiting for a reply, reconnects so far]` of this connection.
-    #[napi]
-    pub fn stats(&self) -> Vec<f64> {
-        self.conn.stats()
-    }
-
-    /// Refuses new calls, waits for pending ones, closes the socket.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&self) -> napi::Result<JsRaw> {
-        self.conn.close().map(JsRaw)
-    }
 }
+
+loop_class_common!(NativeRedisStateLoop);

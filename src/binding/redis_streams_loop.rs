@@ -9,13 +9,10 @@ use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
-use super::guard::run_sync;
 use super::jsloop::napi_raw::{JsRaw, Ref};
-use super::jsloop::{Conv, JsLoop, ScriptRetry};
+use super::jsloop::{self, loop_class_common, Conv, JsLoop, ScriptRetry};
 use super::metrics::NativeMetrics;
-use crate::core::redis::connection::RedisConnectionConfig;
 use crate::core::redis::keys::StreamKeys;
-use crate::core::redis::loop_conn::LoopConfig;
 use crate::core::redis::scripts;
 use crate::core::redis::stream::{script_args, StreamOp, StreamOpKind};
 
@@ -48,11 +45,7 @@ pub fn create_redis_streams_loop(
     error_class: Unknown<'_>,
     metrics: &NativeMetrics,
 ) -> napi::Result<Option<NativeRedisStreamsLoop>> {
-    let cfg = run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(&connection)?))?;
-    let Some(cfg) = cfg else {
-        return Ok(None);
-    };
-    let Some(conn) = JsLoop::new(env.raw(), cfg, error_class.raw(), metrics.shared())? else {
+    let Some(conn) = jsloop::open(env.raw(), &connection, error_class.raw(), metrics.shared())? else {
         return Ok(None);
     };
     Ok(Some(NativeRedisStreamsLoop {
@@ -166,16 +159,6 @@ impl NativeRedisStreamsLoop {
             .call("ping", &redis::cmd("PING"), Conv::Equals("PONG"))
             .map(JsRaw)
     }
-
-    /// `[calls waiting for a reply, reconnects so far]` of this connection.
-    #[napi]
-    pub fn stats(&self) -> Vec<f64> {
-        self.conn.stats()
-    }
-
-    /// Refuses new calls, waits for pending ones, closes the socket.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&self) -> napi::Result<JsRaw> {
-        self.conn.close().map(JsRaw)
-    }
 }
+
+loop_class_common!(NativeRedisStreamsLoop);

@@ -97,6 +97,43 @@ pub struct Shared {
     metrics: Arc<Metrics>,
 }
 
+/// Opens the event-loop connection of an adapter: `None` when this connection (TLS) or host (no libuv: Bun,
+/// Deno) cannot use it; then the class keeps the tokio path.
+pub fn open(
+    env: sys::napi_env,
+    connection_json: &str,
+    error_class: sys::napi_value,
+    metrics: Arc<Metrics>,
+) -> napi::Result<Option<JsLoop>> {
+    use crate::core::redis::connection::RedisConnectionConfig;
+    let cfg = super::guard::run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(connection_json)?))?;
+    match cfg {
+        Some(cfg) => JsLoop::new(env, cfg, error_class, metrics),
+        None => Ok(None),
+    }
+}
+
+/// The `stats()` and `close()` of every event-loop class (a `#[napi]` struct with a `conn: JsLoop` field).
+macro_rules! loop_class_common {
+    ($class:ident) => {
+        #[napi_derive::napi]
+        impl $class {
+            /// `[calls waiting for a reply, reconnects so far]` of this connection.
+            #[napi]
+            pub fn stats(&self) -> Vec<f64> {
+                self.conn.stats()
+            }
+
+            /// Refuses new calls, waits for pending ones, closes the socket.
+            #[napi(ts_return_type = "Promise<void>")]
+            pub fn close(&self) -> napi::Result<$crate::binding::jsloop::napi_raw::JsRaw> {
+                self.conn.close().map($crate::binding::jsloop::napi_raw::JsRaw)
+            }
+        }
+    };
+}
+pub(crate) use loop_class_common;
+
 /// Handle to the shared connection held by a `#[napi]` class.
 pub struct JsLoop {
     shared: Rc<Shared>,

@@ -89,6 +89,17 @@ describe.each(['redis', 'postgres', 'mysql'])('%s cron locks', (backend) => {
     expect(await b.acquireLock('other-job', 5000)).not.toBeNull()
   })
 
+  test('20 fresh adapters take their first lock of a new job at once: one winner, no error', async () => {
+    // each adapter's first acquire also purges old rows (MySQL): a just-seeded row must survive that
+    const a = make()
+    for (let round = 0; round < 5; round++) {
+      const fleet = [a, ...Array.from({ length: 19 }, () => make(shared(backend, a)))]
+      const job = `fresh-${round}`
+      const results = await Promise.all(fleet.map((x) => x.acquireLock(job, 5000)))
+      expect(results.filter(Boolean)).toHaveLength(1)
+    }
+  })
+
   test('only the owner can release or renew', async () => {
     const a = make({ releaseGuard: 0 })
     const b = make({ ...shared(backend, a), releaseGuard: 0 })

@@ -177,7 +177,9 @@ impl Sql {
             ),
             // rows of jobs not seen for a day are garbage; tokens stay monotonic without them
             // because a new row's first token is the current time in ms
-            purge: format!("DELETE FROM {t} WHERE expires_at < {NOW_MS} - 86400000"),
+            // a seeded row (expires_at 0, about to be taken by the replica that inserted it) is never purged:
+            // 20 replicas starting together each purge on their first acquire
+            purge: format!("DELETE FROM {t} WHERE expires_at > 0 AND expires_at < {NOW_MS} - 86400000"),
         }
     }
 }
@@ -384,7 +386,7 @@ impl MySqlCronLocks {
         if self.acquisitions.fetch_add(1, Ordering::Relaxed).is_multiple_of(256) {
             let _ = conn.query_drop(&self.sql.purge).await;
         }
-        // a purge may delete a just-seeded row (it is a day old by then): take it from the top
+        // the row is seeded when missing, then read again with a locking read
         for _ in 0..3 {
             let mut tx = conn.start_transaction(TxOpts::default()).await.map_err(classify)?;
             let found: Option<RowTuple> = tx.exec_first(&self.sql.lock_row, (job,)).await.map_err(classify)?;
@@ -670,6 +672,8 @@ mod tests {
             assert!(s.contains("`db`.`t`"), "{s}");
         }
         assert!(sql.lock_row.ends_with("FOR UPDATE"));
+        // a just-seeded row (expires_at 0) is never purged from under the replica that seeded it
+        assert!(sql.purge.contains("expires_at > 0 AND"), "{}", sql.purge);
         assert!(sql.create.contains("ENGINE=InnoDB"));
         assert!(sql.renew.contains(&format!("SET expires_at = {NOW_MS} + ?")));
         // ownership is checked against the id this adapter passes, not the lock object's

@@ -57,7 +57,15 @@ fn classify(e: tokio_postgres::Error) -> AdapterError {
             .unwrap_or_else(|| e.to_string());
         return AdapterError::Connect(format!("cannot reach PostgreSQL: {detail}"));
     }
-    AdapterError::Backend(format!("PostgreSQL error: {e}"))
+    // `Display` of a server error is only "db error": name the server's message and SQLSTATE
+    match e.as_db_error() {
+        Some(db) => AdapterError::Backend(format!(
+            "PostgreSQL error: {} (SQLSTATE {})",
+            db.message(),
+            db.code().code()
+        )),
+        None => AdapterError::Backend(format!("PostgreSQL error: {e}")),
+    }
 }
 
 struct Sql {

@@ -439,8 +439,8 @@ class EventAdapterBase {
       metrics: this._metrics,
       settle: (d, outcome) => this.settle(id, d.generation, d.tag, outcome, d.note),
     })
-    const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...(sub.fields || {}) }
     const fields = sub.fields || {}
+    const handle = { topic, id: String(id), unsubscribe: () => this.unsubscribe(handle), ...fields }
     this.subs.add(id, { topic, stepName, name: stepName ?? fields.queue ?? fields.group ?? null, dispatcher, handle })
     this.sampleLagEvery(LAG_SAMPLE_MS)
     let pending

@@ -96,8 +96,26 @@ export interface RedisFlatConnection {
   socket?: RedisSocketOptions
 }
 
+/**
+ * Redis Sentinel, as node-redis `createSentinel` options. The master is asked of the sentinels on every
+ * (re)connect and checked with `ROLE`; a dropped connection or a `READONLY` reply (the master was demoted)
+ * sends the command again to the master named then, within `nodeClientOptions.socket.connectTimeout`.
+ * Pass the options object, not a `createSentinel()` instance (its options are private).
+ */
+export interface RedisSentinelOptionsLike {
+  /** The sentinels to ask, in order (port default `26379`). */
+  sentinelRootNodes: Array<{ host?: string; port?: number }>
+  /** The master group the sentinels monitor (`sentinel monitor <name> …`). */
+  name: string
+  /** Credentials, database, TLS and timeouts of the data nodes (no `url`: the address comes from the sentinels). */
+  nodeClientOptions?: Omit<RedisClientOptionsLike, 'url'>
+  /** Credentials of the sentinels themselves (`requirepass` of sentinel.conf). TLS to sentinels is not supported yet. */
+  sentinelClientOptions?: { username?: string; password?: string }
+  [other: string]: unknown
+}
+
 /** Every connection shape the Redis adapters accept. */
-export type RedisConnection = RedisClientLike | RedisClientOptionsLike | RedisLegacyConfig
+export type RedisConnection = RedisClientLike | RedisClientOptionsLike | RedisLegacyConfig | RedisSentinelOptionsLike
 
 export interface RedisStateAdapterOptions {
   /**

@@ -65,13 +65,20 @@ describe('cron TTLs', () => {
   })
 })
 
-test('Cluster and Sentinel shapes are refused instead of silently writing to 127.0.0.1:6379', () => {
+test('a Cluster shape is refused instead of silently writing to 127.0.0.1:6379; a bad Sentinel shape names its field', () => {
   expect(() => new RedisStateAdapter({ rootNodes: [{ url: 'redis://10.0.0.1:7000' }] })).toThrow(
     expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringMatching(/rootNodes/) }),
   )
-  expect(() => new RedisCronAdapter({ sentinelRootNodes: [{ host: '10.0.0.1', port: 26379 }], name: 'mymaster' })).toThrow(
-    expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringMatching(/sentinelRootNodes/) }),
-  )
+  const bad = (conn, field) =>
+    expect(() => new RedisCronAdapter(conn)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining(field) }))
+  bad({ sentinelRootNodes: [{ host: '10.0.0.1', port: 26379 }] }, '`name`')
+  bad({ sentinelRootNodes: [], name: 'mymaster' }, '`sentinelRootNodes`')
+  bad({ sentinelRootNodes: [{ host: '10.0.0.1', port: 'x' }], name: 'mymaster' }, '`sentinelRootNodes[0].port`')
+  bad({ sentinelRootNodes: [{ host: '10.0.0.1' }], name: 'm', nodeAddressMap: {} }, '`nodeAddressMap`')
+  bad({ sentinelRootNodes: [{ host: '10.0.0.1' }], name: 'm', nodeClientOptions: { url: 'redis://x' } }, '`nodeClientOptions.url`')
+  bad({ sentinelRootNodes: [{ host: '10.0.0.1' }], name: 'm', nodeClientOptions: { databse: 1 } }, '`databse`')
+  const instance = { getMasterNode() {}, getSentinelNode() {}, isOpen: false, connect() {} }
+  bad(instance, 'createSentinel options')
 })
 
 test('a value nested deeper than 128 levels is readable by every method, filters included', async () => {

@@ -112,6 +112,8 @@ test.each([
   [{ STATE_ADAPTER: 'redis', REDIS_URL: 'http://x' }, 'REDIS_URL'],
   [{ STATE_ADAPTER: 'redis', STATE_TTL: '-5' }, 'STATE_TTL'],
   [{ STATE_ADAPTER: 'redis', REDIS_TLS: 'maybe' }, 'REDIS_TLS'],
+  [{ STATE_ADAPTER: 'redis', REDIS_SENTINELS: '127.0.0.1:26379' }, 'REDIS_SENTINEL_NAME'],
+  [{ STATE_ADAPTER: 'redis', REDIS_SENTINELS: '127.0.0.1:x', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
   [{ CRON_ADAPTER: 'postgres' }, 'DATABASE_URL'],
   [{ CRON_ADAPTER: 'redis', CRON_LOCK_TTL: '0' }, 'CRON_LOCK_TTL'],
 ])('%j -> names %s', (env, name) => {

@@ -9,7 +9,9 @@
  *     the user's client is never used or closed);
  *  2. node-redis options: `{url, socket: {host, port, tls, connectTimeout, reconnectStrategy,
  *     rejectUnauthorized, ca, cert, key}, username, password, database}`;
- *  3. the legacy flat form `{host, port, password, username, database, keyPrefix, ttl, socket}`.
+ *  3. the legacy flat form `{host, port, password, username, database, keyPrefix, ttl, socket}`;
+ *  4. node-redis `createSentinel` options `{sentinelRootNodes: [{host, port}], name, nodeClientOptions?,
+ *     sentinelClientOptions?}`: the master is asked of the sentinels on every connect (Rust follows failovers).
  */
 const { configError } = require('./errors.js')
 
@@ -61,14 +63,73 @@ const FLAT_OPTION_KEYS = ['keyPrefix', 'ttl', 'streamName', 'commandTimeout', 'l
 const NODE_REDIS_IGNORED = ['name', 'pingInterval', 'disableOfflineQueue', 'readonly', 'legacyMode', 'isolationPoolOptions', 'scripts', 'modules', 'functions', 'RESP', 'commandsQueueMaxLength', 'clientInfoTag', 'disableClientInfo', 'commandOptions', 'clientSideCache', 'emitInvalidate', 'maxCommandsInFlight', 'unstableResp3', 'typeMapping']
 const KNOWN_REDIS_KEYS = new Set([...REDIS_KEYS, ...FLAT_OPTION_KEYS, ...NODE_REDIS_IGNORED])
 
+/** node-redis `createSentinel` options we read. */
+const SENTINEL_KEYS = ['sentinelRootNodes', 'name', 'nodeClientOptions', 'sentinelClientOptions']
+/** `createSentinel` options about node-redis' own pools and scans: accepted and ignored. */
+const SENTINEL_IGNORED = ['maxCommandRediscovers', 'masterPoolSize', 'replicaPoolSize', 'scanInterval', 'passthroughClientErrorEvents', 'reserveClient', 'commandOptions', 'clientSideCache', 'RESP', 'typeMapping', 'modules', 'functions', 'scripts']
+const KNOWN_SENTINEL_KEYS = new Set([...SENTINEL_KEYS, ...SENTINEL_IGNORED, ...FLAT_OPTION_KEYS])
+
+function isSentinelInstance(x) {
+  return x !== null && typeof x === 'object' && typeof x.getMasterNode === 'function' && typeof x.getSentinelNode === 'function'
+}
+
+function sentinelNodes(v) {
+  if (!Array.isArray(v) || v.length === 0) throw configError('sentinelRootNodes', 'must be a non-empty array of { host, port }')
+  return v.map((n, i) => {
+    const label = `sentinelRootNodes[${i}]`
+    if (!isPlainObject(n)) throw configError(label, 'must be { host, port }')
+    const host = optString(n, 'host', `${label}.host`) ?? 'localhost'
+    if (host.trim() === '') throw configError(`${label}.host`, 'must not be empty')
+    const port = optInt(n, 'port', `${label}.port`, 1, 65535) ?? 26379
+    return { host, port }
+  })
+}
+
+/** `createSentinel` options → the connection of the data nodes plus `sentinel: {nodes, name, username?, password?}`. */
+function normalizeSentinel(input) {
+  for (const k of Object.keys(input)) {
+    if (!KNOWN_SENTINEL_KEYS.has(k)) {
+      throw configError(k, k === 'nodeAddressMap'
+        ? 'is not supported: the addresses the sentinels announce must be reachable from here'
+        : `is not a Redis Sentinel option we know (${SENTINEL_KEYS.join(', ')})`)
+    }
+  }
+  const nodes = sentinelNodes(input.sentinelRootNodes)
+  const name = optString(input, 'name', 'name')
+  if (name === undefined || name === '') throw configError('name', 'must name the master group the sentinels monitor (e.g. "mymaster")')
+  const nodeOpts = input.nodeClientOptions ?? {}
+  if (!isPlainObject(nodeOpts)) throw configError('nodeClientOptions', 'must be an object')
+  if (nodeOpts.url !== undefined) throw configError('nodeClientOptions.url', 'is not used with sentinels: the master address comes from them')
+  const { connection } = normalizeRedis(nodeOpts)
+  delete connection.host
+  delete connection.port
+  const sentinel = { nodes, name }
+  const sOpts = input.sentinelClientOptions ?? {}
+  if (!isPlainObject(sOpts)) throw configError('sentinelClientOptions', 'must be an object')
+  const sTls = isPlainObject(sOpts.socket) ? sOpts.socket.tls : undefined
+  if (sTls !== undefined && sTls !== false) throw configError('sentinelClientOptions.socket.tls', 'TLS to the sentinels is not supported yet (TLS to the data nodes is: nodeClientOptions.socket.tls)')
+  const su = optString(sOpts, 'username', 'sentinelClientOptions.username')
+  if (su !== undefined) sentinel.username = su
+  const sp = optString(sOpts, 'password', 'sentinelClientOptions.password')
+  if (sp !== undefined && sp !== '') sentinel.password = sp
+  connection.sentinel = sentinel
+  const legacy = {}
+  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
+  return { connection, legacy }
+}
+
 function normalizeRedis(input) {
   if (input === undefined || input === null) input = {}
+  if (isSentinelInstance(input)) {
+    throw configError('connection', 'a node-redis sentinel instance does not expose its options: pass the createSentinel options object ({ sentinelRootNodes, name, ... }) instead')
+  }
+  if (isPlainObject(input) && input.sentinelRootNodes !== undefined) return normalizeSentinel(input)
   if (isRedisClient(input)) {
     const opts = input.options
     input = isPlainObject(opts) ? opts : {}
   } else if (isPlainObject(input)) {
     for (const k of Object.keys(input)) {
-      if (k === 'rootNodes' || k === 'sentinelRootNodes') continue // a clearer message below
+      if (k === 'rootNodes') continue // a clearer message below
       if (!KNOWN_REDIS_KEYS.has(k)) {
         throw configError(k, `is not a Redis connection option we know (${REDIS_KEYS.join(', ')}); a typo would otherwise connect with defaults`)
       }
@@ -77,10 +138,8 @@ function normalizeRedis(input) {
   if (!isPlainObject(input)) {
     throw configError('connection', 'expected a node-redis client, node-redis options or {host, port, ...}')
   }
-  for (const k of ['rootNodes', 'sentinelRootNodes']) {
-    if (input[k] !== undefined) {
-      throw configError(k, 'Redis Cluster and Sentinel connections are not supported yet; give one server (url, or socket {host, port})')
-    }
+  if (input.rootNodes !== undefined) {
+    throw configError('rootNodes', 'Redis Cluster connections are not supported yet; give one server (url, or socket {host, port}) or sentinels (sentinelRootNodes)')
   }
   const out = {}
   const socket = input.socket === undefined || input.socket === null ? {} : input.socket

@@ -45,14 +45,21 @@ function bool(env, name) {
   throw configError(name, `must be true or false (got "${raw}")`)
 }
 
-function redisConnection(env) {
-  const url = str(env, 'REDIS_URL')
-  if (url !== undefined) {
-    if (!/^rediss?:\/\//i.test(url)) throw configError('REDIS_URL', 'must start with redis:// or rediss://')
-    return { url }
+function hostPorts(env, name, defaultPort) {
+  const raw = str(env, name)
+  const list = raw.split(',').map((b) => b.trim()).filter(Boolean)
+  if (list.length === 0 || list.some((b) => !/^[^:\s]+(:\d+)?$/.test(b))) {
+    throw configError(name, `must be a comma-separated list of host[:port] (got "${raw}")`)
   }
-  const conn = { socket: { host: str(env, 'REDIS_HOST') ?? 'localhost', port: int(env, 'REDIS_PORT', { min: 1, max: 65535 }) ?? 6379 } }
-  if (bool(env, 'REDIS_TLS')) conn.socket.tls = true
+  return list.map((b) => {
+    const [host, port] = b.split(':')
+    return { host, port: port === undefined ? defaultPort : Number(port) }
+  })
+}
+
+/** The data nodes' settings of REDIS_* without the address (REDIS_SENTINELS names the master instead). */
+function nodeOptions(env, conn) {
+  if (bool(env, 'REDIS_TLS')) conn.socket = { ...conn.socket, tls: true }
   const password = str(env, 'REDIS_PASSWORD')
   if (password !== undefined) conn.password = password
   const username = str(env, 'REDIS_USERNAME')
@@ -60,6 +67,23 @@ function redisConnection(env) {
   const db = int(env, 'REDIS_DATABASE') ?? int(env, 'REDIS_DB')
   if (db !== undefined) conn.database = db
   return conn
+}
+
+function redisConnection(env) {
+  if (str(env, 'REDIS_SENTINELS') !== undefined) {
+    const name = str(env, 'REDIS_SENTINEL_NAME')
+    if (name === undefined) throw configError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS (the monitored master group, e.g. mymaster)')
+    const sentinelClientOptions = {}
+    const sp = str(env, 'REDIS_SENTINEL_PASSWORD')
+    if (sp !== undefined) sentinelClientOptions.password = sp
+    return { sentinelRootNodes: hostPorts(env, 'REDIS_SENTINELS', 26379), name, nodeClientOptions: nodeOptions(env, {}), sentinelClientOptions }
+  }
+  const url = str(env, 'REDIS_URL')
+  if (url !== undefined) {
+    if (!/^rediss?:\/\//i.test(url)) throw configError('REDIS_URL', 'must start with redis:// or rediss://')
+    return { url }
+  }
+  return nodeOptions(env, { socket: { host: str(env, 'REDIS_HOST') ?? 'localhost', port: int(env, 'REDIS_PORT', { min: 1, max: 65535 }) ?? 6379 } })
 }
 
 function prefix(env, name, suffix) {
@@ -73,7 +97,8 @@ function prefix(env, name, suffix) {
  * Variables: STATE_ADAPTER (redis), STREAM_ADAPTER (redis), CRON_ADAPTER (redis | postgres | mysql),
  * EVENT_ADAPTER (redis | rabbitmq | kafka) with EVENTS_KEY_PREFIX (redis), RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_EXCHANGE_TYPE, RABBITMQ_PREFETCH
  * or KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_GROUP_ID; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
- * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS; REDIS_KEY_PREFIX (base for the three prefixes) or
+ * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS, or REDIS_SENTINELS (host:port,…) + REDIS_SENTINEL_NAME
+ * (+ REDIS_SENTINEL_PASSWORD) with the same credentials for the data nodes; REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
  * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL (postgres); CRON_MYSQL_URL or MYSQL_URL (mysql); CRON_TABLE.
  */
@@ -131,12 +156,11 @@ function adaptersFromEnv(env = process.env) {
   if (eventKind === 'kafka') {
     const brokers = str(env, 'KAFKA_BROKERS')
     if (brokers === undefined) throw configError('KAFKA_BROKERS', 'is required when EVENT_ADAPTER=kafka (host:port,host:port)')
-    const list = brokers.split(',').map((b) => b.trim()).filter(Boolean)
-    if (list.length === 0 || list.some((b) => !/^[^:\s]+:\d+$/.test(b))) {
+    if (hostPorts(env, 'KAFKA_BROKERS', null).some((b) => b.port === null)) {
       throw configError('KAFKA_BROKERS', `must be a comma-separated list of host:port (got "${brokers}")`)
     }
     adapters.events = new KafkaEventAdapter({
-      brokers: list,
+      brokers: brokers.split(',').map((b) => b.trim()).filter(Boolean),
       clientId: str(env, 'KAFKA_CLIENT_ID') ?? instanceId ?? 'motia',
       groupId: str(env, 'KAFKA_GROUP_ID'),
     })

@@ -45,7 +45,7 @@ impl NativeRedisStreams {
                     tsfn.call((channel, payload), ThreadsafeFunctionCallMode::NonBlocking);
                 })
             };
-            let subscriber = Subscriber::new(handle.client().clone(), handle.connect_timeout(), deliver);
+            let subscriber = Subscriber::new(handle.clone(), deliver);
             Ok(NativeRedisStreams {
                 inner: Arc::new(RedisStreams::new(handle, key_prefix)),
                 subscriber,

@@ -18,6 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use serde::Deserialize;
 
+use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch};
 use crate::error::{AdapterError, Result};
 
 pub const DEFAULT_HOST: &str = "localhost";
@@ -47,6 +48,9 @@ pub struct RedisConnectionConfig {
     pub database: Option<i64>,
     pub connect_timeout: Option<u64>,
     pub command_timeout: Option<u64>,
+    /// Redis Sentinel: the master is asked of these sentinels on every connect (`host`/`port`/`url`
+    /// are then unused; the other fields apply to the data nodes).
+    pub sentinel: Option<SentinelConfig>,
 }
 
 impl RedisConnectionConfig {
@@ -64,14 +68,30 @@ impl RedisConnectionConfig {
 
     /// Builds the redis-rs client. Never puts the URL or password in an error.
     pub fn client(&self) -> Result<redis::Client> {
-        let mut info = match &self.url {
+        self.client_for(None)
+    }
+
+    /// The client of one resolved server (a sentinel group's master): this config's credentials,
+    /// database and TLS at `host:port`.
+    pub fn client_at(&self, host: &str, port: u16) -> Result<redis::Client> {
+        self.client_for(Some((host, port)))
+    }
+
+    fn client_for(&self, at: Option<(&str, u16)>) -> Result<redis::Client> {
+        let url = if at.is_some() { None } else { self.url.as_ref() };
+        let mut info = match url {
             Some(url) => url
                 .as_str()
                 .into_connection_info()
                 .map_err(|_| AdapterError::config("url", "not a valid redis:// or rediss:// URL"))?,
             None => {
-                let host = self.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string());
-                let port = self.port.unwrap_or(DEFAULT_PORT);
+                let (host, port) = match at {
+                    Some((h, p)) => (h.to_string(), p),
+                    None => (
+                        self.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string()),
+                        self.port.unwrap_or(DEFAULT_PORT),
+                    ),
+                };
                 let addr = if self.tls {
                     ConnectionAddr::TcpTls {
                         host,
@@ -86,7 +106,7 @@ impl RedisConnectionConfig {
                     .map_err(|e| AdapterError::config("socket", e.to_string()))?
             }
         };
-        if self.url.is_some() && self.tls_insecure {
+        if url.is_some() && self.tls_insecure {
             if let ConnectionAddr::TcpTls {
                 host, port, tls_params, ..
             } = info.addr().clone()
@@ -182,32 +202,72 @@ fn transient_reply(v: &Value) -> bool {
     }
 }
 
+/// A `READONLY` reply (a demoted master) in a pipeline's replies.
+fn readonly_reply(v: &Value) -> bool {
+    let ro = |i: &Value| matches!(i, Value::ServerError(e) if e.code() == "READONLY");
+    match v {
+        Value::Array(items) => items.iter().any(ro),
+        v => ro(v),
+    }
+}
+
 const RIDE_FIRST_DELAY: Duration = Duration::from_millis(10);
 const RIDE_MAX_DELAY: Duration = Duration::from_millis(200);
 
 enum Slot {
     Idle,
-    Ready(ConnectionManager),
+    /// The connection, its generation (a failed one is dropped only if it is still current) and
+    /// the sentinel epoch it was made in (it is dropped once the master switched).
+    Ready(u64, u64, ConnectionManager),
     Closed,
+}
+
+/// Where the server is: fixed, or asked of sentinels on every connect.
+enum Source {
+    Fixed(redis::Client),
+    Sentinel {
+        spec: std::sync::Arc<SentinelConfig>,
+        config: RedisConnectionConfig,
+        watch: std::sync::Arc<SentinelWatch>,
+    },
 }
 
 /// Shared, lazily-connected, auto-reconnecting Redis connection.
 pub struct RedisHandle {
-    client: redis::Client,
+    source: Source,
     connect_timeout: Duration,
     command_timeout: Duration,
     slot: Mutex<Slot>,
+    generation: std::sync::atomic::AtomicU64,
     init: tokio::sync::Mutex<()>,
+}
+
+fn closed() -> AdapterError {
+    AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())
 }
 
 impl RedisHandle {
     pub fn new(config: &RedisConnectionConfig) -> Result<Self> {
         crate::core::tls::install_crypto_provider();
+        let source = match &config.sentinel {
+            None => Source::Fixed(config.client()?),
+            Some(spec) => {
+                spec.validate()?;
+                // the data nodes' settings are checked now, at an address that is never used
+                config.client_at(&spec.nodes[0].host, spec.nodes[0].port)?;
+                Source::Sentinel {
+                    spec: std::sync::Arc::new(spec.clone()),
+                    config: config.clone(),
+                    watch: SentinelWatch::of(spec)?,
+                }
+            }
+        };
         Ok(RedisHandle {
-            client: config.client()?,
+            source,
             connect_timeout: config.connect_timeout(),
             command_timeout: config.command_timeout(),
             slot: Mutex::new(Slot::Idle),
+            generation: std::sync::atomic::AtomicU64::new(0),
             init: tokio::sync::Mutex::new(()),
         })
     }
@@ -220,24 +280,77 @@ impl RedisHandle {
         self.connect_timeout
     }
 
-    pub fn client(&self) -> &redis::Client {
-        &self.client
+    /// Whether the master is found through sentinels (and a demoted server is left at once).
+    pub fn follows_failovers(&self) -> bool {
+        matches!(self.source, Source::Sentinel { .. })
     }
 
-    fn current(&self) -> Result<Option<ConnectionManager>> {
-        match &*self
+    /// With sentinels: the group's master-switch counter (a dedicated connection made at one epoch
+    /// is replaced once it moved).
+    pub fn sentinel_watch(&self) -> Option<&std::sync::Arc<SentinelWatch>> {
+        match &self.source {
+            Source::Sentinel { watch, .. } => Some(watch),
+            Source::Fixed(_) => None,
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.sentinel_watch().map_or(0, |w| w.epoch())
+    }
+
+    /// A client for the server to use now, for dedicated connections (pub/sub, blocking reads):
+    /// the configured server, or the master the sentinels name at this moment.
+    pub async fn client_now(&self) -> Result<redis::Client> {
+        Ok(self.client_and_master().await?.0)
+    }
+
+    async fn client_and_master(&self) -> Result<(redis::Client, Option<(String, u16)>)> {
+        match &self.source {
+            Source::Fixed(c) => Ok((c.clone(), None)),
+            Source::Sentinel { spec, config, .. } => {
+                let spec = spec.clone();
+                let budget = self.connect_timeout;
+                let (host, port) = tokio::task::spawn_blocking(move || spec.resolve_master(budget))
+                    .await
+                    .map_err(|e| AdapterError::Internal(format!("sentinel lookup failed: {e}")))??;
+                Ok((config.client_at(&host, port)?, Some((host, port))))
+            }
+        }
+    }
+
+    fn current(&self) -> Result<Option<(u64, ConnectionManager)>> {
+        let mut slot = self
             .slot
             .lock()
-            .map_err(|_| AdapterError::Internal("poisoned lock".into()))?
-        {
+            .map_err(|_| AdapterError::Internal("poisoned lock".into()))?;
+        match &*slot {
             Slot::Idle => Ok(None),
-            Slot::Ready(c) => Ok(Some(c.clone())),
-            Slot::Closed => Err(AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())),
+            // made before the sentinels announced a new master: replaced
+            Slot::Ready(_, e, _) if *e != self.epoch() => {
+                *slot = Slot::Idle;
+                Ok(None)
+            }
+            Slot::Ready(g, _, c) => Ok(Some((*g, c.clone()))),
+            Slot::Closed => Err(closed()),
+        }
+    }
+
+    /// Forgets connection `generation` (after it failed, when the master may have moved) so the
+    /// next command connects anew, to the server the sentinels name then.
+    fn invalidate(&self, generation: u64) {
+        if let Ok(mut slot) = self.slot.lock() {
+            if matches!(&*slot, Slot::Ready(g, _, _) if *g == generation) {
+                *slot = Slot::Idle;
+            }
         }
     }
 
     /// Returns the shared connection, connecting first if needed (bounded by `connect_timeout`).
     pub async fn conn(&self) -> Result<ConnectionManager> {
+        Ok(self.conn_gen().await?.1)
+    }
+
+    async fn conn_gen(&self) -> Result<(u64, ConnectionManager)> {
         if let Some(c) = self.current()? {
             return Ok(c);
         }
@@ -249,10 +362,28 @@ impl RedisHandle {
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(0);
-        let fut = ConnectionManager::new_with_config(self.client.clone(), config);
-        let manager = match tokio::time::timeout(self.connect_timeout + Duration::from_millis(250), fut).await {
+        let epoch = self.epoch();
+        let connect = async {
+            let (client, master) = self.client_and_master().await?;
+            let mut manager = ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(classify)?;
+            if let (Some((host, port)), Source::Sentinel { spec, .. }) = (master, &self.source) {
+                let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut manager).await.map_err(classify)?;
+                let first = match role.first() {
+                    Some(Value::BulkString(b)) => b.clone(),
+                    Some(Value::SimpleString(s)) => s.clone().into_bytes(),
+                    _ => Vec::new(),
+                };
+                if !is_master_role(&first) {
+                    return Err(not_master(&host, port, &spec.name));
+                }
+            }
+            Ok(manager)
+        };
+        let manager = match tokio::time::timeout(self.connect_timeout + Duration::from_millis(250), connect).await {
             Ok(Ok(m)) => m,
-            Ok(Err(e)) => return Err(classify(e)),
+            Ok(Err(e)) => return Err(e),
             Err(_) => {
                 return Err(AdapterError::Timeout(format!(
                     "could not connect to Redis within {} ms",
@@ -265,16 +396,19 @@ impl RedisHandle {
             .lock()
             .map_err(|_| AdapterError::Internal("poisoned lock".into()))?;
         match &*slot {
-            Slot::Closed => Err(AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())),
+            Slot::Closed => Err(closed()),
             _ => {
-                *slot = Slot::Ready(manager.clone());
-                Ok(manager)
+                let g = self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                *slot = Slot::Ready(g, epoch, manager.clone());
+                Ok((g, manager))
             }
         }
     }
 
     /// Runs `op` on the shared connection, riding through outages and transient replies until
     /// `connect_timeout` has passed since the call (see [`transient`] for what is resent and why).
+    /// With sentinels, a failed connection is dropped and `READONLY` counts as transient: the
+    /// command is sent again to the master the sentinels name next.
     async fn ride<T, F, Fut>(&self, op: F) -> Result<T>
     where
         T: redis::FromRedisValue,
@@ -283,10 +417,11 @@ impl RedisHandle {
     {
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
         let mut delay = RIDE_FIRST_DELAY;
+        let follow = self.follows_failovers();
         loop {
             // the connect (TCP, TLS handshake, AUTH/SELECT) shares the call's bound: a server that
             // accepts TCP and never answers fails the call within `connect_timeout`, not twice it
-            let conn = match tokio::time::timeout_at(deadline, self.conn()).await {
+            let conn = match tokio::time::timeout_at(deadline, self.conn_gen()).await {
                 Ok(c) => c,
                 Err(_) => Err(AdapterError::Timeout(format!(
                     "could not connect to Redis within {} ms",
@@ -294,16 +429,26 @@ impl RedisHandle {
                 ))),
             };
             let failure = match conn {
-                Ok(conn) => match op(conn).await {
-                    Ok(v) if transient_reply(&v) => AdapterError::Backend(format!(
-                        "Redis kept answering a transient error for {} ms (loading its dataset?)",
-                        self.connect_timeout.as_millis()
-                    )),
+                Ok((generation, conn)) => match op(conn).await {
+                    Ok(v) if transient_reply(&v) || (follow && readonly_reply(&v)) => {
+                        if follow {
+                            self.invalidate(generation);
+                        }
+                        AdapterError::Backend(format!(
+                            "Redis kept answering a transient error for {} ms (loading its dataset, or failing over?)",
+                            self.connect_timeout.as_millis()
+                        ))
+                    }
                     Ok(v) => {
                         return redis::from_redis_value(v)
                             .map_err(|e| AdapterError::Backend(format!("unexpected Redis reply: {e}")))
                     }
-                    Err(e) if transient(&e) => classify(e),
+                    Err(e) if transient(&e) || (follow && e.code() == Some("READONLY")) => {
+                        if follow {
+                            self.invalidate(generation);
+                        }
+                        classify(e)
+                    }
                     Err(e) => return Err(classify(e)),
                 },
                 Err(e @ AdapterError::Connect(_)) | Err(e @ AdapterError::Timeout(_)) => e,

@@ -335,7 +335,8 @@ impl RedisEvents {
             .set_response_timeout(Some(Duration::from_millis(BLOCK_MS) + self.redis.command_timeout()));
         let mut conn = self
             .redis
-            .client()
+            .client_now()
+            .await?
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
             .map_err(classify)?;
@@ -348,9 +349,18 @@ impl RedisEvents {
         let mut next_maintain = tokio::time::Instant::now();
         let mut owner = !sub.spec.fifo;
         let mut stop = sub.stop.subscribe();
+        let watch = self.redis.sentinel_watch().cloned();
+        let epoch = watch.as_ref().map(|w| w.epoch());
         loop {
             if sub.stopped() {
                 return Ok(());
+            }
+            if watch.as_ref().map(|w| w.epoch()) != epoch {
+                // the sentinels announced a new master: read from it (this one gets no new entries)
+                return Err(AdapterError::Connect(format!(
+                    "{}: the Redis master switched",
+                    sub.stream
+                )));
             }
             if tokio::time::Instant::now() >= next_maintain {
                 owner = self.maintain(sub, deliver, owner).await?;

@@ -35,8 +35,12 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionAddr, ProtocolVersion};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use std::sync::{Arc, Mutex};
+
 use super::connection::RedisConnectionConfig;
+use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch};
 use super::wire::{server_error, ReadBuf, Reply};
+use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
 
 /// The library name sent with `CLIENT SETINFO LIB-NAME` (as the tokio path does).
@@ -47,8 +51,12 @@ pub const LIB_NAME: &str = "motia-native-adapters";
 pub struct LoopConfig {
     pub host: String,
     pub port: u16,
-    /// Packed handshake commands and whether an error reply to each is fatal.
-    handshake: Vec<(Vec<u8>, bool)>,
+    /// Set: `host`/`port` are unused, the master is asked of these sentinels on every connect.
+    pub sentinel: Option<Arc<SentinelConfig>>,
+    /// With sentinels: their master switches; a connection older than the last one is replaced.
+    watch: Option<Arc<SentinelWatch>>,
+    /// Packed handshake commands and how each reply is checked.
+    handshake: Vec<(Vec<u8>, Check)>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
 }
@@ -57,7 +65,18 @@ impl LoopConfig {
     /// `Ok(None)` when this connection needs what the JS-thread path does not do yet (TLS, RESP3):
     /// the caller keeps the tokio path for it.
     pub fn from_config(config: &RedisConnectionConfig) -> Result<Option<LoopConfig>> {
-        let client = config.client()?;
+        let sentinel = match &config.sentinel {
+            Some(s) => {
+                s.validate()?;
+                Some(Arc::new(s.clone()))
+            }
+            None => None,
+        };
+        let client = match &sentinel {
+            // the data nodes' settings, at an address that is never used
+            Some(s) => config.client_at(&s.nodes[0].host, s.nodes[0].port)?,
+            None => config.client()?,
+        };
         let info = client.get_connection_info();
         let (host, port) = match info.addr() {
             ConnectionAddr::Tcp(h, p) => (h.clone(), *p),
@@ -74,10 +93,16 @@ impl LoopConfig {
                 auth.arg(user);
             }
             auth.arg(password);
-            handshake.push((auth.get_packed_command(), true));
+            handshake.push((auth.get_packed_command(), Check::Fatal));
         }
         if settings.db() != 0 {
-            handshake.push((redis::cmd("SELECT").arg(settings.db()).get_packed_command(), true));
+            handshake.push((
+                redis::cmd("SELECT").arg(settings.db()).get_packed_command(),
+                Check::Fatal,
+            ));
+        }
+        if sentinel.is_some() {
+            handshake.push((redis::cmd("ROLE").get_packed_command(), Check::Master));
         }
         handshake.push((
             redis::cmd("CLIENT")
@@ -85,11 +110,17 @@ impl LoopConfig {
                 .arg("LIB-NAME")
                 .arg(LIB_NAME)
                 .get_packed_command(),
-            false,
+            Check::Ignore,
         ));
+        let watch = match &sentinel {
+            Some(s) => Some(SentinelWatch::of(s)?),
+            None => None,
+        };
         Ok(Some(LoopConfig {
             host,
             port,
+            sentinel,
+            watch,
             handshake,
             connect_timeout: config.connect_timeout(),
             command_timeout: config.command_timeout(),
@@ -97,10 +128,29 @@ impl LoopConfig {
     }
 }
 
+/// How a handshake reply is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Errors ignored (`CLIENT SETINFO`: old servers lack it).
+    Ignore,
+    /// An error reply fails the pending commands (wrong password, bad database).
+    Fatal,
+    /// `ROLE` must say master, else the sentinels are asked again (after the backoff).
+    Master,
+}
+
+/// A sentinel lookup running on its own thread (it blocks; the JS thread must not).
+type Lookup = Arc<Mutex<Option<Result<(String, u16)>>>>;
+
+/// How often a running sentinel lookup is checked for its answer.
+const LOOKUP_POLL: Duration = Duration::from_millis(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// No socket; the next flush with pending commands connects.
     Idle,
+    /// Asking the sentinels for the master (no socket yet).
+    Resolving,
     /// Non-blocking connect in progress.
     Connecting,
     /// Connected, handshake replies not all in yet (commands may already be pipelined behind it).
@@ -110,7 +160,7 @@ pub enum Phase {
 }
 
 enum Owner<T> {
-    Handshake { fatal: bool },
+    Handshake { check: Check },
     User(T),
 }
 
@@ -164,6 +214,11 @@ pub struct LoopConn<T> {
     parked: Vec<(Pending<T>, Vec<u8>)>,
     /// Handshakes completed (the first connect and every reconnect).
     connects: u64,
+    /// The server connected to (with sentinels: the master they named).
+    target: (String, u16),
+    lookup: Option<Lookup>,
+    /// The sentinel epoch the current connection was made in.
+    epoch: u64,
 }
 
 /// First wait before resending after an outage; doubles up to [`RIDE_MAX_DELAY`].
@@ -193,12 +248,24 @@ fn in_progress(e: &io::Error) -> bool {
     }
 }
 
+fn reply_says_master(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(items) => match items.first() {
+            Some(Reply::Bulk(b)) => is_master_role(b),
+            Some(Reply::Simple(s)) => is_master_role(s.as_bytes()),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn closed_error() -> AdapterError {
     AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())
 }
 
 impl<T> LoopConn<T> {
     pub fn new(cfg: LoopConfig) -> Self {
+        let (cfg_host, cfg_port) = (cfg.host.clone(), cfg.port);
         LoopConn {
             cfg,
             phase: Phase::Idle,
@@ -220,6 +287,9 @@ impl<T> LoopConn<T> {
             backoff: RIDE_FIRST_DELAY,
             parked: Vec::new(),
             connects: 0,
+            target: (cfg_host, cfg_port),
+            lookup: None,
+            epoch: 0,
         }
     }
 
@@ -296,6 +366,7 @@ impl<T> LoopConn<T> {
                 (a, b) => a.or(b),
             },
             Phase::Ready => first_user,
+            Phase::Resolving => Some(Instant::now() + LOOKUP_POLL),
             Phase::Idle | Phase::Closed => None,
         };
         match (io, self.retry_at) {
@@ -304,8 +375,17 @@ impl<T> LoopConn<T> {
         }
     }
 
+    fn epoch_now(&self) -> u64 {
+        self.cfg.watch.as_ref().map_or(0, |w| w.epoch())
+    }
+
     /// Connects if needed, then writes what is queued (until the socket would block).
     pub fn flush(&mut self, now: Instant) {
+        if self.sock.is_some() && self.epoch != self.epoch_now() {
+            // the sentinels announced a new master: what is pending goes there, in order
+            let name = self.cfg.sentinel.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            self.setback(now, not_master(&self.target.0, self.target.1, &name));
+        }
         if let Some(t) = self.retry_at {
             if now < t {
                 return; // waiting out an outage: everything goes at `retry_at`
@@ -372,6 +452,10 @@ impl<T> LoopConn<T> {
 
     /// Fails what waited too long (see the module docs).
     pub fn on_timer(&mut self, now: Instant) {
+        if self.phase == Phase::Resolving {
+            self.poll_lookup(now);
+            return;
+        }
         if self.retry_at.is_some_and(|t| now >= t) {
             self.flush(now);
         }
@@ -499,25 +583,94 @@ impl<T> LoopConn<T> {
     }
 
     fn start_connect(&mut self, now: Instant) {
+        self.epoch = self.epoch_now();
         if self.addrs.is_empty() {
-            match (self.cfg.host.as_str(), self.cfg.port).to_socket_addrs() {
-                Ok(a) => {
-                    self.addrs = a.collect();
-                    // try in the resolver's order: pop() takes from the end
-                    self.addrs.reverse();
-                }
-                Err(e) => {
-                    let err = AdapterError::Connect(format!("cannot resolve Redis host `{}`: {e}", self.cfg.host));
-                    self.setback(now, err);
+            if let Some(spec) = &self.cfg.sentinel {
+                // asked anew on every connect; the answer arrives through `poll_lookup`
+                let lookup: Lookup = Arc::new(Mutex::new(None));
+                let (slot, spec, budget) = (lookup.clone(), spec.clone(), self.cfg.connect_timeout);
+                let spawned = std::thread::Builder::new()
+                    .name("motia-sentinel".into())
+                    .spawn(move || {
+                        let answer = spec.resolve_master(budget);
+                        *slot.lock_ok() = Some(answer);
+                    });
+                if let Err(e) = spawned {
+                    self.setback(
+                        now,
+                        AdapterError::Internal(format!("cannot start a sentinel lookup: {e}")),
+                    );
                     return;
+                }
+                self.lookup = Some(lookup);
+                self.phase = Phase::Resolving;
+                self.connect_deadline = Some(now + self.cfg.connect_timeout);
+                return;
+            }
+            let target = (self.cfg.host.clone(), self.cfg.port);
+            if !self.resolve_addrs(now, target) {
+                return;
+            }
+        }
+        self.connect_resolved(now);
+    }
+
+    /// Resolves `host:port` (DNS) into the addresses to try; on failure everything waits (setback).
+    fn resolve_addrs(&mut self, now: Instant, target: (String, u16)) -> bool {
+        match (target.0.as_str(), target.1).to_socket_addrs() {
+            Ok(a) => {
+                self.addrs = a.collect();
+                // try in the resolver's order: pop() takes from the end
+                self.addrs.reverse();
+                self.target = target;
+                true
+            }
+            Err(e) => {
+                let err = AdapterError::Connect(format!("cannot resolve Redis host `{}`: {e}", target.0));
+                self.setback(now, err);
+                false
+            }
+        }
+    }
+
+    /// The sentinels answered (or not yet: called again after [`LOOKUP_POLL`]).
+    fn poll_lookup(&mut self, now: Instant) {
+        let Some(lookup) = &self.lookup else {
+            self.phase = Phase::Idle;
+            return;
+        };
+        let answer = lookup.lock_ok().take();
+        match answer {
+            None => {
+                if self.connect_deadline.is_some_and(|d| now >= d) {
+                    self.lookup = None;
+                    let err = AdapterError::Timeout(format!(
+                        "the sentinels did not name a master within {} ms",
+                        self.cfg.connect_timeout.as_millis()
+                    ));
+                    self.setback(now, err);
+                }
+            }
+            Some(Err(e)) => {
+                self.lookup = None;
+                self.setback(now, e);
+            }
+            Some(Ok(target)) => {
+                self.lookup = None;
+                self.phase = Phase::Idle;
+                if self.resolve_addrs(now, target) {
+                    self.connect_resolved(now);
                 }
             }
         }
+    }
+
+    fn connect_resolved(&mut self, now: Instant) {
         // the handshake goes first on the new socket
         let mut out = Vec::with_capacity(self.out.len() - self.acked + 128);
-        for (bytes, fatal) in self.cfg.handshake.iter().rev() {
+        for (bytes, check) in self.cfg.handshake.iter().rev() {
             self.fifo.push_front(Pending {
-                owner: Owner::Handshake { fatal: *fatal },
+                owner: Owner::Handshake { check: *check },
                 len: bytes.len(),
                 ride_until: now,
                 deadline: now + self.cfg.connect_timeout,
@@ -557,7 +710,7 @@ impl<T> LoopConn<T> {
         let detail = last_err.map(|e| e.to_string()).unwrap_or_else(|| "no address".into());
         let err = AdapterError::Connect(format!(
             "cannot reach Redis at {}:{}: {detail}",
-            self.cfg.host, self.cfg.port
+            self.target.0, self.target.1
         ));
         self.setback(now, err);
     }
@@ -648,13 +801,20 @@ impl<T> LoopConn<T> {
                 deadline,
             } = p;
             match owner {
-                Owner::Handshake { fatal } => {
+                Owner::Handshake { check } => {
                     self.handshake_left = self.handshake_left.saturating_sub(1);
-                    if let (true, Reply::Error(msg)) = (fatal, &reply) {
+                    if let (Check::Fatal, Reply::Error(msg)) = (check, &reply) {
                         let err = server_error(msg);
                         self.drop_socket();
                         self.fail_all(err);
                         self.phase = Phase::Idle;
+                        return;
+                    }
+                    if check == Check::Master && !reply_says_master(&reply) {
+                        // a replica, or a demoted master the sentinels still named: ask again
+                        let name = self.cfg.sentinel.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+                        let err = not_master(&self.target.0, self.target.1, &name);
+                        self.setback(now, err);
                         return;
                     }
                     if self.handshake_left == 0 && self.phase == Phase::Handshaking {
@@ -665,6 +825,21 @@ impl<T> LoopConn<T> {
                     let _ = (len, ride_until, deadline);
                 }
                 Owner::User(t) => {
+                    if self.cfg.sentinel.is_some() && reply.error_code() == Some("READONLY") {
+                        // the master was demoted: this command and every later one are sent again,
+                        // in order, to the master the sentinels name next
+                        self.acked -= len;
+                        self.fifo.push_front(Pending {
+                            owner: Owner::User(t),
+                            len,
+                            ride_until,
+                            deadline,
+                        });
+                        let name = self.cfg.sentinel.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+                        let err = not_master(&self.target.0, self.target.1, &name);
+                        self.setback(now, err);
+                        return;
+                    }
                     let transient = reply.error_code().is_some_and(transient_code);
                     if transient && now + self.backoff < ride_until {
                         // not now (loading, failover): resend after the backoff, in order
@@ -726,7 +901,9 @@ mod tests {
         LoopConfig {
             host: "127.0.0.1".into(),
             port,
-            handshake: vec![(b"*1\r\n$4\r\nPING\r\n".to_vec(), false)],
+            sentinel: None,
+            watch: None,
+            handshake: vec![(b"*1\r\n$4\r\nPING\r\n".to_vec(), Check::Ignore)],
             connect_timeout: Duration::from_millis(500),
             command_timeout: Duration::from_millis(300),
         }
@@ -760,7 +937,31 @@ mod tests {
         let l = LoopConfig::from_config(&c).unwrap().unwrap();
         assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 6390));
         assert_eq!(l.handshake.len(), 3);
-        assert!(l.handshake[0].1 && l.handshake[1].1 && !l.handshake[2].1);
+        let checks: Vec<Check> = l.handshake.iter().map(|h| h.1).collect();
+        assert_eq!(checks, [Check::Fatal, Check::Fatal, Check::Ignore]);
+        assert!(l.sentinel.is_none());
+        let sentinel = RedisConnectionConfig {
+            sentinel: Some(SentinelConfig {
+                nodes: vec![super::super::sentinel::SentinelNode {
+                    host: "127.0.0.1".into(),
+                    port: 26379,
+                }],
+                name: "mymaster".into(),
+                username: None,
+                password: None,
+            }),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let l = LoopConfig::from_config(&sentinel).unwrap().unwrap();
+        let checks: Vec<Check> = l.handshake.iter().map(|h| h.1).collect();
+        assert_eq!(checks, [Check::Fatal, Check::Master, Check::Ignore]);
+        assert!(reply_says_master(&Reply::Array(vec![
+            Reply::Bulk(b"master".to_vec()),
+            Reply::Int(0)
+        ])));
+        assert!(!reply_says_master(&Reply::Array(vec![Reply::Bulk(b"slave".to_vec())])));
+        assert!(!reply_says_master(&Reply::Error("ERR".into())));
         let tls = RedisConnectionConfig {
             url: Some("rediss://h:1".into()),
             ..Default::default()

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod loop_conn;
 pub mod pubsub;
 pub mod scripts;
+pub mod sentinel;
 pub mod state;
 pub mod stream;
 pub mod wire;

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use redis::aio::PubSubSink;
 use tokio::sync::watch;
 
-use super::connection::classify;
+use super::connection::{classify, RedisHandle};
 use crate::error::{AdapterError, Result};
 
 /// Receives `(channel, payload)` for every message, in arrival order.
@@ -24,7 +24,8 @@ const RECONNECT_FIRST: Duration = Duration::from_millis(10);
 const RECONNECT_MAX: Duration = Duration::from_millis(100);
 
 pub struct Subscriber {
-    client: redis::Client,
+    /// Asked for the server on every (re)connect: with sentinels that is the master named then.
+    redis: Arc<RedisHandle>,
     connect_timeout: Duration,
     deliver: Deliver,
     channels: Mutex<HashSet<String>>,
@@ -36,10 +37,11 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn new(client: redis::Client, connect_timeout: Duration, deliver: Deliver) -> Arc<Self> {
+    pub fn new(redis: Arc<RedisHandle>, deliver: Deliver) -> Arc<Self> {
         let (connected, _) = watch::channel(false);
+        let connect_timeout = redis.connect_timeout();
         Arc::new(Subscriber {
-            client,
+            redis,
             connect_timeout,
             deliver,
             channels: Mutex::new(HashSet::new()),
@@ -61,7 +63,15 @@ impl Subscriber {
     async fn run(self: Arc<Self>) {
         let mut backoff = RECONNECT_FIRST;
         while !self.stopped.load(Ordering::SeqCst) {
-            let conn = tokio::time::timeout(self.connect_timeout, self.client.get_async_pubsub()).await;
+            let conn = tokio::time::timeout(self.connect_timeout, async {
+                self.redis
+                    .client_now()
+                    .await?
+                    .get_async_pubsub()
+                    .await
+                    .map_err(classify)
+            })
+            .await;
             let pubsub = match conn {
                 Ok(Ok(p)) => p,
                 _ => {
@@ -70,6 +80,11 @@ impl Subscriber {
                     continue;
                 }
             };
+            // with sentinels: reconnect (to the new master) once they announce a switch
+            let mut switched = self.redis.sentinel_watch().map(|w| w.subscribe());
+            if let Some(rx) = switched.as_mut() {
+                rx.mark_unchanged();
+            }
             let (mut sink, mut stream) = pubsub.split();
             let mut ok = true;
             for ch in self.channel_list() {
@@ -89,6 +104,12 @@ impl Subscriber {
                 let msg = tokio::select! {
                     m = stream.next() => m,
                     _ = self.stop_signal.notified() => None,
+                    _ = async {
+                        match switched.as_mut() {
+                            Some(rx) => rx.changed().await.ok(),
+                            None => std::future::pending().await,
+                        }
+                    } => None,
                 };
                 let Some(msg) = msg else { break };
                 if self.stopped.load(Ordering::SeqCst) {

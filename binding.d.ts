@@ -330,14 +330,29 @@ export declare function createRedisStateLoop(connection: string, keyPrefix: stri
  */
 export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisStreamsLoop | null
 
+/** `keyPrefix` default of `RedisCronAdapter` (0.17's). */
+export declare const DEFAULT_CRON_PREFIX: string
+
+/** `tableName` default of the PostgreSQL and MySQL cron adapters. */
+export declare const DEFAULT_CRON_TABLE: string
+
 /** `keyPrefix` default of `RedisEventAdapter`. */
 export declare const DEFAULT_EVENTS_PREFIX: string
+
+/** `exchangeName` default of `RabbitMQEventAdapter` (0.17's). */
+export declare const DEFAULT_EXCHANGE_NAME: string
 
 /** `lockTTL` default (ms) of the cron lock adapters. */
 export declare const DEFAULT_LOCK_TTL_MS: number
 
 /** `releaseGuard` default (ms): the upper bound of the same-tick window. */
 export declare const DEFAULT_RELEASE_GUARD_MS: number
+
+/** `keyPrefix` default of `RedisStateAdapter` (0.17's). */
+export declare const DEFAULT_STATE_PREFIX: string
+
+/** `keyPrefix` default of the stream adapters (0.17's). */
+export declare const DEFAULT_STREAM_PREFIX: string
 
 /** Every stable error code, in the README's order (`lib/errors.js` and the typings are checked against it). */
 export declare function errorCodes(): Array<string>
@@ -391,6 +406,13 @@ export declare function probeEchoAsync(s: string): Promise<string>
 
 /** Removes `user:password@` from URL-like text (the same function Rust errors go through). */
 export declare function redactSecrets(text: string): string
+
+/**
+ * Internal: an adapter's options with every default filled and every value checked (`kind`:
+ * `rabbitmq`, `kafka`, `redis-events`, `queue`); throws `MOTIA_CONFIG` naming the option. The JS classes
+ * send the user's options here (shapes adapted) and read the resolved ones back.
+ */
+export declare function resolveConfig(kind: string, json: string): string
 
 /**
  * Internal: the pub/sub channel of a stream group (`id` null) or of one item, named in

@@ -13,7 +13,35 @@
  *  4. node-redis `createSentinel` options `{sentinelRootNodes: [{host, port}], name, nodeClientOptions?,
  *     sentinelClientOptions?}`: the master is asked of the sentinels on every connect (Rust follows failovers).
  */
-const { configError } = require('./errors.js')
+const { configError, fromNative } = require('./errors.js')
+const { resolveConfig: nativeResolveConfig } = require('./native.js')
+
+/**
+ * An adapter's options with defaults filled and values checked by Rust (the one owner of both; see
+ * `src/core/options.rs`). Non-finite numbers and functions are sent as text so Rust refuses them instead of
+ * JSON turning them into "not set"; a value JSON cannot hold at all (BigInt) is refused here.
+ */
+function resolveOptions(kind, options, what = 'config') {
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw configError(what, 'must be an object')
+  }
+  let json
+  try {
+    json = JSON.stringify(options ?? null, (k, v) => {
+      if (k === 'logger') return undefined // JS-side only
+      if (typeof v === 'number' && !Number.isFinite(v)) return String(v)
+      if (typeof v === 'function' || typeof v === 'bigint' || typeof v === 'symbol') return `[${typeof v}]`
+      return v
+    })
+  } catch (e) {
+    throw configError(what, `cannot be read: ${e.message}`)
+  }
+  try {
+    return JSON.parse(nativeResolveConfig(kind, json))
+  } catch (e) {
+    throw fromNative(e)
+  }
+}
 
 function isRedisClient(x) {
   return x !== null && typeof x === 'object' && 'isOpen' in x && 'connect' in x
@@ -231,4 +259,4 @@ function pgSsl(v) {
   return out
 }
 
-module.exports = { normalizeRedis, isRedisClient, checkPrefix, checkTtlSeconds, optInt, pgSsl }
+module.exports = { resolveOptions, normalizeRedis, isRedisClient, checkPrefix, checkTtlSeconds, optInt, pgSsl }

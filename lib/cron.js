@@ -12,18 +12,15 @@
  * held locks.
  */
 const { randomUUID } = require('node:crypto')
-const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS } = require('./native.js')
+const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS, DEFAULT_CRON_PREFIX, DEFAULT_CRON_TABLE } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { AdapterLog, checkLogger } = require('./log.js')
 const { AdapterMetrics, COUNTERS, GAUGES } = require('./metrics.js')
 const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
 
-const DEFAULT_CRON_PREFIX = 'motia:cron:lock:'
 const DEFAULT_LOCK_TTL = DEFAULT_LOCK_TTL_MS
 const DEFAULT_RELEASE_GUARD = DEFAULT_RELEASE_GUARD_MS
-const DEFAULT_PG_TABLE = 'motia_cron_locks'
-const DEFAULT_MYSQL_TABLE = 'motia_cron_locks'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -298,7 +295,7 @@ function sqlConfig(config, dfltTable) {
 /** Cron locks in a PostgreSQL table (created on first use). */
 class PostgresCronAdapter extends LockAdapter {
   constructor(config) {
-    const { opts, tableName } = sqlConfig(config, DEFAULT_PG_TABLE)
+    const { opts, tableName } = sqlConfig(config, DEFAULT_CRON_TABLE)
     const ssl = pgSsl(config.ssl)
     super(opts)
     this.tableName = tableName
@@ -327,7 +324,7 @@ class PostgresCronAdapter extends LockAdapter {
  */
 class MySqlCronAdapter extends LockAdapter {
   constructor(config) {
-    const { opts, tableName } = sqlConfig(config, DEFAULT_MYSQL_TABLE)
+    const { opts, tableName } = sqlConfig(config, DEFAULT_CRON_TABLE)
     super(opts)
     this.tableName = tableName
     try {

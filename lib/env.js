@@ -148,7 +148,7 @@ function adaptersFromEnv(env = process.env) {
     }
     adapters.events = new RabbitMQEventAdapter({
       url,
-      exchangeName: str(env, 'RABBITMQ_EXCHANGE') ?? 'motia.events',
+      exchangeName: str(env, 'RABBITMQ_EXCHANGE'),
       exchangeType: type ?? 'topic',
       prefetch: int(env, 'RABBITMQ_PREFETCH', { min: 1, max: 65535 }),
     })

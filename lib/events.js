@@ -5,6 +5,7 @@
  * bounded concurrency, and draining on unsubscribe/shutdown. The broker-specific classes only move bytes.
  */
 const { configError, serializeError, fromNative, MotiaAdapterError, ErrorCodes } = require('./errors.js')
+const { resolveOptions } = require('./config.js')
 const { AdapterLog, checkLogger, describe } = require('./log.js')
 const { AdapterMetrics, COUNTERS } = require('./metrics.js')
 
@@ -16,7 +17,7 @@ const Outcome = Object.freeze({ ACK: WIRE.outcomeAck, DEAD_LETTER: WIRE.outcomeD
 /** How often an event adapter with subscriptions samples its consumers' lag for `metrics()` (ms). */
 const LAG_SAMPLE_MS = 10_000
 
-const DEFAULT_QUEUE_CONFIG = Object.freeze({ type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 })
+
 
 /**
  * The wire body of an event: `{topic, data, traceId, flows, messageGroupId, timestamp}`, exactly the fields
@@ -43,35 +44,17 @@ function encodeEvent(event, timestamp) {
   return body
 }
 
-function nonNegative(value, field, fallback) {
-  if (value === undefined || value === null) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw configError(field, 'must be a non-negative number')
-  }
-  return value
-}
-
-/** Core always passes a full QueueConfig; direct callers may pass a partial one or none. */
+/** Core always passes a full QueueConfig; direct callers may pass a partial one or none (defaults and checks: Rust's `QueueConfig`). */
 function normalizeQueueConfig(options) {
-  const o = { ...DEFAULT_QUEUE_CONFIG, ...(options || {}) }
-  if (o.type !== 'fifo' && o.type !== 'standard') throw configError('queueConfig.type', "must be 'fifo' or 'standard'")
-  const concurrency = o.concurrency === undefined || o.concurrency === null ? undefined : o.concurrency
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
-    throw configError('queueConfig.concurrency', 'must be a positive integer')
-  }
-  return {
-    type: o.type,
-    maxRetries: Math.floor(nonNegative(o.maxRetries, 'queueConfig.maxRetries', 3)),
-    visibilityTimeout: nonNegative(o.visibilityTimeout, 'queueConfig.visibilityTimeout', 900),
-    delaySeconds: nonNegative(o.delaySeconds, 'queueConfig.delaySeconds', 0),
-    concurrency,
-  }
+  const q = resolveOptions('queue', options ?? null, 'queueConfig')
+  if (q.concurrency === null) q.concurrency = undefined
+  return q
 }
 
 /**
  * The RFC's `SubscribeOptions {queue, exclusive, durable, prefetch}`. Motia `QueueConfig` fields (`type`,
  * `maxRetries`, `visibilityTimeout`, `delaySeconds`, `concurrency`) may ride along; unset ones take
- * DEFAULT_QUEUE_CONFIG (standard, 3 retries, no delay), so a failing handler runs 4 times, then its event is
+ * the QueueConfig defaults (standard, 3 retries, no delay), so a failing handler runs 4 times, then its event is
  * dead-lettered (a `queue` group) or dropped with an error log (a fan-out subscriber).
  */
 function normalizeSubscribeOptions(options) {
@@ -620,7 +603,6 @@ class EventAdapterBase {
 module.exports = {
   EventAdapterBase,
   Outcome,
-  DEFAULT_QUEUE_CONFIG,
   LAG_SAMPLE_MS,
   encodeEvent,
   normalizeQueueConfig,

@@ -14,46 +14,15 @@ const { DEFAULT_HEALTH_TIMEOUT_MS } = require('./metrics.js')
 const { NativeKafka } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { configError, fromNative } = require('./errors.js')
+const { resolveOptions } = require('./config.js')
 const { EventAdapterBase } = require('./events.js')
 
-function nonNegInt(v, field, fallback, min = 0) {
-  if (v === undefined || v === null) return fallback
-  if (!Number.isInteger(v) || v < min) throw configError(field, `must be an integer >= ${min}`)
-  return v
-}
-
+/** The RFC's config; defaults and checks are Rust's (`src/core/kafka/config.rs`); `brokers` may be a comma list. */
 function normalizeKafkaConfig(config) {
   if (!config || typeof config !== 'object') throw configError('config', 'must be an object with `brokers`')
-  let brokers = config.brokers
-  if (typeof brokers === 'string') brokers = brokers.split(',').map((b) => b.trim()).filter(Boolean)
-  if (!Array.isArray(brokers) || brokers.length === 0 || brokers.some((b) => typeof b !== 'string' || !b.trim())) {
-    throw configError('brokers', 'must be a non-empty array of "host:port" strings')
-  }
-  const str = (v, field, fallback) => {
-    if (v === undefined || v === null) return fallback
-    if (typeof v !== 'string' || v.length === 0) throw configError(field, 'must be a non-empty string')
-    return v
-  }
-  const rdkafka = {}
-  if (config.rdkafka !== undefined) {
-    if (config.rdkafka === null || typeof config.rdkafka !== 'object') throw configError('rdkafka', 'must be an object of librdkafka properties')
-    for (const [k, v] of Object.entries(config.rdkafka)) {
-      if (!['string', 'number', 'boolean'].includes(typeof v)) throw configError(`rdkafka.${k}`, 'must be a string, number or boolean')
-      rdkafka[k] = String(v)
-    }
-  }
-  return {
-    clientId: str(config.clientId, 'clientId', 'motia'),
-    brokers,
-    groupId: str(config.groupId, 'groupId', 'motia-default'),
-    numPartitions: nonNegInt(config.numPartitions, 'numPartitions', 3, 1),
-    replicationFactor: nonNegInt(config.replicationFactor, 'replicationFactor', 1, 1),
-    connectionTimeout: nonNegInt(config.connectionTimeout, 'connectionTimeout', 10000),
-    publishTimeout: nonNegInt(config.publishTimeout, 'publishTimeout', 30000, 1),
-    shutdownTimeout: nonNegInt(config.shutdownTimeout, 'shutdownTimeout', 10000),
-    prefetch: nonNegInt(config.prefetch, 'prefetch', 10, 1),
-    rdkafka,
-  }
+  const shaped = { ...config }
+  if (typeof config.brokers === 'string') shaped.brokers = config.brokers.split(',').map((b) => b.trim()).filter(Boolean)
+  return resolveOptions('kafka', shaped)
 }
 
 class KafkaEventAdapter extends EventAdapterBase {

@@ -7,64 +7,19 @@
 const { NativeRabbitMq: NativeRabbitMQ } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { configError, fromNative } = require('./errors.js')
+const { resolveOptions } = require('./config.js')
 const { EventAdapterBase } = require('./events.js')
 
-const EXCHANGE_TYPES = ['direct', 'topic', 'fanout', 'headers']
 /** AMQP short strings (routing keys, queue names) hold at most this many bytes. */
 const AMQP_SHORT_STR = 255
 
-function positiveInt(v, field, fallback) {
-  if (v === undefined || v === null) return fallback
-  if (!Number.isInteger(v) || v < 0) throw configError(field, 'must be a non-negative integer')
-  return v
-}
-
-function bool(v, field, fallback) {
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'boolean') throw configError(field, 'must be a boolean')
-  return v
-}
-
-function str(v, field, fallback) {
-  if (v === undefined || v === null) {
-    if (fallback === undefined) throw configError(field, 'is required')
-    return fallback
-  }
-  if (typeof v !== 'string' || v.length === 0) throw configError(field, 'must be a non-empty string')
-  return v
-}
-
-/** Fills the upstream defaults (an explicit `undefined` also gets the default, unlike upstream). */
+/** The upstream config; defaults and checks are Rust's (`src/core/amqp/config.rs`); a `tls.ca` Buffer becomes text. */
 function normalizeRabbitConfig(config) {
   if (!config || typeof config !== 'object') throw configError('config', 'must be an object with a `url`')
-  const url = str(config.url, 'url')
-  if (!/^amqps?:\/\//i.test(url)) throw configError('url', 'must start with amqp:// or amqps://')
-  const exchangeName = str(config.exchangeName, 'exchangeName', 'motia.events')
-  const exchangeType = str(config.exchangeType, 'exchangeType', 'topic')
-  if (!EXCHANGE_TYPES.includes(exchangeType)) {
-    throw configError('exchangeType', `must be one of ${EXCHANGE_TYPES.map((t) => `'${t}'`).join(', ')}`)
-  }
-  const prefetch = positiveInt(config.prefetch, 'prefetch', 1)
-  if (prefetch < 1 || prefetch > 65535) throw configError('prefetch', 'must be between 1 and 65535')
   const tls = config.tls
-  if (tls !== undefined && (tls === null || typeof tls !== 'object')) throw configError('tls', 'must be an object')
-  const ca = tls && tls.ca !== undefined ? (Buffer.isBuffer(tls.ca) ? tls.ca.toString('utf8') : tls.ca) : undefined
-  if (ca !== undefined && typeof ca !== 'string') throw configError('tls.ca', 'must be a PEM string or Buffer')
-  return {
-    url,
-    exchangeName,
-    exchangeType,
-    durable: bool(config.durable, 'durable', true),
-    autoDelete: bool(config.autoDelete, 'autoDelete', false),
-    connectionTimeout: positiveInt(config.connectionTimeout, 'connectionTimeout', 10000),
-    reconnectDelay: positiveInt(config.reconnectDelay, 'reconnectDelay', 5000),
-    prefetch,
-    deadLetterExchange: str(config.deadLetterExchange, 'deadLetterExchange', `${exchangeName}.dlq`),
-    deadLetterRoutingKey: str(config.deadLetterRoutingKey, 'deadLetterRoutingKey', 'dlq'),
-    publishTimeout: positiveInt(config.publishTimeout, 'publishTimeout', 30000),
-    shutdownTimeout: positiveInt(config.shutdownTimeout, 'shutdownTimeout', 10000),
-    ca,
-  }
+  const shaped = { ...config }
+  if (tls && typeof tls === 'object' && Buffer.isBuffer(tls.ca)) shaped.tls = { ...tls, ca: tls.ca.toString('utf8') }
+  return resolveOptions('rabbitmq', shaped)
 }
 
 class RabbitMQEventAdapter extends EventAdapterBase {

@@ -12,27 +12,20 @@
  *   their consumer) an event moves to `${keyPrefix}${topic}:dlq:${step}` with the reason and attempt count.
  * - fifo steps: one consumer at a time across the fleet (lease renewed from Rust), in order per message group.
  */
-const { NativeRedisEvents, createRedisEventsLoop, DEFAULT_EVENTS_PREFIX } = require('./native.js')
+const { NativeRedisEvents, createRedisEventsLoop } = require('./native.js')
 const { Batcher } = require('./batcher.js')
-const { normalizeRedis, checkPrefix, optInt } = require('./config.js')
+const { normalizeRedis, resolveOptions } = require('./config.js')
 const { configError, fromNative, MotiaAdapterError } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { EventAdapterBase } = require('./events.js')
 
-const DEFAULTS = Object.freeze({ prefetch: 10, connectionTimeout: 10000, shutdownTimeout: 10000 })
-
+/** Options mixed into a flat connection, then the second argument; defaults and checks are Rust's (`RedisEventsOptions`). */
 function normalizeOptions(legacy, options) {
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
     throw configError('options', 'must be an object {keyPrefix?, prefetch?, connectionTimeout?, shutdownTimeout?, logger?}')
   }
   const o = { ...legacy, ...(options || {}) }
-  return {
-    keyPrefix: (o.keyPrefix !== undefined && o.keyPrefix !== null && checkPrefix(o.keyPrefix, 'keyPrefix')) || DEFAULT_EVENTS_PREFIX,
-    prefetch: optInt(o, 'prefetch', 'prefetch', 1, 65535) ?? DEFAULTS.prefetch,
-    connectionTimeout: optInt(o, 'connectionTimeout', 'connectionTimeout', 0, 3_600_000) ?? DEFAULTS.connectionTimeout,
-    shutdownTimeout: optInt(o, 'shutdownTimeout', 'shutdownTimeout', 0, 3_600_000) ?? DEFAULTS.shutdownTimeout,
-    logger: o.logger,
-  }
+  return { ...resolveOptions('redis-events', o, 'options'), logger: o.logger }
 }
 
 class RedisEventAdapter extends EventAdapterBase {

@@ -1,5 +1,5 @@
 'use strict'
-const { NativeRedisState, createRedisStateLoop } = require('./native.js')
+const { NativeRedisState, createRedisStateLoop, DEFAULT_STATE_PREFIX } = require('./native.js')
 const { Batcher } = require('./batcher.js')
 const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
 const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
@@ -7,7 +7,6 @@ const { jsLoopAllowed } = require('./jsloop.js')
 const { checkLogger } = require('./log.js')
 const { AdapterMetrics } = require('./metrics.js')
 
-const DEFAULT_STATE_PREFIX = 'motia:state:'
 const { stateGet: OP_GET, stateSet: OP_SET, stateDelete: OP_DELETE, stateExists: OP_EXISTS } = require('./native.js').wireCodes()
 
 const nullish = (v) => (v === undefined ? null : v)

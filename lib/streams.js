@@ -5,7 +5,7 @@
  * `${keyPrefix}${streamName}:group:${groupId}`, field = id, value = JSON {...data, id, _createdAt};
  * events on `motia:stream:events:${streamName}:${groupId}[:${id}]` as {type, data}.
  */
-const { NativeRedisStreams, createRedisStreamsLoop, streamChannel } = require('./native.js')
+const { NativeRedisStreams, createRedisStreamsLoop, streamChannel, DEFAULT_STREAM_PREFIX } = require('./native.js')
 const { normalizeRedis, checkPrefix } = require('./config.js')
 const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { AdapterMetrics } = require('./metrics.js')
@@ -16,7 +16,6 @@ const { Batcher } = require('./batcher.js')
 const { streamGet: OP_GET, streamSetFull: OP_SET_FULL, streamSetOpen: OP_SET_OPEN, streamDelete: OP_DELETE } = require('./native.js').wireCodes()
 const same = (v) => v
 
-const DEFAULT_STREAM_PREFIX = 'motia:stream:'
 const INTERNAL = Symbol('motia-native-adapters.internal')
 
 function channelName(streamName, channel) {

@@ -89,6 +89,46 @@ pub fn stream_channel(stream_name: String, group_id: String, id: Option<String>)
     }
 }
 
+/// Internal: an adapter's options with every default filled and every value checked (`kind`:
+/// `rabbitmq`, `kafka`, `redis-events`, `queue`); throws `MOTIA_CONFIG` naming the option. The JS classes
+/// send the user's options here (shapes adapted) and read the resolved ones back.
+#[napi]
+pub fn resolve_config(kind: String, json: String) -> napi::Result<String> {
+    use crate::core::amqp::config::AmqpConfig;
+    use crate::core::kafka::config::KafkaConfig;
+    use crate::core::redis::events::RedisEventsOptions;
+    super::guard::run_sync(move || {
+        let resolved = match kind.as_str() {
+            "rabbitmq" => serde_json::to_string(&AmqpConfig::from_json(&json)?),
+            "kafka" => serde_json::to_string(&KafkaConfig::from_json(&json)?),
+            "redis-events" => serde_json::to_string(&RedisEventsOptions::from_json(&json)?),
+            "queue" => serde_json::to_string(&crate::core::events::QueueConfig::from_json(&json)?),
+            other => return Err(error::AdapterError::Internal(format!("no options of kind `{other}`"))),
+        };
+        resolved.map_err(|e| error::AdapterError::Internal(e.to_string()))
+    })
+}
+
+/// `keyPrefix` default of `RedisStateAdapter` (0.17's).
+#[napi]
+pub const DEFAULT_STATE_PREFIX: &str = crate::core::redis::keys::DEFAULT_STATE_PREFIX;
+
+/// `keyPrefix` default of the stream adapters (0.17's).
+#[napi]
+pub const DEFAULT_STREAM_PREFIX: &str = crate::core::redis::keys::DEFAULT_STREAM_PREFIX;
+
+/// `keyPrefix` default of `RedisCronAdapter` (0.17's).
+#[napi]
+pub const DEFAULT_CRON_PREFIX: &str = crate::core::redis::keys::DEFAULT_CRON_PREFIX;
+
+/// `tableName` default of the PostgreSQL and MySQL cron adapters.
+#[napi]
+pub const DEFAULT_CRON_TABLE: &str = crate::core::postgres::cron::DEFAULT_TABLE;
+
+/// `exchangeName` default of `RabbitMQEventAdapter` (0.17's).
+#[napi]
+pub const DEFAULT_EXCHANGE_NAME: &str = crate::core::amqp::config::DEFAULT_EXCHANGE_NAME;
+
 /// `keyPrefix` default of `RedisEventAdapter`.
 #[napi]
 pub const DEFAULT_EVENTS_PREFIX: &str = crate::core::redis::keys::DEFAULT_EVENTS_PREFIX;

@@ -57,6 +57,36 @@ pub fn settle_rows(
         .collect()
 }
 
+/// Motia's `QueueConfig` of one subscription, defaults filled (Motia core always passes a full one;
+/// direct callers may pass part of one or none): standard, 3 retries, 900 s visibility, no delay.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub max_retries: u64,
+    pub visibility_timeout: f64,
+    pub delay_seconds: f64,
+    /// Handlers running at once (standard queues); `None`: the adapter's prefetch.
+    pub concurrency: Option<u64>,
+}
+
+pub const DEFAULT_MAX_RETRIES: f64 = 3.0;
+pub const DEFAULT_VISIBILITY_TIMEOUT_S: f64 = 900.0;
+
+impl QueueConfig {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let o = crate::core::options::Options::from_json(text, "queueConfig")?.labelled("queueConfig.");
+        Ok(QueueConfig {
+            kind: o.choice("type", &["standard", "fifo"], "standard")?,
+            max_retries: o.non_negative("maxRetries", DEFAULT_MAX_RETRIES)?.floor() as u64,
+            visibility_timeout: o.non_negative("visibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_S)?,
+            delay_seconds: o.non_negative("delaySeconds", 0.0)?,
+            concurrency: o.opt_int("concurrency", 1, u32::MAX as u64)?,
+        })
+    }
+}
+
 /// How far a subscription's consumers are behind, as the broker tells it: events waiting for any consumer of the
 /// step (group), and, where the broker knows it, events delivered and not yet settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

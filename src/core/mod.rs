@@ -9,6 +9,7 @@ pub mod js;
 pub mod kafka;
 pub mod metrics;
 pub mod mysql;
+pub mod options;
 pub mod postgres;
 pub mod redis;
 pub mod schedule;

@@ -1,10 +1,22 @@
-//! RabbitMQ adapter configuration (the JS class fills defaults and validates types; this checks the rest).
+//! RabbitMQ adapter configuration: defaults and checks (the JS class only turns a `tls.ca` Buffer into text).
 
-use serde::Deserialize;
+use serde::Serialize;
 
+use crate::core::options::Options;
 use crate::error::{AdapterError, Result};
 
-#[derive(Debug, Clone, Deserialize)]
+pub const DEFAULT_EXCHANGE_NAME: &str = "motia.events";
+pub const DEFAULT_EXCHANGE_TYPE: &str = "topic";
+pub const EXCHANGE_TYPES: [&str; 4] = ["direct", "topic", "fanout", "headers"];
+/// Upstream's `prefetch` default (1): one unsettled message per consumer.
+pub const DEFAULT_PREFETCH: u64 = 1;
+pub const DEFAULT_CONNECTION_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_RECONNECT_DELAY_MS: u64 = 5_000;
+pub const DEFAULT_DEAD_LETTER_ROUTING_KEY: &str = "dlq";
+pub const DEFAULT_PUBLISH_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AmqpConfig {
     pub url: String,
@@ -15,18 +27,57 @@ pub struct AmqpConfig {
     pub connection_timeout: u64,
     pub reconnect_delay: u64,
     pub prefetch: u16,
+    /// Default `${exchangeName}.dlq`.
     pub dead_letter_exchange: String,
     pub dead_letter_routing_key: String,
     /// How long `emit` waits for a connection and a confirm before it rejects (ms).
     pub publish_timeout: u64,
+    /// How long `shutdown`/`unsubscribe` wait for running handlers (ms; read by the JS event core).
+    pub shutdown_timeout: u64,
     /// PEM CA bundle for `amqps://` servers signed by a private CA.
-    #[serde(default)]
     pub ca: Option<String>,
 }
 
 impl AmqpConfig {
+    /// The upstream options (`url` required), defaults filled, checked.
     pub fn from_json(text: &str) -> Result<Self> {
-        let c: AmqpConfig = serde_json::from_str(text).map_err(|e| AdapterError::config("config", e.to_string()))?;
+        let o = Options::from_json(text, "config")?;
+        if o.get("url").is_none() {
+            return Err(AdapterError::config(
+                "url",
+                "is required (config must be an object with a `url`)",
+            ));
+        }
+        let url = o.string("url", None)?;
+        let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
+        if !url.contains("://") || !matches!(scheme.as_str(), "amqp" | "amqps") {
+            return Err(AdapterError::config("url", "must start with amqp:// or amqps://"));
+        }
+        let exchange_name = o.string("exchangeName", Some(DEFAULT_EXCHANGE_NAME))?;
+        let ca = match o.get("tls") {
+            None => None,
+            Some(serde_json::Value::Object(t)) => match t.get("ca") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(pem)) => Some(pem.clone()),
+                Some(_) => return Err(AdapterError::config("tls.ca", "must be a PEM string or Buffer")),
+            },
+            Some(_) => return Err(AdapterError::config("tls", "must be an object")),
+        };
+        let c = AmqpConfig {
+            exchange_type: o.choice("exchangeType", &EXCHANGE_TYPES, DEFAULT_EXCHANGE_TYPE)?,
+            durable: o.boolean("durable", true)?,
+            auto_delete: o.boolean("autoDelete", false)?,
+            connection_timeout: o.int("connectionTimeout", 0, u64::MAX, DEFAULT_CONNECTION_TIMEOUT_MS)?,
+            reconnect_delay: o.int("reconnectDelay", 0, u64::MAX, DEFAULT_RECONNECT_DELAY_MS)?,
+            prefetch: o.int("prefetch", 1, u16::MAX as u64, DEFAULT_PREFETCH)? as u16,
+            dead_letter_exchange: o.string("deadLetterExchange", Some(&format!("{exchange_name}.dlq")))?,
+            dead_letter_routing_key: o.string("deadLetterRoutingKey", Some(DEFAULT_DEAD_LETTER_ROUTING_KEY))?,
+            publish_timeout: o.int("publishTimeout", 0, u64::MAX, DEFAULT_PUBLISH_TIMEOUT_MS)?,
+            shutdown_timeout: o.int("shutdownTimeout", 0, u64::MAX, DEFAULT_SHUTDOWN_TIMEOUT_MS)?,
+            url,
+            exchange_name,
+            ca,
+        };
         c.validate()?;
         Ok(c)
     }
@@ -38,15 +89,6 @@ impl AmqpConfig {
                 "url",
                 format!("not an amqp:// or amqps:// URL ({})", crate::error::redact(&e)),
             ));
-        }
-        if !matches!(self.exchange_type.as_str(), "direct" | "topic" | "fanout" | "headers") {
-            return Err(AdapterError::config(
-                "exchangeType",
-                "must be one of 'direct', 'topic', 'fanout', 'headers'",
-            ));
-        }
-        if self.exchange_name.is_empty() {
-            return Err(AdapterError::config("exchangeName", "must be a non-empty string"));
         }
         Ok(())
     }
@@ -66,11 +108,27 @@ mod tests {
     use super::*;
 
     fn json(url: &str, kind: &str) -> String {
-        format!(
-            r#"{{"url":"{url}","exchangeName":"e","exchangeType":"{kind}","durable":true,"autoDelete":false,
-            "connectionTimeout":1000,"reconnectDelay":1000,"prefetch":1,"deadLetterExchange":"e.dlq",
-            "deadLetterRoutingKey":"dlq","publishTimeout":1000}}"#
-        )
+        format!(r#"{{"url":"{url}","exchangeType":"{kind}"}}"#)
+    }
+
+    #[test]
+    fn fills_the_upstream_defaults() {
+        let c = AmqpConfig::from_json(r#"{"url":"amqp://h","exchangeName":"ex","prefetch":null}"#).unwrap();
+        assert_eq!(c.exchange_type, "topic");
+        assert_eq!(c.prefetch, 1);
+        assert_eq!(c.dead_letter_exchange, "ex.dlq");
+        assert_eq!((c.durable, c.auto_delete), (true, false));
+        assert_eq!(c.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT_MS);
+        for (bad, field) in [
+            (r#"{}"#, "`url`"),
+            (r#"{"url":"amqp://h","prefetch":0}"#, "`prefetch`"),
+            (r#"{"url":"amqp://h","durable":"yes"}"#, "`durable`"),
+            (r#"{"url":"amqp://h","tls":{"ca":5}}"#, "`tls.ca`"),
+            (r#"{"url":"amqp://h","publishTimeout":"NaN"}"#, "`publishTimeout`"),
+        ] {
+            let e = AmqpConfig::from_json(bad).unwrap_err();
+            assert!(e.js_message().contains(field), "{bad}: {}", e.js_message());
+        }
     }
 
     #[test]

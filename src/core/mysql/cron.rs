@@ -23,7 +23,8 @@ use crate::core::cron_lock::{
 };
 use crate::error::{AdapterError, Result};
 
-pub const DEFAULT_TABLE: &str = "motia_cron_locks";
+/// The same default table name as PostgreSQL's.
+pub const DEFAULT_TABLE: &str = crate::core::postgres::cron::DEFAULT_TABLE;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of `job_name` (VARBINARY: compared byte for byte, case and trailing spaces significant).
 pub const MAX_JOB_NAME_BYTES: usize = 512;

@@ -38,6 +38,41 @@ use crate::error::{AdapterError, Result};
 
 /// How long one `XREADGROUP` blocks: the longest a stop waits for the read in flight.
 const BLOCK_MS: u64 = 500;
+
+/// Unsettled events per consumer when a subscription sets no `concurrency`/`prefetch`.
+pub const DEFAULT_PREFETCH: u64 = 10;
+pub const DEFAULT_CONNECTION_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+
+/// `RedisEventAdapter` options (besides the connection), defaults filled, checked.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisEventsOptions {
+    pub key_prefix: String,
+    pub prefetch: u32,
+    /// How long `subscribe` waits for its consumer to be ready before it resolves anyway (ms).
+    pub connection_timeout: u64,
+    /// How long `shutdown`/`unsubscribe` wait for running handlers (ms).
+    pub shutdown_timeout: u64,
+}
+
+impl RedisEventsOptions {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let o = crate::core::options::Options::from_json(text, "options")?;
+        let key_prefix = match o.get("keyPrefix") {
+            None => super::keys::DEFAULT_EVENTS_PREFIX.to_string(),
+            Some(serde_json::Value::String(p)) if p.is_empty() => super::keys::DEFAULT_EVENTS_PREFIX.to_string(),
+            Some(serde_json::Value::String(p)) => p.clone(),
+            Some(_) => return Err(AdapterError::config("keyPrefix", "must be a string")),
+        };
+        Ok(RedisEventsOptions {
+            key_prefix,
+            prefetch: o.int("prefetch", 1, 65_535, DEFAULT_PREFETCH)? as u32,
+            connection_timeout: o.int("connectionTimeout", 0, 3_600_000, DEFAULT_CONNECTION_TIMEOUT_MS)?,
+            shutdown_timeout: o.int("shutdownTimeout", 0, 3_600_000, DEFAULT_SHUTDOWN_TIMEOUT_MS)?,
+        })
+    }
+}
 /// An RFC fan-out subscriber's registration lives this long unless refreshed (it is, every maintenance round).
 const FANOUT_TTL_MS: u64 = 30_000;
 /// The fifo consumer's lease: a dead owner frees its step within this.

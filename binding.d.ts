@@ -409,7 +409,7 @@ export declare function redactSecrets(text: string): string
 
 /**
  * Internal: an adapter's options with every default filled and every value checked (`kind`:
- * `rabbitmq`, `kafka`, `redis-events`, `queue`); throws `MOTIA_CONFIG` naming the option. The JS classes
+ * `rabbitmq`, `kafka`, `redis-events`, `queue`, `cron`, `cron-sql`, `redis-state`, `redis-streams`); throws `MOTIA_CONFIG` naming the option. The JS classes
  * send the user's options here (shapes adapted) and read the resolved ones back.
  */
 export declare function resolveConfig(kind: string, json: string): string

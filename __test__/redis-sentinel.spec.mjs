@@ -8,6 +8,8 @@ import { startSentinelGroup, redisCmd, freePort } from './helpers/sentinel.mjs'
 
 jest.setTimeout(120000)
 
+/** How long after the switch was seen an acknowledged write may still be lost (in-flight on the old connection). */
+const LATE_MS = 500
 const QC = { type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 }
 let group
 
@@ -198,12 +200,14 @@ async function underWriters(label, disrupt, opts = {}) {
   const stats = { lost: missing.length, writes: keys.length, lostAckedUntilMs: missing.length ? Math.max(...lostAt) : null, switchMs }
   console.log(`sentinel ${label}: ${JSON.stringify(stats)}`)
   if (opts.mayLoseBeforeSwitch) {
-    expect(lostAt.filter((t) => t > switchMs + 50)).toEqual([])
+    // switchMs is when this test saw the sentinels' new answer (polled every 100 ms); commands already in flight
+    // on the old connection when the announcement arrived may still be acknowledged there a little later
+    expect(lostAt.filter((t) => t > switchMs + LATE_MS)).toEqual([])
   } else {
     expect(missing).toEqual([])
   }
   // every acknowledged emit is handled (at least once); with a live demoted master: every one acknowledged after the switch
-  const mustHandle = acked.emit.filter((id) => !opts.mayLoseBeforeSwitch || ackAt.get(`t:${id}`) - startedAt > switchMs + 50)
+  const mustHandle = acked.emit.filter((id) => !opts.mayLoseBeforeSwitch || ackAt.get(`t:${id}`) - startedAt > switchMs + LATE_MS)
   await eventually(() => mustHandle.every((id) => handled.has(id)), { timeout: 15000 }).catch(() => {
     throw new Error(`${mustHandle.filter((id) => !handled.has(id)).length} of ${mustHandle.length} acknowledged emits never handled`)
   })
@@ -220,12 +224,12 @@ async function underWriters(label, disrupt, opts = {}) {
 test('SENTINEL FAILOVER (the master is demoted while alive) under writers: no call rejected; nothing acknowledged after the switch was announced is lost', async () => {
   const disrupt = (oldMaster) => redisCmd(group.ports.sentinels[0], ['SENTINEL', 'FAILOVER', group.name]).then(() => oldMaster)
   await underWriters('SENTINEL FAILOVER', disrupt, { mayLoseBeforeSwitch: true })
-  // the old master is a replica now; wait until it is in sync so the next failover has a candidate
-  const demoted = (await group.masterPort()) === group.ports.replica ? group.ports.master : group.ports.replica
-  await eventually(async () => /master_link_status:up/.test(await redisCmd(demoted, ['INFO', 'replication'])), { timeout: 30000, interval: 100 })
 }, 90000)
 
 test('kill -9 of the master under writers, the old master restarted empty: no call rejected, nothing acknowledged lost, none written to the old master', async () => {
+  // after the previous test the demoted master must be a replica in sync, else the failover has no candidate
+  const replica = (await group.masterPort()) === group.ports.replica ? group.ports.master : group.ports.replica
+  await eventually(async () => /master_link_status:up/.test(await redisCmd(replica, ['INFO', 'replication'])), { timeout: 30000, interval: 100 })
   const disrupt = (oldMaster) => group.kill(oldMaster)
   // the old master comes back empty, believing it is a master, until the sentinels demote it: a write that
   // landed there would be gone (its data is replaced when it becomes a replica), so "nothing lost" proves none did

@@ -227,20 +227,6 @@ function normalizeRedis(input) {
   return { connection: out, legacy }
 }
 
-function checkPrefix(v, label) {
-  if (typeof v !== 'string') throw configError(label, 'must be a string')
-  return v
-}
-
-/** `ttl` in seconds: undefined/null/0 mean "no expiry" (as in 0.17). */
-function checkTtlSeconds(v, label) {
-  if (v === undefined || v === null || v === 0) return undefined
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
-    throw configError(label, 'must be a positive integer number of seconds')
-  }
-  return v
-}
-
 /**
  * The `ssl` option of PostgresCronAdapter (node-postgres' shape): true, or `{ ca, rejectUnauthorized }`
  * with `ca` a PEM string, Buffer or an array of them. Returns what the native side takes, or undefined.
@@ -259,4 +245,4 @@ function pgSsl(v) {
   return out
 }
 
-module.exports = { resolveOptions, normalizeRedis, isRedisClient, checkPrefix, checkTtlSeconds, optInt, pgSsl }
+module.exports = { resolveOptions, normalizeRedis, isRedisClient, pgSsl }

@@ -11,15 +11,13 @@
  * adapter's instanceId) atomically on the server; an opt-in watchdog (`autoRenew`) keeps renewing
  * held locks.
  */
-const { randomUUID } = require('node:crypto')
-const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_LOCK_TTL_MS, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS, DEFAULT_CRON_PREFIX, DEFAULT_CRON_TABLE } = require('./native.js')
+const { NativeRedisCron, NativePostgresCron, NativeMySqlCron, createRedisCronLoop, DEFAULT_RELEASE_GUARD_MS, MAX_LOCK_TTL_MS, DEFAULT_CRON_PREFIX } = require('./native.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { AdapterLog, checkLogger } = require('./log.js')
 const { AdapterMetrics, COUNTERS, GAUGES } = require('./metrics.js')
-const { normalizeRedis, isRedisClient, checkPrefix, optInt, pgSsl } = require('./config.js')
+const { normalizeRedis, isRedisClient, pgSsl, resolveOptions } = require('./config.js')
 const { fromNative, configError, MotiaAdapterError } = require('./errors.js')
 
-const DEFAULT_LOCK_TTL = DEFAULT_LOCK_TTL_MS
 const DEFAULT_RELEASE_GUARD = DEFAULT_RELEASE_GUARD_MS
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -37,12 +35,6 @@ function scheduledAtOf(options) {
   return ms
 }
 
-function positiveMs(v, field, dflt) {
-  if (v === undefined || v === null) return dflt
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw configError(field, 'must be a non-negative number of milliseconds')
-  return v
-}
-
 /** A lock TTL in ms (`lockTTL`, or the ttl of one call); undefined/null means the default. */
 function lockTtl(v, field) {
   if (v === undefined || v === null || v === 0) return undefined // 0: the default, as `ttl || lockTTL` upstream
@@ -52,23 +44,21 @@ function lockTtl(v, field) {
   return v
 }
 
-function commonOptions(opts) {
-  if (opts.instanceId !== undefined && opts.instanceId !== null && typeof opts.instanceId !== 'string') {
-    throw configError('instanceId', 'must be a string')
-  }
-  const lockTTL = lockTtl(opts.lockTTL, 'lockTTL') ?? DEFAULT_LOCK_TTL
+/** The options Rust resolves (`CronOptions`: defaults and checks); the rest are JavaScript values kept here. */
+const RESOLVED_KEYS = ['lockTTL', 'lockRetryDelay', 'lockRetryAttempts', 'releaseGuard', 'instanceId', 'keyPrefix', 'tableName', 'connectionString']
+
+function commonOptions(opts, kind = 'cron') {
+  const picked = {}
+  for (const k of RESOLVED_KEYS) if (opts[k] !== undefined) picked[k] = opts[k]
+  const r = resolveOptions(kind, picked)
   const autoRenew = opts.autoRenew
   if (autoRenew !== undefined && typeof autoRenew !== 'boolean' && (typeof autoRenew !== 'object' || autoRenew === null)) {
     throw configError('autoRenew', 'must be a boolean or {interval}')
   }
   if (opts.onLockLost !== undefined && typeof opts.onLockLost !== 'function') throw configError('onLockLost', 'must be a function')
   return {
-    lockTTL,
-    lockRetryDelay: positiveMs(opts.lockRetryDelay, 'lockRetryDelay', 1000) || 1000,
-    lockRetryAttempts: optInt(opts, 'lockRetryAttempts', 'lockRetryAttempts', 0, 1000) || 0,
-    instanceId: opts.instanceId || `motia-${randomUUID()}`,
+    ...r,
     enableHealthCheck: opts.enableHealthCheck ?? true,
-    releaseGuard: positiveMs(opts.releaseGuard, 'releaseGuard', DEFAULT_RELEASE_GUARD),
     autoRenew: autoRenew === true ? {} : autoRenew || null,
     onLockLost: opts.onLockLost || null,
     logger: checkLogger(opts.logger),
@@ -254,7 +244,7 @@ class RedisCronAdapter extends LockAdapter {
     }
     const raw = { ...legacy, ...flatCronOptions(connection), ...(options || {}) }
     const opts = commonOptions(raw)
-    const keyPrefix = (raw.keyPrefix !== undefined && raw.keyPrefix !== null && checkPrefix(raw.keyPrefix, 'keyPrefix')) || DEFAULT_CRON_PREFIX
+    const keyPrefix = opts.keyPrefix
     super(opts)
     this.keyPrefix = keyPrefix
     const connJson = JSON.stringify(conn)
@@ -280,22 +270,17 @@ class RedisCronAdapter extends LockAdapter {
   }
 }
 
-/** The `{connectionString, tableName}` config of the SQL lock adapters, validated. */
-function sqlConfig(config, dfltTable) {
+/** The `{connectionString, tableName}` config of the SQL lock adapters (checked by Rust's `CronOptions`). */
+function sqlConfig(config) {
   if (!config || typeof config !== 'object') throw configError('config', 'expected {connectionString, lockTTL?, instanceId?, tableName?}')
-  if (typeof config.connectionString !== 'string' || config.connectionString === '') {
-    throw configError('connectionString', 'must be a non-empty string')
-  }
-  const opts = commonOptions(config)
-  const tableName = config.tableName === undefined || config.tableName === null ? dfltTable : config.tableName
-  if (typeof tableName !== 'string') throw configError('tableName', 'must be a string')
-  return { opts, tableName }
+  const opts = commonOptions(config, 'cron-sql')
+  return { opts, tableName: opts.tableName }
 }
 
 /** Cron locks in a PostgreSQL table (created on first use). */
 class PostgresCronAdapter extends LockAdapter {
   constructor(config) {
-    const { opts, tableName } = sqlConfig(config, DEFAULT_CRON_TABLE)
+    const { opts, tableName } = sqlConfig(config)
     const ssl = pgSsl(config.ssl)
     super(opts)
     this.tableName = tableName
@@ -324,7 +309,7 @@ class PostgresCronAdapter extends LockAdapter {
  */
 class MySqlCronAdapter extends LockAdapter {
   constructor(config) {
-    const { opts, tableName } = sqlConfig(config, DEFAULT_CRON_TABLE)
+    const { opts, tableName } = sqlConfig(config)
     super(opts)
     this.tableName = tableName
     try {

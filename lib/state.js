@@ -1,7 +1,7 @@
 'use strict'
 const { NativeRedisState, createRedisStateLoop, DEFAULT_STATE_PREFIX } = require('./native.js')
 const { Batcher } = require('./batcher.js')
-const { normalizeRedis, checkPrefix, checkTtlSeconds, optInt } = require('./config.js')
+const { normalizeRedis, resolveOptions } = require('./config.js')
 const { fromNative, callNative: call, serializeError, configError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { jsLoopAllowed } = require('./jsloop.js')
 const { checkLogger } = require('./log.js')
@@ -33,13 +33,13 @@ class RedisStateAdapter {
       throw configError('options', 'must be an object {keyPrefix?, ttl?}')
     }
     const opts = { ...legacy, ...(options || {}) }
-    const keyPrefix = opts.keyPrefix === undefined || opts.keyPrefix === null ? DEFAULT_STATE_PREFIX : checkPrefix(opts.keyPrefix, 'keyPrefix')
-    const ttl = checkTtlSeconds(opts.ttl, 'ttl')
+    // defaults and checks: Rust's StateOptions
+    const { keyPrefix, ttl: ttlOrNull, commandTimeout } = resolveOptions('redis-state', { keyPrefix: opts.keyPrefix, ttl: opts.ttl, commandTimeout: opts.commandTimeout }, 'options')
+    const ttl = ttlOrNull ?? undefined
     checkLogger(opts.logger) // accepted like every adapter's; state calls report failures by rejecting
-    const commandTimeout = optInt(opts, 'commandTimeout', 'commandTimeout', 1, 2 ** 31 - 1)
-    if (commandTimeout !== undefined) conn.commandTimeout = commandTimeout
+    if (commandTimeout !== null) conn.commandTimeout = commandTimeout
     const connJson = JSON.stringify(conn)
-    const prefix = keyPrefix || DEFAULT_STATE_PREFIX
+    const prefix = keyPrefix
     const m = (this._metrics = new AdapterMetrics('RedisStateAdapter'))
     try {
       this._native = new NativeRedisState(connJson, prefix, ttl)

@@ -6,7 +6,7 @@
  * events on `motia:stream:events:${streamName}:${groupId}[:${id}]` as {type, data}.
  */
 const { NativeRedisStreams, createRedisStreamsLoop, streamChannel, DEFAULT_STREAM_PREFIX } = require('./native.js')
-const { normalizeRedis, checkPrefix } = require('./config.js')
+const { normalizeRedis, resolveOptions } = require('./config.js')
 const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { AdapterMetrics } = require('./metrics.js')
 const { jsLoopAllowed } = require('./jsloop.js')
@@ -35,7 +35,7 @@ class StreamCore {
     }
     const opts = { ...legacy, ...(options || {}) }
     this.log = new AdapterLog('RedisStreamAdapter', checkLogger(opts.logger))
-    this.keyPrefix = (opts.keyPrefix !== undefined && opts.keyPrefix !== null && checkPrefix(opts.keyPrefix, 'keyPrefix')) || DEFAULT_STREAM_PREFIX
+    this.keyPrefix = resolveOptions('redis-streams', { keyPrefix: opts.keyPrefix }, 'options').keyPrefix
     this.handlers = new Map() // channel -> Set<{owner, handler}>
     this.keepAlive = null
     this.closed = false

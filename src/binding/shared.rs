@@ -90,7 +90,7 @@ pub fn stream_channel(stream_name: String, group_id: String, id: Option<String>)
 }
 
 /// Internal: an adapter's options with every default filled and every value checked (`kind`:
-/// `rabbitmq`, `kafka`, `redis-events`, `queue`); throws `MOTIA_CONFIG` naming the option. The JS classes
+/// `rabbitmq`, `kafka`, `redis-events`, `queue`, `cron`, `cron-sql`, `redis-state`, `redis-streams`); throws `MOTIA_CONFIG` naming the option. The JS classes
 /// send the user's options here (shapes adapted) and read the resolved ones back.
 #[napi]
 pub fn resolve_config(kind: String, json: String) -> napi::Result<String> {
@@ -103,6 +103,10 @@ pub fn resolve_config(kind: String, json: String) -> napi::Result<String> {
             "kafka" => serde_json::to_string(&KafkaConfig::from_json(&json)?),
             "redis-events" => serde_json::to_string(&RedisEventsOptions::from_json(&json)?),
             "queue" => serde_json::to_string(&crate::core::events::QueueConfig::from_json(&json)?),
+            "cron" => serde_json::to_string(&crate::core::cron_lock::CronOptions::from_json(&json, false)?),
+            "cron-sql" => serde_json::to_string(&crate::core::cron_lock::CronOptions::from_json(&json, true)?),
+            "redis-state" => serde_json::to_string(&crate::core::redis::state::StateOptions::from_json(&json)?),
+            "redis-streams" => serde_json::to_string(&crate::core::redis::state::StreamOptions::from_json(&json)?),
             other => return Err(error::AdapterError::Internal(format!("no options of kind `{other}`"))),
         };
         resolved.map_err(|e| error::AdapterError::Internal(e.to_string()))

@@ -56,6 +56,80 @@ pub const LEASE_RENEW_EVERY_MS: u64 = LEASE_MS / 3;
 /// Jobs an instance keeps tick history for (bounded against callers inventing job names).
 const MAX_TRACKED_JOBS: usize = 10_000;
 
+/// `lockRetryDelay` default (ms) of the RFC's lock adapters.
+pub const DEFAULT_LOCK_RETRY_DELAY_MS: f64 = 1_000.0;
+/// The most `lockRetryAttempts` accepted.
+pub const MAX_LOCK_RETRY_ATTEMPTS: u64 = 1_000;
+
+/// The options every cron lock adapter shares (plus the backend's `keyPrefix` / `tableName` and, for the
+/// SQL ones, `connectionString`), defaults filled, checked. `autoRenew`, `onLockLost`, `logger` and
+/// `enableHealthCheck` are JavaScript values the JS class keeps.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronOptions {
+    #[serde(rename = "lockTTL")]
+    pub lock_ttl: f64,
+    pub lock_retry_delay: f64,
+    pub lock_retry_attempts: u64,
+    pub release_guard: f64,
+    /// Default `motia-<uuid v4>`.
+    pub instance_id: String,
+    pub key_prefix: String,
+    pub table_name: String,
+    pub connection_string: Option<String>,
+}
+
+impl CronOptions {
+    /// `sql`: the PostgreSQL/MySQL form, where `connectionString` is required.
+    pub fn from_json(text: &str, sql: bool) -> Result<Self> {
+        use crate::core::options::Options;
+        let o = Options::from_json(text, "config")?;
+        let ms = "must be a non-negative number of milliseconds";
+        // 0 means the default, as `ttl || lockTTL` upstream
+        let lock_ttl = match o.get("lockTTL").and_then(|v| v.as_f64()) {
+            Some(0.0) => None,
+            _ => o.opt_number(
+                "lockTTL",
+                1.0,
+                MAX_LOCK_TTL_MS,
+                &format!("must be a number of milliseconds from 1 to {MAX_LOCK_TTL_MS}"),
+            )?,
+        };
+        let instance_id = match o.get("instanceId") {
+            None => format!("motia-{}", uuid::Uuid::new_v4()),
+            Some(serde_json::Value::String(s)) if s.is_empty() => format!("motia-{}", uuid::Uuid::new_v4()),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => return Err(AdapterError::config("instanceId", "must be a string")),
+        };
+        let table_name = match o.get("tableName") {
+            None => crate::core::postgres::cron::DEFAULT_TABLE.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => return Err(AdapterError::config("tableName", "must be a string")),
+        };
+        let connection_string = if sql {
+            Some(o.string("connectionString", None)?)
+        } else {
+            None
+        };
+        Ok(CronOptions {
+            lock_ttl: lock_ttl.unwrap_or(DEFAULT_LOCK_TTL_MS as f64),
+            // 0 means the default here too (`|| 1000` in 0.17)
+            lock_retry_delay: match o.opt_number("lockRetryDelay", 0.0, f64::MAX, ms)? {
+                Some(d) if d > 0.0 => d,
+                _ => DEFAULT_LOCK_RETRY_DELAY_MS,
+            },
+            lock_retry_attempts: o.int("lockRetryAttempts", 0, MAX_LOCK_RETRY_ATTEMPTS, 0)?,
+            release_guard: o
+                .opt_number("releaseGuard", 0.0, f64::MAX, ms)?
+                .unwrap_or(DEFAULT_RELEASE_GUARD_MS as f64),
+            instance_id,
+            key_prefix: o.prefix("keyPrefix", crate::core::redis::keys::DEFAULT_CRON_PREFIX)?,
+            table_name,
+            connection_string,
+        })
+    }
+}
+
 /// The lock as JS sees it; field order matches `@motiadev/adapter-redis-cron@0.17`'s JSON, with
 /// our extra fields after (readable by upstream, which only looks at lockId and instanceId).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,6 +446,27 @@ pub trait CronLocks: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cron_options_defaults_and_errors() {
+        let c = CronOptions::from_json(r#"{"lockTTL":0,"lockRetryDelay":0,"instanceId":""}"#, false).unwrap();
+        assert_eq!(c.lock_ttl, DEFAULT_LOCK_TTL_MS as f64);
+        assert_eq!(c.lock_retry_delay, DEFAULT_LOCK_RETRY_DELAY_MS);
+        assert!(c.instance_id.starts_with("motia-"));
+        assert_eq!(c.key_prefix, crate::core::redis::keys::DEFAULT_CRON_PREFIX);
+        assert_eq!(c.release_guard, DEFAULT_RELEASE_GUARD_MS as f64);
+        for (bad, field, sql) in [
+            (r#"{"lockTTL":"NaN"}"#, "`lockTTL`", false),
+            (r#"{"lockTTL":1e13}"#, "`lockTTL`", false),
+            (r#"{"releaseGuard":-1}"#, "`releaseGuard`", false),
+            (r#"{"lockRetryAttempts":1001}"#, "`lockRetryAttempts`", false),
+            (r#"{"instanceId":5}"#, "`instanceId`", false),
+            (r#"{}"#, "`connectionString`", true),
+        ] {
+            let e = CronOptions::from_json(bad, sql).unwrap_err();
+            assert!(e.js_message().contains(field), "{bad}: {}", e.js_message());
+        }
+    }
+
     use super::*;
 
     fn lock() -> CronLock {

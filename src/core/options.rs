@@ -69,22 +69,24 @@ impl Options {
         Ok(self.opt_int(key, min, max)?.unwrap_or(default))
     }
 
+    /// Numbers, and strings of digits (`process.env` values), are accepted.
     pub fn opt_int(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        let n = v.as_u64().or_else(|| {
+        let digits = v
+            .as_str()
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+        let n = v.as_u64().or_else(|| digits.and_then(|t| t.parse().ok())).or_else(|| {
             v.as_f64()
                 .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 2f64.powi(53))
                 .map(|f| f as u64)
         });
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ if max == u64::MAX => Err(AdapterError::config(key, format!("must be an integer >= {min}"))),
-            _ => Err(AdapterError::config(
-                key,
-                format!("must be an integer between {min} and {max}"),
-            )),
+            _ if max == u64::MAX => Err(self.err(key, format!("must be an integer >= {min}"))),
+            _ => Err(self.err(key, format!("must be an integer between {min} and {max}"))),
         }
     }
 
@@ -110,6 +112,27 @@ impl Options {
             None => Ok(None),
             Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
             Some(_) => Err(self.err(key, "must be a non-empty string")),
+        }
+    }
+
+    /// A key prefix: a string; not set or empty means `default` (as 0.17's `keyPrefix || default`).
+    pub fn prefix(&self, key: &str, default: &str) -> Result<String> {
+        match self.get(key) {
+            None => Ok(default.to_string()),
+            Some(Value::String(p)) if p.is_empty() => Ok(default.to_string()),
+            Some(Value::String(p)) => Ok(p.clone()),
+            Some(_) => Err(self.err(key, "must be a string")),
+        }
+    }
+
+    /// A number in `min..=max` (fractions allowed); `None` when not set.
+    pub fn opt_number(&self, key: &str, min: f64, max: f64, problem: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(f) if f.is_finite() && (min..=max).contains(&f) => Ok(Some(f)),
+                _ => Err(self.err(key, problem)),
+            },
         }
     }
 
@@ -161,6 +184,11 @@ mod tests {
             .js_message()
             .contains("`config`"));
         assert!(Options::from_json("null", "config").is_ok());
+        let p = Options::from_json(r#"{"a":"","b":"x:","c":3,"n":" 42 "}"#, "options").unwrap();
+        assert_eq!(p.prefix("a", "d:").unwrap(), "d:");
+        assert_eq!(p.prefix("b", "d:").unwrap(), "x:");
+        assert!(p.prefix("c", "d:").is_err());
+        assert_eq!(p.int("n", 0, 100, 0).unwrap(), 42);
         let q = Options::from_json(r#"{"v":-1}"#, "queueConfig")
             .unwrap()
             .labelled("queueConfig.");

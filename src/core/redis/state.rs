@@ -39,6 +39,49 @@ pub enum OpKind {
     Exists = 3,
 }
 
+/// `RedisStateAdapter` options (besides the connection), checked: `keyPrefix` (default 0.17's),
+/// `ttl` in seconds (not set or 0: no expiry), `commandTimeout` (ms).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateOptions {
+    pub key_prefix: String,
+    pub ttl: Option<u64>,
+    pub command_timeout: Option<u64>,
+}
+
+impl StateOptions {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let o = crate::core::options::Options::from_json(text, "options")?;
+        let ttl = match o.get("ttl").and_then(|v| v.as_f64()) {
+            Some(0.0) => None,
+            _ => o
+                .opt_int("ttl", 1, i32::MAX as u64)
+                .map_err(|_| AdapterError::config("ttl", "must be a positive integer number of seconds"))?,
+        };
+        Ok(StateOptions {
+            key_prefix: o.prefix("keyPrefix", super::keys::DEFAULT_STATE_PREFIX)?,
+            ttl,
+            command_timeout: o.opt_int("commandTimeout", 1, i32::MAX as u64)?,
+        })
+    }
+}
+
+/// The stream adapters' options: `keyPrefix` (default 0.17's).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamOptions {
+    pub key_prefix: String,
+}
+
+impl StreamOptions {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let o = crate::core::options::Options::from_json(text, "options")?;
+        Ok(StreamOptions {
+            key_prefix: o.prefix("keyPrefix", super::keys::DEFAULT_STREAM_PREFIX)?,
+        })
+    }
+}
+
 impl OpKind {
     pub fn from_code(c: u32) -> Result<Self> {
         [OpKind::Get, OpKind::Set, OpKind::Delete, OpKind::Exists]

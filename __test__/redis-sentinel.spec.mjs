@@ -10,6 +10,8 @@ jest.setTimeout(120000)
 
 /** How long after the switch was seen an acknowledged write may still be lost (in-flight on the old connection). */
 const LATE_MS = 500
+/** Acknowledged writes a live demoted master may still take: those in flight when the promotion started (4 writers). */
+const MAX_IN_FLIGHT_LOST = 50
 const QC = { type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 }
 let group
 
@@ -200,6 +202,10 @@ async function underWriters(label, disrupt, opts = {}) {
   const stats = { lost: missing.length, writes: keys.length, lostAckedUntilMs: missing.length ? Math.max(...lostAt) : null, switchMs }
   console.log(`sentinel ${label}: ${JSON.stringify(stats)}`)
   if (opts.mayLoseBeforeSwitch) {
+    // without the hold on +failover-state-send-slaveof-noone ~7,000 of ~33,000 were lost here (the old master
+    // takes writes until the switch); with it 0 in every run so far. A few may remain possible: writes already
+    // in flight when the leader sent SLAVEOF NO ONE.
+    expect(missing.length).toBeLessThanOrEqual(MAX_IN_FLIGHT_LOST)
     // switchMs is when this test saw the sentinels' new answer (polled every 100 ms); commands already in flight
     // on the old connection when the announcement arrived may still be acknowledged there a little later
     expect(lostAt.filter((t) => t > switchMs + LATE_MS)).toEqual([])
@@ -221,7 +227,7 @@ async function underWriters(label, disrupt, opts = {}) {
   await state.cleanup()
 }
 
-test('SENTINEL FAILOVER (the master is demoted while alive) under writers: no call rejected; nothing acknowledged after the switch was announced is lost', async () => {
+test('SENTINEL FAILOVER (the master is demoted while alive) under writers: no call rejected; writes wait out the promotion, so (almost) nothing acknowledged is lost', async () => {
   const disrupt = (oldMaster) => redisCmd(group.ports.sentinels[0], ['SENTINEL', 'FAILOVER', group.name]).then(() => oldMaster)
   await underWriters('SENTINEL FAILOVER', disrupt, { mayLoseBeforeSwitch: true })
 }, 90000)

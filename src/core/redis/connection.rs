@@ -18,7 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use serde::Deserialize;
 
-use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch};
+use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch, HOLD_POLL};
 use crate::error::{AdapterError, Result};
 
 pub const DEFAULT_HOST: &str = "localhost";
@@ -419,6 +419,14 @@ impl RedisHandle {
         let mut delay = RIDE_FIRST_DELAY;
         let follow = self.follows_failovers();
         loop {
+            // a replica is being promoted: wait for the switch before sending (bounded by the ride window)
+            if let Some(w) = self.sentinel_watch() {
+                while w.holding(std::time::Instant::now(), self.connect_timeout)
+                    && tokio::time::Instant::now() + HOLD_POLL < deadline
+                {
+                    tokio::time::sleep(HOLD_POLL).await;
+                }
+            }
             // the connect (TCP, TLS handshake, AUTH/SELECT) shares the call's bound: a server that
             // accepts TCP and never answers fails the call within `connect_timeout`, not twice it
             let conn = match tokio::time::timeout_at(deadline, self.conn_gen()).await {

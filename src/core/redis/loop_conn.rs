@@ -38,7 +38,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::sync::{Arc, Mutex};
 
 use super::connection::RedisConnectionConfig;
-use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch};
+use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch, HOLD_POLL};
 use super::wire::{server_error, ReadBuf, Reply};
 use crate::core::sync::LockExt;
 use crate::error::{AdapterError, Result};
@@ -219,6 +219,8 @@ pub struct LoopConn<T> {
     lookup: Option<Lookup>,
     /// The sentinel epoch the current connection was made in.
     epoch: u64,
+    /// A failover is under way: nothing is written until it ends (the timer looks every [`HOLD_POLL`]).
+    holding: bool,
 }
 
 /// First wait before resending after an outage; doubles up to [`RIDE_MAX_DELAY`].
@@ -290,6 +292,7 @@ impl<T> LoopConn<T> {
             target: (cfg_host, cfg_port),
             lookup: None,
             epoch: 0,
+            holding: false,
         }
     }
 
@@ -368,6 +371,12 @@ impl<T> LoopConn<T> {
             Phase::Ready => first_user,
             Phase::Resolving => Some(Instant::now() + LOOKUP_POLL),
             Phase::Idle | Phase::Closed => None,
+        };
+        let io = if self.holding {
+            let poll = Instant::now() + HOLD_POLL;
+            Some(io.map_or(poll, |t| t.min(poll)))
+        } else {
+            io
         };
         match (io, self.retry_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -455,6 +464,9 @@ impl<T> LoopConn<T> {
         if self.phase == Phase::Resolving {
             self.poll_lookup(now);
             return;
+        }
+        if self.holding {
+            self.flush(now);
         }
         if self.retry_at.is_some_and(|t| now >= t) {
             self.flush(now);
@@ -751,6 +763,16 @@ impl<T> LoopConn<T> {
     }
 
     fn write_some(&mut self, now: Instant) {
+        if self.written < self.out.len() {
+            if let Some(w) = &self.cfg.watch {
+                // a replica is being promoted: a write sent now could land on the master being replaced
+                self.holding = w.holding(now, self.cfg.connect_timeout);
+                if self.holding {
+                    self.want_write = false;
+                    return;
+                }
+            }
+        }
         while self.written < self.out.len() {
             let Some(sock) = self.sock.as_ref() else {
                 return;

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, IntoConnectionInfo};
 use serde::Deserialize;
@@ -106,22 +106,32 @@ impl SentinelConfig {
     }
 }
 
-/// Counts the master switches of one sentinel group, as the sentinels announce them on their
-/// `+switch-master` channel. A connection made at epoch `e` is dropped once the epoch is past `e`:
-/// a master demoted while alive keeps accepting writes until the sentinels reconfigure it (up to
-/// their 10 s INFO period), and every write it takes then is lost when it becomes a replica.
+/// What the sentinels of one group announce, for every connection to that group in this process:
 ///
-/// One watcher thread per group and process (shared by every adapter using it), blocked in a
-/// pub/sub read with a 1 s timeout; it ends when the last adapter of the group dropped its handle.
-/// A watcher that lost its sentinel and subscribed again counts one switch (it may have missed one).
+/// - the **epoch** counts master switches (`+switch-master`, deduplicated by the new address; also
+///   a changed answer after a watcher had to resubscribe). A connection made at epoch `e` is
+///   replaced once the epoch is past `e`: a master demoted while alive keeps accepting writes until
+///   the sentinels reconfigure it (up to their 10 s INFO period), and every write it takes then is
+///   lost when it becomes a replica.
+/// - the **hold**: from `+failover-state-send-slaveof-noone` (the leader is about to promote a
+///   replica) until the switch or `-failover-abort-*`, connections send nothing (each at most for
+///   its `connectTimeout`), so writes are not taken by a master that is being replaced.
+///
+/// One thread per sentinel (only the failover's leader announces its steps), blocked in a pub/sub
+/// read with a 1 s timeout; they end when the last adapter of the group dropped its handle.
 #[derive(Debug)]
 pub struct SentinelWatch {
     epoch: watch::Sender<u64>,
+    hold: Mutex<Option<Instant>>,
+    /// The master address last announced or answered (`ip port`), to count each switch once.
+    master: Mutex<Option<String>>,
 }
 
-/// How long the watcher blocks in one read before it checks whether it is still needed.
+/// How long a watcher blocks in one read before it checks whether it is still needed.
 const WATCH_READ_TIMEOUT: Duration = Duration::from_millis(1_000);
 const WATCH_RETRY: Duration = Duration::from_millis(100);
+/// How often a held connection looks whether the hold is over.
+pub const HOLD_POLL: Duration = Duration::from_millis(2);
 
 fn watches() -> &'static Mutex<HashMap<SentinelConfig, Weak<SentinelWatch>>> {
     static WATCHES: OnceLock<Mutex<HashMap<SentinelConfig, Weak<SentinelWatch>>>> = OnceLock::new();
@@ -137,13 +147,20 @@ impl SentinelWatch {
             return Ok(w);
         }
         let (epoch, _) = watch::channel(0u64);
-        let w = Arc::new(SentinelWatch { epoch });
-        let (weak, spec_owned) = (Arc::downgrade(&w), spec.clone());
-        std::thread::Builder::new()
-            .name("motia-sentinel-watch".into())
-            .spawn(move || watch_loop(spec_owned, weak))
-            .map_err(|e| AdapterError::Internal(format!("cannot start the sentinel watcher: {e}")))?;
-        map.insert(spec.clone(), Arc::downgrade(&w));
+        let w = Arc::new(SentinelWatch {
+            epoch,
+            hold: Mutex::new(None),
+            master: Mutex::new(None),
+        });
+        let spec = Arc::new(spec.clone());
+        for i in 0..spec.nodes.len() {
+            let (weak, spec) = (Arc::downgrade(&w), spec.clone());
+            std::thread::Builder::new()
+                .name("motia-sentinel-watch".into())
+                .spawn(move || watch_loop(&spec, i, weak))
+                .map_err(|e| AdapterError::Internal(format!("cannot start the sentinel watcher: {e}")))?;
+        }
+        map.insert((*spec).clone(), Arc::downgrade(&w));
         Ok(w)
     }
 
@@ -156,55 +173,107 @@ impl SentinelWatch {
         self.epoch.subscribe()
     }
 
-    fn bump(&self) {
-        self.epoch.send_modify(|e| *e += 1);
+    /// Since when a failover is under way (connections hold their commands), if one is.
+    pub fn held_since(&self) -> Option<Instant> {
+        *self.hold.lock_ok()
+    }
+
+    /// Whether a connection with this `connect_timeout` must hold its commands now.
+    pub fn holding(&self, now: Instant, connect_timeout: Duration) -> bool {
+        self.held_since().is_some_and(|t| now < t + connect_timeout)
+    }
+
+    fn start_hold(&self) {
+        self.hold.lock_ok().get_or_insert_with(Instant::now);
+    }
+
+    fn end_hold(&self) {
+        *self.hold.lock_ok() = None;
+    }
+
+    /// The master is at `addr` now: a new epoch if it was elsewhere before.
+    fn master_is(&self, addr: String) {
+        let mut m = self.master.lock_ok();
+        let moved = m.as_ref().is_some_and(|old| *old != addr);
+        *m = Some(addr);
+        drop(m);
+        if moved {
+            self.end_hold();
+            self.epoch.send_modify(|e| *e += 1);
+        }
     }
 }
 
-/// Whether a `+switch-master` payload (`<name> <old-ip> <old-port> <new-ip> <new-port>`) is about `name`.
-pub fn switch_is_for(payload: &str, name: &str) -> bool {
-    payload.split(' ').next() == Some(name)
+/// One announcement of a sentinel about group `name`, from its pub/sub channel and payload.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Announcement {
+    /// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`: the new master's `ip port`.
+    Switched(String),
+    /// `+failover-state-send-slaveof-noone <replica> … @ <name> …`: a replica is being promoted.
+    Promoting,
+    /// `-failover-abort-*` for the master of `name`.
+    Aborted,
 }
 
-fn watch_loop(spec: SentinelConfig, me: Weak<SentinelWatch>) {
-    let mut subscribed_before = false;
-    let mut next = 0usize;
+pub fn announcement(channel: &str, payload: &str, name: &str) -> Option<Announcement> {
+    let words: Vec<&str> = payload.split(' ').collect();
+    match channel {
+        "+switch-master" if words.len() >= 5 && words[0] == name => {
+            Some(Announcement::Switched(format!("{} {}", words[3], words[4])))
+        }
+        "+failover-state-send-slaveof-noone" => {
+            let at = words.iter().position(|w| *w == "@")?;
+            (words.get(at + 1) == Some(&name)).then_some(Announcement::Promoting)
+        }
+        c if c.starts_with("-failover-abort") => {
+            let named = words.get(1) == Some(&name) || words.iter().skip_while(|w| **w != "@").nth(1) == Some(&name);
+            named.then_some(Announcement::Aborted)
+        }
+        _ => None,
+    }
+}
+
+fn watch_loop(spec: &SentinelConfig, node: usize, me: Weak<SentinelWatch>) {
+    let node = &spec.nodes[node];
     loop {
         if me.strong_count() == 0 {
             return;
         }
-        let node = &spec.nodes[next % spec.nodes.len()];
-        next += 1;
         let session = (|| -> redis::RedisResult<()> {
-            let mut con = spec
-                .sentinel_client(node)?
-                .get_connection_with_timeout(WATCH_READ_TIMEOUT)?;
+            let client = spec.sentinel_client(node)?;
+            // where the master is now (a switch may have happened while this sentinel was not heard)
+            let mut ask = client.get_connection_with_timeout(WATCH_READ_TIMEOUT)?;
+            ask.set_read_timeout(Some(WATCH_READ_TIMEOUT))?;
+            let now: Option<(String, u16)> = redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(&spec.name)
+                .query(&mut ask)?;
+            let mut con = client.get_connection_with_timeout(WATCH_READ_TIMEOUT)?;
             con.set_read_timeout(Some(WATCH_READ_TIMEOUT))?;
             let mut pubsub = con.as_pubsub();
-            pubsub.subscribe("+switch-master")?;
-            if subscribed_before {
-                // a switch may have happened while no sentinel was listened to
-                if let Some(w) = me.upgrade() {
-                    w.bump();
-                }
+            pubsub.subscribe(&["+switch-master", "+failover-state-send-slaveof-noone"])?;
+            pubsub.psubscribe("-failover-abort-*")?;
+            if let (Some((ip, port)), Some(w)) = (now, me.upgrade()) {
+                w.master_is(format!("{ip} {port}"));
             }
-            subscribed_before = true;
             loop {
+                if me.strong_count() == 0 {
+                    return Ok(());
+                }
+                let msg = match pubsub.get_message() {
+                    Ok(m) => m,
+                    Err(e) if e.is_timeout() => continue,
+                    Err(e) => return Err(e),
+                };
+                let payload: String = msg.get_payload().unwrap_or_default();
                 let Some(w) = me.upgrade() else {
                     return Ok(());
                 };
-                drop(w);
-                match pubsub.get_message() {
-                    Ok(msg) => {
-                        let payload: String = msg.get_payload().unwrap_or_default();
-                        if switch_is_for(&payload, &spec.name) {
-                            if let Some(w) = me.upgrade() {
-                                w.bump();
-                            }
-                        }
-                    }
-                    Err(e) if e.is_timeout() => {}
-                    Err(e) => return Err(e),
+                match announcement(msg.get_channel_name(), &payload, &spec.name) {
+                    Some(Announcement::Switched(addr)) => w.master_is(addr),
+                    Some(Announcement::Promoting) => w.start_hold(),
+                    Some(Announcement::Aborted) => w.end_hold(),
+                    None => {}
                 }
             }
         })();
@@ -268,10 +337,51 @@ mod tests {
     }
 
     #[test]
-    fn switch_messages_are_matched_by_group_name() {
-        assert!(switch_is_for("mymaster 127.0.0.1 6379 127.0.0.1 6380", "mymaster"));
-        assert!(!switch_is_for("mymaster2 127.0.0.1 6379 127.0.0.1 6380", "mymaster"));
-        assert!(!switch_is_for("", "mymaster"));
+    fn announcements_are_matched_by_group_name() {
+        let a = |c, p| announcement(c, p, "mymaster");
+        assert_eq!(
+            a("+switch-master", "mymaster 127.0.0.1 6379 127.0.0.1 6380"),
+            Some(Announcement::Switched("127.0.0.1 6380".into()))
+        );
+        assert_eq!(a("+switch-master", "mymaster2 127.0.0.1 6379 127.0.0.1 6380"), None);
+        assert_eq!(
+            a(
+                "+failover-state-send-slaveof-noone",
+                "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379"
+            ),
+            Some(Announcement::Promoting)
+        );
+        assert_eq!(
+            a(
+                "+failover-state-send-slaveof-noone",
+                "slave 127.0.0.1:6380 127.0.0.1 6380 @ other 127.0.0.1 6379"
+            ),
+            None
+        );
+        assert_eq!(
+            a("-failover-abort-no-good-slave", "master mymaster 127.0.0.1 6379"),
+            Some(Announcement::Aborted)
+        );
+        assert_eq!(a("+sdown", "master mymaster 127.0.0.1 6379"), None);
+    }
+
+    #[test]
+    fn a_switch_counts_once_and_ends_the_hold() {
+        let (epoch, _) = watch::channel(0u64);
+        let w = SentinelWatch {
+            epoch,
+            hold: Mutex::new(None),
+            master: Mutex::new(None),
+        };
+        w.master_is("h 1".into());
+        assert_eq!(w.epoch(), 0, "the first answer is no switch");
+        w.start_hold();
+        assert!(w.holding(Instant::now(), Duration::from_secs(1)));
+        assert!(!w.holding(Instant::now() + Duration::from_secs(2), Duration::from_secs(1)));
+        w.master_is("h 2".into());
+        w.master_is("h 2".into()); // every sentinel announces it
+        assert_eq!(w.epoch(), 1);
+        assert!(w.held_since().is_none());
     }
 
     #[test]

@@ -183,9 +183,18 @@ function normalizeRedis(input) {
     if (host.trim() === '') throw configError(socket.host !== undefined ? 'socket.host' : 'host', 'must not be empty')
     out.host = host
   }
+  // numbers go to Rust as written (it checks them, naming the option as written here: `labels`);
   // `parseInt(process.env.REDIS_PORT)` with the variable unset gives NaN: that means "not set" (default port)
-  const port = optInt(socket, 'port', 'socket.port', 1, 65535, true) ?? optInt(input, 'port', 'port', 1, 65535, true)
-  if (port !== undefined) out.port = port
+  const labels = {}
+  const num = (field, from, key, label, nanIsUnset = false) => {
+    const v = from[key]
+    if (v === undefined || v === null || v === '' || out[field] !== undefined) return
+    if (typeof v === 'number' && Number.isNaN(v) && nanIsUnset) return
+    out[field] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
+    labels[field] = label
+  }
+  num('port', socket, 'port', 'socket.port', true)
+  num('port', input, 'port', 'port', true)
   if (socket.path !== undefined) throw configError('socket.path', 'unix sockets are not supported; use host/port or url')
 
   const tls = socket.tls
@@ -210,11 +219,10 @@ function normalizeRedis(input) {
   // `password: process.env.REDIS_PASSWORD` (RFC example): unset or empty means no AUTH
   const password = optString(input, 'password', 'password')
   if (password !== undefined && password !== '') out.password = password
-  const database = optInt(input, 'database', 'database', 0, 1 << 20) ?? optInt(input, 'db', 'db', 0, 1 << 20)
-  if (database !== undefined) out.database = database
-
-  const connectTimeout = optInt(socket, 'connectTimeout', 'socket.connectTimeout', 1, 2 ** 31 - 1)
-  if (connectTimeout !== undefined) out.connectTimeout = connectTimeout
+  num('database', input, 'database', 'database')
+  num('database', input, 'db', 'db')
+  num('connectTimeout', socket, 'connectTimeout', 'socket.connectTimeout')
+  if (Object.keys(labels).length) out.labels = labels
   const rs = socket.reconnectStrategy
   if (rs !== undefined && rs !== null && rs !== false && typeof rs !== 'function' && typeof rs !== 'number') {
     throw configError('socket.reconnectStrategy', 'must be a function, a number of milliseconds or false')

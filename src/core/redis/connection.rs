@@ -25,6 +25,10 @@ pub const DEFAULT_HOST: &str = "localhost";
 pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 30_000;
+/// The highest `database` index accepted (servers default to 16; `databases` can be raised).
+pub const MAX_DATABASE: u64 = 1 << 20;
+/// The longest `connectTimeout` / `commandTimeout` accepted (ms; node's timer limit).
+pub const MAX_TIMEOUT_MS: u64 = (1 << 31) - 1;
 
 /// Connection settings after the JS layer normalised the user's shape
 /// (node-redis client, node-redis options or the legacy flat form).
@@ -54,8 +58,53 @@ pub struct RedisConnectionConfig {
 }
 
 impl RedisConnectionConfig {
+    /// The connection the JS layer normalised from the user's shape. Numbers are checked here (the
+    /// JS side sends them as written); `labels` maps a field to the option the user wrote it as (e.g.
+    /// `port` → `socket.port`), so the error names that one. A port of `NaN` (`parseInt` of an unset
+    /// variable) means "not set".
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| AdapterError::config("connection", e.to_string()))
+        let mut v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| AdapterError::config("connection", e.to_string()))?;
+        if let Some(map) = v.as_object_mut() {
+            let labels = map.remove("labels");
+            let label = |k: &str| -> String {
+                labels
+                    .as_ref()
+                    .and_then(|l| l.get(k))
+                    .and_then(|l| l.as_str())
+                    .unwrap_or(k)
+                    .to_string()
+            };
+            if map.get("port").and_then(|p| p.as_str()) == Some("NaN") {
+                map.remove("port");
+            }
+            let o = crate::core::options::Options::from_json(
+                &serde_json::Value::Object(map.clone()).to_string(),
+                "connection",
+            )?;
+            for (key, min, max) in [
+                ("port", 1, u16::MAX as u64),
+                ("database", 0, MAX_DATABASE),
+                ("connectTimeout", 1, MAX_TIMEOUT_MS),
+                ("commandTimeout", 1, MAX_TIMEOUT_MS),
+            ] {
+                match o.opt_int(key, min, max) {
+                    Ok(Some(n)) => {
+                        map.insert(key.to_string(), n.into());
+                    }
+                    Ok(None) => {
+                        map.remove(key);
+                    }
+                    Err(_) => {
+                        return Err(AdapterError::config(
+                            label(key),
+                            format!("must be an integer between {min} and {max}"),
+                        ))
+                    }
+                }
+            }
+        }
+        serde_json::from_value(v).map_err(|e| AdapterError::config("connection", e.to_string()))
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -551,6 +600,17 @@ mod tests {
         assert_eq!(c.port, Some(6380));
         assert_eq!(c.connect_timeout(), Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS));
         assert!(c.client().is_ok());
+    }
+
+    #[test]
+    fn numbers_are_checked_here_and_named_as_the_user_wrote_them() {
+        let c = RedisConnectionConfig::from_json(r#"{"port":"NaN","database":"3"}"#).unwrap();
+        assert_eq!((c.port, c.database), (None, Some(3)));
+        let e = RedisConnectionConfig::from_json(r#"{"port":70000,"labels":{"port":"socket.port"}}"#).unwrap_err();
+        assert!(e.js_message().contains("`socket.port`"), "{}", e.js_message());
+        let e = RedisConnectionConfig::from_json(r#"{"connectTimeout":"Infinity"}"#).unwrap_err();
+        assert!(e.js_message().contains("`connectTimeout`"));
+        assert!(RedisConnectionConfig::from_json(r#"{"database":-1}"#).is_err());
     }
 
     #[test]

@@ -334,4 +334,28 @@ describe('RedisEventAdapter', () => {
     expect(events.keyPrefix).toBe('env-ev:')
     expect(await events.isHealthy()).toBe(true)
   })
+
+  test('consumers of stopped processes are deleted once idle and holding nothing; one that holds an entry stays', async () => {
+    const p = prefix('gc')
+    const stream = `${p}gc:q:Step`
+    // two consumers of processes that are gone: one holds nothing, one holds an entry it never acknowledged
+    await raw.sendCommand(['XGROUP', 'CREATE', stream, 'motia', '0', 'MKSTREAM'])
+    await raw.sendCommand(['XADD', stream, '*', 'body', '{}'])
+    await raw.sendCommand(['XREADGROUP', 'GROUP', 'motia', 'ghost-holding', 'COUNT', '1', 'STREAMS', stream, '>'])
+    await raw.sendCommand(['XGROUP', 'CREATECONSUMER', stream, 'motia', 'ghost-idle'])
+    await new Promise((r) => setTimeout(r, 300))
+    const names = async () => (await raw.sendCommand(['XINFO', 'CONSUMERS', stream, 'motia'])).map((c) => c[1])
+    expect(await names()).toEqual(expect.arrayContaining(['ghost-holding', 'ghost-idle']))
+    // a new replica (its GC idle bound lowered from 10 min to 200 ms) collects them on its first maintenance pass
+    const c = spawnChild(CHILD, ['consume', REDIS_URL, p, 'gc', 'Step', JSON.stringify(QC)], children, { MOTIA_EVENTS_CONSUMER_GC_IDLE_MS: '200' })
+    await eventually(() => c.lines.includes('ready'), { timeout: 15000 })
+    await eventually(async () => !(await names()).includes('ghost-idle'), { timeout: 10000 }).catch(async (e) => {
+      const keys = []
+      for await (const k of raw.scanIterator({ MATCH: `${p}*` })) keys.push(k)
+      throw new Error(`${e.message}; consumers ${JSON.stringify(await names())}; keys ${JSON.stringify(keys)}; child lines ${JSON.stringify(c.lines)} stderr: ${c.stderr()}`)
+    })
+    const left = await names()
+    // its entry is still pending: it is never deleted with it (the new replica's own consumer may be listed too)
+    expect(left.filter((n) => n.startsWith('ghost-'))).toEqual(['ghost-holding'])
+  })
 })

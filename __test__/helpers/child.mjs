@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process'
 
 /**
  * Spawns `node script ...args`, collects its stdout lines as they come and its stderr, and records the process in
- * `children` so the suite can kill what is left. `exited` resolves `{code, signal}`.
+ * `children` so the suite can kill what is left; `env` adds variables. `exited` resolves `{code, signal}`.
  */
-export function spawnChild(script, args, children) {
-  const p = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+export function spawnChild(script, args, children, env = undefined) {
+  const p = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env })
   children.push(p)
   const lines = []
   let buf = ''

@@ -83,6 +83,18 @@ const ORPHAN_IDLE_MS: u64 = 1_000;
 /// How often a subscription looks for consumers of stopped processes, and how long one must have been idle.
 const GC_EVERY: Duration = Duration::from_secs(60);
 const GC_IDLE_MS: u64 = 600_000;
+
+/// How long a consumer that holds nothing must have been idle before it is deleted ([`GC_IDLE_MS`];
+/// `MOTIA_EVENTS_CONSUMER_GC_IDLE_MS` overrides it).
+fn gc_idle_ms() -> u64 {
+    static IDLE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *IDLE.get_or_init(|| {
+        std::env::var("MOTIA_EVENTS_CONSUMER_GC_IDLE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(GC_IDLE_MS)
+    })
+}
 /// Maintenance (refresh what we hold, claim what dead consumers held, renew leases) runs at least this often.
 const MAINTAIN_MAX: Duration = Duration::from_secs(3);
 
@@ -527,7 +539,7 @@ impl RedisEvents {
         Ok(owner)
     }
 
-    /// Deletes consumers of the group that hold nothing and were idle for [`GC_IDLE_MS`] (processes that stopped or
+    /// Deletes consumers of the group that hold nothing and were idle for [`gc_idle_ms`] (processes that stopped or
     /// died; each start adds one per subscription). Harmless for a live one: its next read creates it again.
     async fn forget_idle_consumers(&self, sub: &Sub) -> Result<()> {
         let info: Value = self
@@ -551,7 +563,7 @@ impl RedisEvents {
                 }
             }
             if let (Some(name), Some(0), Some(idle)) = (name, pending, idle) {
-                if idle as u64 >= GC_IDLE_MS && name != sub.consumer {
+                if idle as u64 >= gc_idle_ms() && name != sub.consumer {
                     gone.push(name);
                 }
             }

@@ -372,7 +372,7 @@ impl<T> LoopConn<T> {
             Phase::Resolving => Some(Instant::now() + LOOKUP_POLL),
             Phase::Idle | Phase::Closed => None,
         };
-        let io = if self.holding {
+        let io = if self.holding && self.pending() > 0 {
             let poll = Instant::now() + HOLD_POLL;
             Some(io.map_or(poll, |t| t.min(poll)))
         } else {
@@ -763,7 +763,9 @@ impl<T> LoopConn<T> {
     }
 
     fn write_some(&mut self, now: Instant) {
-        if self.written < self.out.len() {
+        if self.written >= self.out.len() {
+            self.holding = false; // nothing left to hold (answered, failed or closed meanwhile)
+        } else {
             if let Some(w) = &self.cfg.watch {
                 // a replica is being promoted: a write sent now could land on the master being replaced
                 self.holding = w.holding(now, self.cfg.connect_timeout);

@@ -183,18 +183,17 @@ function normalizeRedis(input) {
     if (host.trim() === '') throw configError(socket.host !== undefined ? 'socket.host' : 'host', 'must not be empty')
     out.host = host
   }
-  // numbers go to Rust as written (it checks them, naming the option as written here: `labels`);
-  // `parseInt(process.env.REDIS_PORT)` with the variable unset gives NaN: that means "not set" (default port)
+  // numbers go to Rust as written (it checks them, naming the option as written here: `labels`; a port of
+  // NaN, `parseInt` of an unset variable, means "not set" there). Non-finite numbers travel as text.
   const labels = {}
-  const num = (field, from, key, label, nanIsUnset = false) => {
+  const num = (field, from, key, label) => {
     const v = from[key]
     if (v === undefined || v === null || v === '' || out[field] !== undefined) return
-    if (typeof v === 'number' && Number.isNaN(v) && nanIsUnset) return
     out[field] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
     labels[field] = label
   }
-  num('port', socket, 'port', 'socket.port', true)
-  num('port', input, 'port', 'port', true)
+  num('port', socket, 'port', 'socket.port')
+  num('port', input, 'port', 'port')
   if (socket.path !== undefined) throw configError('socket.path', 'unix sockets are not supported; use host/port or url')
 
   const tls = socket.tls

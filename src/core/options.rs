@@ -27,15 +27,17 @@ impl Options {
     /// `what` names the whole object in the error when it is not one (e.g. `config`, `options`).
     pub fn from_json(text: &str, what: &str) -> Result<Self> {
         match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => Ok(Options {
-                map,
-                label: String::new(),
-            }),
-            Ok(Value::Null) => Ok(Options {
-                map: Map::new(),
-                label: String::new(),
-            }),
+            Ok(Value::Object(map)) => Ok(Self::from_map(map)),
+            Ok(Value::Null) => Ok(Self::from_map(Map::new())),
             _ => Err(AdapterError::config(what, "must be an object")),
+        }
+    }
+
+    /// An object already parsed (e.g. by a caller that rewrites it afterwards).
+    pub fn from_map(map: Map<String, Value>) -> Self {
+        Options {
+            map,
+            label: String::new(),
         }
     }
 

@@ -78,10 +78,7 @@ impl RedisConnectionConfig {
             if map.get("port").and_then(|p| p.as_str()) == Some("NaN") {
                 map.remove("port");
             }
-            let o = crate::core::options::Options::from_json(
-                &serde_json::Value::Object(map.clone()).to_string(),
-                "connection",
-            )?;
+            let o = crate::core::options::Options::from_map(map.clone());
             for (key, min, max) in [
                 ("port", 1, u16::MAX as u64),
                 ("database", 0, MAX_DATABASE),

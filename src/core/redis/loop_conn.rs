@@ -384,6 +384,12 @@ impl<T> LoopConn<T> {
         }
     }
 
+    /// The error of a connection to a server that is not (or no longer) the sentinel group's master.
+    fn not_master(&self) -> AdapterError {
+        let name = self.cfg.sentinel.as_ref().map_or("", |s| s.name.as_str());
+        not_master(&self.target.0, self.target.1, name)
+    }
+
     fn epoch_now(&self) -> u64 {
         self.cfg.watch.as_ref().map_or(0, |w| w.epoch())
     }
@@ -392,8 +398,8 @@ impl<T> LoopConn<T> {
     pub fn flush(&mut self, now: Instant) {
         if self.sock.is_some() && self.epoch != self.epoch_now() {
             // the sentinels announced a new master: what is pending goes there, in order
-            let name = self.cfg.sentinel.as_ref().map(|s| s.name.clone()).unwrap_or_default();
-            self.setback(now, not_master(&self.target.0, self.target.1, &name));
+            let err = self.not_master();
+            self.setback(now, err);
         }
         if let Some(t) = self.retry_at {
             if now < t {
@@ -836,8 +842,7 @@ impl<T> LoopConn<T> {
                     }
                     if check == Check::Master && !reply_says_master(&reply) {
                         // a replica, or a demoted master the sentinels still named: ask again
-                        let name = self.cfg.sentinel.as_ref().map(|s| s.name.clone()).unwrap_or_default();
-                        let err = not_master(&self.target.0, self.target.1, &name);
+                        let err = self.not_master();
                         self.setback(now, err);
                         return;
                     }
@@ -859,8 +864,7 @@ impl<T> LoopConn<T> {
                             ride_until,
                             deadline,
                         });
-                        let name = self.cfg.sentinel.as_ref().map(|s| s.name.clone()).unwrap_or_default();
-                        let err = not_master(&self.target.0, self.target.1, &name);
+                        let err = self.not_master();
                         self.setback(now, err);
                         return;
                     }

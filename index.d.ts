@@ -114,8 +114,27 @@ export interface RedisSentinelOptionsLike {
   [other: string]: unknown
 }
 
+/**
+ * Redis Cluster, as node-redis `createCluster` options (or a `createCluster()` instance: its options are read, it is
+ * never used or closed). Keys keep the 0.17 layout and are routed by slot; pipelines are split per slot and SCANs run
+ * on every master. `setMany` is atomic per slot only: hash-tag the trace id (`'{order-1}'`) for one atomic write.
+ * State, streams and cron only (`RedisEventAdapter` refuses a cluster for now).
+ */
+export interface RedisClusterOptionsLike {
+  /** Seed nodes (one reachable node is enough; the rest is discovered). Port default `6379`. */
+  rootNodes: Array<{ url?: string; socket?: { host?: string; port?: number; tls?: boolean } }>
+  /** Credentials, TLS and timeouts of every node (no `url`; `database` must be 0). */
+  defaults?: Omit<RedisClientOptionsLike, 'url'>
+  [other: string]: unknown
+}
+
 /** Every connection shape the Redis adapters accept. */
-export type RedisConnection = RedisClientLike | RedisClientOptionsLike | RedisLegacyConfig | RedisSentinelOptionsLike
+export type RedisConnection =
+  | RedisClientLike
+  | RedisClientOptionsLike
+  | RedisLegacyConfig
+  | RedisSentinelOptionsLike
+  | RedisClusterOptionsLike
 
 export interface RedisStateAdapterOptions {
   /**

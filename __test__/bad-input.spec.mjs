@@ -65,12 +65,12 @@ describe('cron TTLs', () => {
   })
 })
 
-test('a Cluster shape is refused instead of silently writing to 127.0.0.1:6379; a bad Sentinel shape names its field', () => {
-  expect(() => new RedisStateAdapter({ rootNodes: [{ url: 'redis://10.0.0.1:7000' }] })).toThrow(
-    expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringMatching(/rootNodes/) }),
-  )
+test('a bad Cluster or Sentinel shape names its field (never silently 127.0.0.1:6379)', () => {
   const bad = (conn, field) =>
     expect(() => new RedisCronAdapter(conn)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining(field) }))
+  bad({ rootNodes: [] }, 'rootNodes')
+  bad({ rootNodes: [{ socket: { host: '10.0.0.1', port: 'x' } }] }, 'rootNodes[0].socket.port')
+  bad({ rootNodes: [{ url: 'redis://10.0.0.1:7000' }], nodeAddressMap: {} }, 'nodeAddressMap')
   bad({ sentinelRootNodes: [{ host: '10.0.0.1', port: 26379 }] }, '`name`')
   bad({ sentinelRootNodes: [], name: 'mymaster' }, '`sentinelRootNodes`')
   bad({ sentinelRootNodes: [{ host: '10.0.0.1', port: 'x' }], name: 'mymaster' }, '`sentinelRootNodes[0].port`')

@@ -74,3 +74,13 @@ export async function compareAll(cases, impls, { rounds = Number(process.env.BEN
   process.stderr.write('\n')
   return rows
 }
+
+/** The value the Redis state benches write (about 300 bytes of JSON). */
+export const orderValue = { id: 'order-123', status: 'paid', amount: 42.5, items: [{ sku: 'a', qty: 2 }, { sku: 'b', qty: 1 }], note: 'x'.repeat(200) }
+
+/** Writes `count` keys `k0..` into `trace` of state adapter `s`, 500 at a time. */
+export async function fillGroup(s, trace, count, value = orderValue) {
+  for (let i = 0; i < count; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => s.set(trace, `k${i + j}`, { ...value, i: i + j })))
+  }
+}

@@ -4,12 +4,12 @@
 // In the table "ours" is the sentinel connection and "upstream" the standalone one: ratio = sentinel / standalone.
 import { RedisStateAdapter } from 'motia-native-adapters'
 import { randomUUID } from 'node:crypto'
-import { run, printTable, compareAll } from './lib.mjs'
+import { run, printTable, compareAll, orderValue, fillGroup } from './lib.mjs'
 import { startSentinelGroup } from '../__test__/helpers/sentinel.mjs'
 
 const scale = Number(process.env.BENCH_SCALE || 1)
 const n = (x) => Math.max(10, Math.round(x * scale))
-const value = { id: 'order-123', status: 'paid', amount: 42.5, items: [{ sku: 'a', qty: 2 }, { sku: 'b', qty: 1 }], note: 'x'.repeat(200) }
+const value = orderValue
 
 const group = await startSentinelGroup()
 try {
@@ -19,11 +19,7 @@ try {
     ours: new RedisStateAdapter(group.connection, { keyPrefix: `${base}sentinel:` }),
     upstream: new RedisStateAdapter({ socket: { host: '127.0.0.1', port: master } }, { keyPrefix: `${base}standalone:` }),
   }
-  const fill = async (s, trace, count) => {
-    for (let i = 0; i < count; i += 500) {
-      await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => s.set(trace, `k${i + j}`, { ...value, i: i + j })))
-    }
-  }
+  const fill = fillGroup
   const cases = []
   for (const c of [1, 64]) {
     const total = c === 1 ? n(4000) : n(40000)

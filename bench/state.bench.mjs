@@ -5,12 +5,12 @@ import { RedisStateAdapter as Upstream } from '@motiadev/adapter-redis-state'
 import { createClient } from 'redis'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
-import { run, printTable, compareAll } from './lib.mjs'
+import { run, printTable, compareAll, orderValue } from './lib.mjs'
 
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const scale = Number(process.env.BENCH_SCALE || 1)
 const n = (x) => Math.max(10, Math.round(x * scale))
-const value = { id: 'order-123', status: 'paid', amount: 42.5, items: [{ sku: 'a', qty: 2 }, { sku: 'b', qty: 1 }], note: 'x'.repeat(200) }
+const value = orderValue
 
 const base = `bench:${randomUUID().slice(0, 8)}:`
 const mk = {

@@ -11,7 +11,9 @@
  *     rejectUnauthorized, ca, cert, key}, username, password, database}`;
  *  3. the legacy flat form `{host, port, password, username, database, keyPrefix, ttl, socket}`;
  *  4. node-redis `createSentinel` options `{sentinelRootNodes: [{host, port}], name, nodeClientOptions?,
- *     sentinelClientOptions?}`: the master is asked of the sentinels on every connect (Rust follows failovers).
+ *     sentinelClientOptions?}`: the master is asked of the sentinels on every connect (Rust follows failovers);
+ *  5. node-redis `createCluster` options `{rootNodes: [{url} | {socket: {host, port}}], defaults?}` or a
+ *     node-redis cluster instance (its options are read; it is never used or closed): Redis Cluster.
  */
 const { configError, fromNative } = require('./errors.js')
 const { resolveConfig: nativeResolveConfig } = require('./native.js')
@@ -146,8 +148,87 @@ function normalizeSentinel(input) {
   return { connection, legacy }
 }
 
+/** node-redis `createCluster` options we read. */
+const CLUSTER_KEYS = ['rootNodes', 'defaults']
+/** `createCluster` options about node-redis' own routing and pools: accepted and ignored. */
+const CLUSTER_IGNORED = ['useReplicas', 'minimizeConnections', 'maxCommandRedirections', 'modules', 'functions', 'scripts', 'RESP', 'commandOptions', 'clientSideCache', 'typeMapping', 'clientInfoTag']
+const KNOWN_CLUSTER_KEYS = new Set([...CLUSTER_KEYS, ...CLUSTER_IGNORED, ...FLAT_OPTION_KEYS])
+
+function isClusterInstance(x) {
+  return x !== null && typeof x === 'object' && typeof x.nodeClient === 'function' && 'masters' in x
+}
+
+/** One `rootNodes` entry → `{host, port}` plus what its URL carries (credentials, TLS). */
+function clusterNode(n, i) {
+  const label = `rootNodes[${i}]`
+  if (!isPlainObject(n)) throw configError(label, 'must be { url } or { socket: { host, port } }')
+  const url = optString(n, 'url', `${label}.url`)
+  if (url !== undefined) {
+    if (!/^rediss?:\/\//i.test(url)) throw configError(`${label}.url`, 'must start with redis:// or rediss://')
+    let u
+    try {
+      u = new URL(url)
+    } catch {
+      throw configError(`${label}.url`, 'is not a valid URL')
+    }
+    if (u.hostname === '') throw configError(`${label}.url`, 'must name a host')
+    const out = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port === '' ? 6379 : Number(u.port) }
+    const extra = { tls: /^rediss:/i.test(url) }
+    if (u.username !== '') extra.username = decodeURIComponent(u.username)
+    if (u.password !== '') extra.password = decodeURIComponent(u.password)
+    return { node: out, extra }
+  }
+  const socket = n.socket ?? n
+  if (!isPlainObject(socket)) throw configError(`${label}.socket`, 'must be an object')
+  const host = optString(socket, 'host', `${label}.socket.host`) ?? 'localhost'
+  if (host.trim() === '') throw configError(`${label}.socket.host`, 'must not be empty')
+  const port = optInt(socket, 'port', `${label}.socket.port`, 1, 65535) ?? 6379
+  return { node: { host, port }, extra: { tls: socket.tls !== undefined && socket.tls !== false } }
+}
+
+/** `createCluster` options → the connection of every node (from `defaults`) plus `cluster: {nodes}`. */
+function normalizeCluster(input) {
+  for (const k of Object.keys(input)) {
+    if (!KNOWN_CLUSTER_KEYS.has(k)) {
+      throw configError(k, k === 'nodeAddressMap'
+        ? 'is not supported: the addresses the cluster announces must be reachable from here'
+        : `is not a Redis Cluster option we know (${CLUSTER_KEYS.join(', ')})`)
+    }
+  }
+  if (!Array.isArray(input.rootNodes) || input.rootNodes.length === 0) {
+    throw configError('rootNodes', 'must be a non-empty array of { url } or { socket: { host, port } }')
+  }
+  const nodes = input.rootNodes.map(clusterNode)
+  const defaults = input.defaults ?? {}
+  if (!isPlainObject(defaults)) throw configError('defaults', 'must be an object')
+  if (defaults.url !== undefined) throw configError('defaults.url', 'is not used with a cluster: rootNodes name the servers')
+  const { connection } = normalizeRedis(defaults)
+  delete connection.host
+  delete connection.port
+  const first = nodes[0].extra
+  if (connection.username === undefined && first.username !== undefined) connection.username = first.username
+  if (connection.password === undefined && first.password !== undefined) connection.password = first.password
+  if (nodes.some((n) => n.extra.tls)) connection.tls = true
+  if (connection.database !== undefined && Number(connection.database) !== 0) {
+    throw configError('defaults.database', 'Redis Cluster has database 0 only')
+  }
+  delete connection.database
+  connection.cluster = { nodes: nodes.map((n) => n.node) }
+  const legacy = {}
+  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
+  return { connection, legacy }
+}
+
 function normalizeRedis(input) {
   if (input === undefined || input === null) input = {}
+  if (isClusterInstance(input)) {
+    const opts = input._options ?? input.options
+    if (!isPlainObject(opts) || !Array.isArray(opts.rootNodes)) {
+      throw configError('connection', 'cannot read the options of this node-redis cluster instance: pass the createCluster options object ({ rootNodes, defaults }) instead')
+    }
+    return normalizeCluster(opts)
+  }
+  if (isPlainObject(input) && input.rootNodes !== undefined) return normalizeCluster(input)
   if (isSentinelInstance(input)) {
     throw configError('connection', 'a node-redis sentinel instance does not expose its options: pass the createSentinel options object ({ sentinelRootNodes, name, ... }) instead')
   }
@@ -157,7 +238,6 @@ function normalizeRedis(input) {
     input = isPlainObject(opts) ? opts : {}
   } else if (isPlainObject(input)) {
     for (const k of Object.keys(input)) {
-      if (k === 'rootNodes') continue // a clearer message below
       if (!KNOWN_REDIS_KEYS.has(k)) {
         throw configError(k, `is not a Redis connection option we know (${REDIS_KEYS.join(', ')}); a typo would otherwise connect with defaults`)
       }
@@ -165,9 +245,6 @@ function normalizeRedis(input) {
   }
   if (!isPlainObject(input)) {
     throw configError('connection', 'expected a node-redis client, node-redis options or {host, port, ...}')
-  }
-  if (input.rootNodes !== undefined) {
-    throw configError('rootNodes', 'Redis Cluster connections are not supported yet; give one server (url, or socket {host, port}) or sentinels (sentinelRootNodes)')
   }
   const out = {}
   const socket = input.socket === undefined || input.socket === null ? {} : input.socket

@@ -4,7 +4,8 @@
 //! - The connection is opened on first use (or eagerly by [`RedisHandle::warm_up`]); every
 //!   concurrent call shares it and Redis pipelines them on one socket.
 //! - Riding through restarts: a command that finds the server unreachable (refused, dropped) or
-//!   busy with a transient reply (`LOADING`, `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`) waits and is
+//!   busy with a transient reply (`LOADING`, `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`, and on a
+//!   cluster a `MOVED` that still names a dead master while its replica is promoted) waits and is
 //!   sent again (backoff 10 ms doubling to 200 ms) until it succeeds or `connect_timeout` has passed
 //!   since it was called; then it fails with `MOTIA_CONNECT`/`MOTIA_TIMEOUT`/`MOTIA_BACKEND`. A
 //!   one-second blip is invisible to callers; a server that never returns is not waited for forever.
@@ -18,6 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use serde::Deserialize;
 
+use super::cluster::{ClusterConn, ClusterSource, ClusterSpec};
 use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch, HOLD_POLL};
 use crate::error::{AdapterError, Result};
 
@@ -55,6 +57,9 @@ pub struct RedisConnectionConfig {
     /// Redis Sentinel: the master is asked of these sentinels on every connect (`host`/`port`/`url`
     /// are then unused; the other fields apply to the data nodes).
     pub sentinel: Option<SentinelConfig>,
+    /// Redis Cluster: the seed nodes (`host`/`port`/`url` are then unused; credentials and TLS apply
+    /// to every node).
+    pub cluster: Option<ClusterSpec>,
 }
 
 impl RedisConnectionConfig {
@@ -124,6 +129,18 @@ impl RedisConnectionConfig {
     }
 
     fn client_for(&self, at: Option<(&str, u16)>) -> Result<redis::Client> {
+        let (info, certs) = self.info_for(at)?;
+        match certs {
+            Some(certs) => {
+                redis::Client::build_with_tls(info, certs).map_err(|e| AdapterError::config("socket.ca", e.to_string()))
+            }
+            None => redis::Client::open(info).map_err(|e| AdapterError::config("connection", e.to_string())),
+        }
+    }
+
+    /// The connection info of the configured server (or of `at`), and the TLS roots and client
+    /// certificate when some are given.
+    fn info_for(&self, at: Option<(&str, u16)>) -> Result<(redis::ConnectionInfo, Option<redis::TlsCertificates>)> {
         let url = if at.is_some() { None } else { self.url.as_ref() };
         let mut info = match url {
             Some(url) => url
@@ -195,10 +212,27 @@ impl RedisConnectionConfig {
                 client_tls,
                 root_cert: self.ca.clone().map(String::into_bytes),
             };
-            redis::Client::build_with_tls(info, certs).map_err(|e| AdapterError::config("socket.ca", e.to_string()))
+            Ok((info, Some(certs)))
         } else {
-            redis::Client::open(info).map_err(|e| AdapterError::config("connection", e.to_string()))
+            Ok((info, None))
         }
+    }
+
+    /// The cluster client (every seed node with this config's credentials and TLS).
+    fn cluster_source(&self, spec: &ClusterSpec) -> Result<ClusterSource> {
+        spec.validate()?;
+        if self.database.is_some_and(|d| d != 0) {
+            return Err(AdapterError::config("database", "Redis Cluster has database 0 only"));
+        }
+        let mut infos = Vec::new();
+        let mut certs = None;
+        for n in &spec.nodes {
+            let (info, c) = self.info_for(Some((&n.host, n.port)))?;
+            infos.push(info);
+            certs = c;
+        }
+        let client = super::cluster::build_client(infos, certs, self.connect_timeout(), self.command_timeout())?;
+        Ok(ClusterSource::new(client, self.clone()))
     }
 }
 
@@ -232,8 +266,13 @@ fn transient(e: &redis::RedisError) -> bool {
     e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() || transient_code(e.code())
 }
 
+/// `MOVED` means the command did not run; it lasts past redis-rs' own redirects only while a
+/// cluster still names a dead master as a slot's owner (before its replica is promoted).
 fn transient_code(code: Option<&str>) -> bool {
-    matches!(code, Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"))
+    matches!(
+        code,
+        Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "MOVED")
+    )
 }
 
 /// A transient error reply inside a pipeline's replies (every command of a pipeline gets `LOADING`
@@ -257,6 +296,23 @@ fn readonly_reply(v: &Value) -> bool {
     }
 }
 
+/// A whole SCAN loop: `page(cursor)` from cursor 0 until the server hands 0 back, keys into `all`.
+async fn scan_loop<F, Fut>(all: &mut Vec<String>, mut page: F) -> Result<()>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<(u64, Vec<String>)>>,
+{
+    let mut cursor = 0;
+    loop {
+        let (next, found) = page(cursor).await?;
+        all.extend(found);
+        cursor = next;
+        if cursor == 0 {
+            return Ok(());
+        }
+    }
+}
+
 const RIDE_FIRST_DELAY: Duration = Duration::from_millis(10);
 const RIDE_MAX_DELAY: Duration = Duration::from_millis(200);
 
@@ -264,8 +320,43 @@ enum Slot {
     Idle,
     /// The connection, its generation (a failed one is dropped only if it is still current) and
     /// the sentinel epoch it was made in (it is dropped once the master switched).
-    Ready(u64, u64, ConnectionManager),
+    Ready(u64, u64, Conn),
     Closed,
+}
+
+/// The shared connection: to one server, or to a cluster (pipelines split per slot).
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConn),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// Where the server is: fixed, or asked of sentinels on every connect.
@@ -276,6 +367,8 @@ enum Source {
         config: RedisConnectionConfig,
         watch: std::sync::Arc<SentinelWatch>,
     },
+    /// A Redis Cluster, found from its seed nodes.
+    Cluster(Box<ClusterSource>),
 }
 
 /// Shared, lazily-connected, auto-reconnecting Redis connection.
@@ -295,9 +388,16 @@ fn closed() -> AdapterError {
 impl RedisHandle {
     pub fn new(config: &RedisConnectionConfig) -> Result<Self> {
         crate::core::tls::install_crypto_provider();
-        let source = match &config.sentinel {
-            None => Source::Fixed(config.client()?),
-            Some(spec) => {
+        let source = match (&config.sentinel, &config.cluster) {
+            (None, Some(cluster)) => Source::Cluster(Box::new(config.cluster_source(cluster)?)),
+            (None, None) => Source::Fixed(config.client()?),
+            (Some(_), Some(_)) => {
+                return Err(AdapterError::config(
+                    "rootNodes",
+                    "give either cluster nodes or sentinels, not both",
+                ))
+            }
+            (Some(spec), None) => {
                 spec.validate()?;
                 // the data nodes' settings are checked now, at an address that is never used
                 config.client_at(&spec.nodes[0].host, spec.nodes[0].port)?;
@@ -336,8 +436,13 @@ impl RedisHandle {
     pub fn sentinel_watch(&self) -> Option<&std::sync::Arc<SentinelWatch>> {
         match &self.source {
             Source::Sentinel { watch, .. } => Some(watch),
-            Source::Fixed(_) => None,
+            Source::Fixed(_) | Source::Cluster(_) => None,
         }
+    }
+
+    /// Whether this is a Redis Cluster (keys of one call may live on different nodes).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.source, Source::Cluster(_))
     }
 
     fn epoch(&self) -> u64 {
@@ -346,13 +451,22 @@ impl RedisHandle {
 
     /// A client for the server to use now, for dedicated connections (pub/sub, blocking reads):
     /// the configured server, or the master the sentinels name at this moment.
+    /// On a cluster: one of the masters in turn.
     pub async fn client_now(&self) -> Result<redis::Client> {
+        if let Source::Cluster(c) = &self.source {
+            let masters = match self.conn().await {
+                Ok(Conn::Cluster(mut conn)) => super::cluster::masters(&mut conn.0).await.unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            return c.next_node(&masters);
+        }
         Ok(self.client_and_master().await?.0)
     }
 
     async fn client_and_master(&self) -> Result<(redis::Client, Option<(String, u16)>)> {
         match &self.source {
             Source::Fixed(c) => Ok((c.clone(), None)),
+            Source::Cluster(c) => Ok((c.next_node(&[])?, None)),
             Source::Sentinel { spec, config, .. } => {
                 let spec = spec.clone();
                 let budget = self.connect_timeout;
@@ -364,7 +478,7 @@ impl RedisHandle {
         }
     }
 
-    fn current(&self) -> Result<Option<(u64, ConnectionManager)>> {
+    fn current(&self) -> Result<Option<(u64, Conn)>> {
         let mut slot = self
             .slot
             .lock()
@@ -392,11 +506,11 @@ impl RedisHandle {
     }
 
     /// Returns the shared connection, connecting first if needed (bounded by `connect_timeout`).
-    pub async fn conn(&self) -> Result<ConnectionManager> {
+    pub async fn conn(&self) -> Result<Conn> {
         Ok(self.conn_gen().await?.1)
     }
 
-    async fn conn_gen(&self) -> Result<(u64, ConnectionManager)> {
+    async fn conn_gen(&self) -> Result<(u64, Conn)> {
         if let Some(c) = self.current()? {
             return Ok(c);
         }
@@ -410,6 +524,10 @@ impl RedisHandle {
             .set_number_of_retries(0);
         let epoch = self.epoch();
         let connect = async {
+            if let Source::Cluster(c) = &self.source {
+                let conn = c.client.get_async_connection().await.map_err(classify)?;
+                return Ok(Conn::Cluster(ClusterConn(conn)));
+            }
             let (client, master) = self.client_and_master().await?;
             let mut manager = ConnectionManager::new_with_config(client, config)
                 .await
@@ -425,7 +543,7 @@ impl RedisHandle {
                     return Err(not_master(&host, port, &spec.name));
                 }
             }
-            Ok(manager)
+            Ok(Conn::Single(manager))
         };
         let manager = match tokio::time::timeout(self.connect_timeout + Duration::from_millis(250), connect).await {
             Ok(Ok(m)) => m,
@@ -458,7 +576,7 @@ impl RedisHandle {
     async fn ride<T, F, Fut>(&self, op: F) -> Result<T>
     where
         T: redis::FromRedisValue,
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<Value>>,
     {
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
@@ -540,13 +658,29 @@ impl RedisHandle {
             .await
     }
 
-    /// Every key matching `pattern` (full SCAN, deduplicated: SCAN may return a key twice).
+    /// Every key matching `pattern` (full SCAN, deduplicated: SCAN may return a key twice). On a
+    /// cluster: a SCAN loop on every master.
     pub async fn scan_all(&self, pattern: &str, count: usize) -> Result<Vec<String>> {
-        let mut cursor: u64 = 0;
         let mut all = Vec::new();
-        loop {
-            let (next, found): (u64, Vec<String>) = self
-                .cmd(
+        if self.is_cluster() {
+            for node in &self.cluster_masters().await? {
+                scan_loop(&mut all, |cursor| {
+                    self.ride(move |conn| async move {
+                        let Conn::Cluster(mut c) = conn else {
+                            return Ok(Value::Nil);
+                        };
+                        let (next, found) = super::cluster::scan_page(&mut c.0, node, cursor, pattern, count).await?;
+                        Ok(Value::Array(vec![
+                            Value::BulkString(next.to_string().into_bytes()),
+                            Value::Array(found.into_iter().map(|k| Value::BulkString(k.into_bytes())).collect()),
+                        ]))
+                    })
+                })
+                .await?;
+            }
+        } else {
+            scan_loop(&mut all, |cursor| async move {
+                self.cmd(
                     redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
@@ -554,16 +688,29 @@ impl RedisHandle {
                         .arg("COUNT")
                         .arg(count),
                 )
-                .await?;
-            all.extend(found);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
+                .await
+            })
+            .await?;
         }
         all.sort_unstable();
         all.dedup();
         Ok(all)
+    }
+
+    /// The cluster's masters now (`host`, `port`).
+    async fn cluster_masters(&self) -> Result<Vec<(String, u16)>> {
+        self.ride(|conn| async move {
+            let Conn::Cluster(mut c) = conn else {
+                return Ok(Value::Nil);
+            };
+            let m = super::cluster::masters(&mut c.0).await?;
+            Ok(Value::Array(
+                m.into_iter()
+                    .map(|(h, p)| Value::Array(vec![Value::BulkString(h.into_bytes()), Value::Int(p.into())]))
+                    .collect(),
+            ))
+        })
+        .await
     }
 
     /// Drops the connection. In-flight commands finish; new ones fail with `MOTIA_CLOSED`.
@@ -580,7 +727,7 @@ mod tests {
 
     #[test]
     fn transient_replies_are_waited_out_others_are_not() {
-        for code in ["LOADING", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"] {
+        for code in ["LOADING", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN", "MOVED"] {
             assert!(transient_code(Some(code)), "{code}");
         }
         for code in ["WRONGTYPE", "NOSCRIPT", "ERR", "READONLY"] {

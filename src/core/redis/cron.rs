@@ -38,8 +38,8 @@ pub struct RedisCronLocks {
 impl RedisCronLocks {
     pub fn new(redis: Arc<RedisHandle>, prefix: String, instance_id: String, release_guard_ms: u64) -> Self {
         RedisCronLocks {
+            keys: CronKeys::new(prefix).clustered(redis.is_cluster()),
             redis,
-            keys: CronKeys::new(prefix),
             instance_id,
             release_guard_ms,
             acquire: Script::new(scripts::ACQUIRE),
@@ -229,8 +229,21 @@ impl RedisCronLocks {
     /// Deletes the unreleased locks this instance holds (atomically per batch). Returns the count.
     pub async fn release_all_owned(&self) -> Result<i64> {
         let keys = self.scan_lock_keys().await?;
+        // on a cluster one script call touches one slot
+        let groups: Vec<Vec<String>> = if self.redis.is_cluster() {
+            let mut by_slot: std::collections::HashMap<redis::cluster_routing::Slot, Vec<String>> = Default::default();
+            for k in keys {
+                by_slot
+                    .entry(redis::cluster_routing::Slot::for_key(&k))
+                    .or_default()
+                    .push(k);
+            }
+            by_slot.into_values().collect()
+        } else {
+            vec![keys]
+        };
         let mut total = 0;
-        for chunk in keys.chunks(200) {
+        for chunk in groups.iter().flat_map(|g| g.chunks(200)) {
             let mut inv = self.shutdown.prepare_invoke();
             for k in chunk {
                 inv.key(k);

@@ -99,15 +99,27 @@ pub const DEFAULT_CRON_PREFIX: &str = "motia:cron:lock:";
 pub const CRON_FENCE_NAMESPACE: &str = "motia:cron:fence:";
 
 /// Key naming of the cron locks: STRING `${prefix}${jobName}` holding the lock JSON (0.17 layout),
-/// plus a fencing counter `motia:cron:fence:${prefix}${jobName}`.
+/// plus a fencing counter `motia:cron:fence:${prefix}${jobName}` (on a Redis Cluster
+/// `motia:cron:fence:{tag}${prefix}${jobName}`, the tag putting it in the lock key's slot so the
+/// acquire script touches one slot while the lock key keeps the 0.17 name).
 #[derive(Debug, Clone)]
 pub struct CronKeys {
     prefix: String,
+    clustered: bool,
 }
 
 impl CronKeys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        CronKeys { prefix: prefix.into() }
+        CronKeys {
+            prefix: prefix.into(),
+            clustered: false,
+        }
+    }
+
+    /// The layout on a Redis Cluster (fence keys tagged into their lock key's slot).
+    pub fn clustered(mut self, on: bool) -> Self {
+        self.clustered = on;
+        self
     }
 
     pub fn lock(&self, job: &str) -> String {
@@ -115,7 +127,17 @@ impl CronKeys {
     }
 
     pub fn fence(&self, job: &str) -> String {
-        format!("{}{}{}", CRON_FENCE_NAMESPACE, self.prefix, job)
+        if self.clustered {
+            let lock = self.lock(job);
+            format!(
+                "{}{{{}}}{}",
+                CRON_FENCE_NAMESPACE,
+                super::cluster::colocated_tag(&lock),
+                lock
+            )
+        } else {
+            format!("{}{}{}", CRON_FENCE_NAMESPACE, self.prefix, job)
+        }
     }
 
     pub fn all_pattern(&self) -> String {
@@ -137,6 +159,15 @@ mod cron_tests {
         assert_eq!(k.lock("daily-report"), "motia:cron:lock:daily-report");
         assert_eq!(k.fence("daily-report"), "motia:cron:fence:motia:cron:lock:daily-report");
         assert!(!k.fence("x").starts_with(DEFAULT_CRON_PREFIX));
+        let c = CronKeys::new(DEFAULT_CRON_PREFIX).clustered(true);
+        assert_eq!(
+            c.fence("daily"),
+            "motia:cron:fence:{motia:cron:lock:daily}motia:cron:lock:daily"
+        );
+        for job in ["a}b", "{x}", "{}", "a{b"] {
+            use redis::cluster_routing::Slot;
+            assert_eq!(Slot::for_key(c.fence(job)), Slot::for_key(c.lock(job)), "{job}");
+        }
         assert_eq!(k.all_pattern(), "motia:cron:lock:*");
         assert_eq!(k.job_of("motia:cron:lock:a:b"), Some("a:b"));
     }

@@ -62,9 +62,14 @@ pub struct LoopConfig {
 }
 
 impl LoopConfig {
-    /// `Ok(None)` when this connection needs what the JS-thread path does not do yet (TLS, RESP3):
+    /// `Ok(None)` when this connection needs what the JS-thread path does not do yet (TLS, RESP3,
+    /// Redis Cluster):
     /// the caller keeps the tokio path for it.
     pub fn from_config(config: &RedisConnectionConfig) -> Result<Option<LoopConfig>> {
+        if config.cluster.is_some() {
+            // slot routing is on the tokio path only (for now)
+            return Ok(None);
+        }
         let sentinel = match &config.sentinel {
             Some(s) => {
                 s.validate()?;

@@ -1,5 +1,6 @@
 //! Redis backend: one shared connection type, key naming, Lua scripts, and one module per adapter.
 
+pub mod cluster;
 pub mod connection;
 pub mod cron;
 pub mod events;

@@ -243,6 +243,21 @@ impl RedisState {
         F: FnMut(&mut redis::Pipeline, &[String]) -> usize,
         G: FnMut(&[String], Vec<Value>) -> Result<()>,
     {
+        if self.redis.is_cluster() {
+            // keys of every master first, then the commands per batch one by one (a multi-key command
+            // is split per slot by the cluster client; one pipeline may not span slots)
+            let keys = self.redis.scan_all(pattern, scan_count()).await?;
+            for chunk in keys.chunks(scan_count()) {
+                let mut pipe = redis::pipe();
+                add(&mut pipe, chunk);
+                let mut replies = Vec::new();
+                for c in pipe.cmd_iter() {
+                    replies.push(self.redis.cmd::<Value>(c).await?);
+                }
+                take(chunk, replies)?;
+            }
+            return Ok(());
+        }
         let mut cursor: u64 = 0;
         let mut pending: Vec<String> = Vec::new();
         let mut first = true;

@@ -1,0 +1,242 @@
+// Redis Cluster: state, streams and cron on a private cluster (3 masters + 3 replicas on free loopback ports,
+// started here and stopped by PID) give the results a standalone Redis gives, with keys on every master;
+// then kill -9 of a master under writers.
+import { jest } from '@jest/globals'
+import { createCluster } from 'redis'
+import { RedisStateAdapter, RedisCronAdapter, RedisStreamAdapterManager, RedisEventAdapter, ErrorCodes, adaptersFromEnv } from 'motia-native-adapters'
+import { eventually, uniquePrefix, requireRedis, REDIS_URL } from './helpers/env.mjs'
+import { startCluster } from './helpers/cluster.mjs'
+import { redisCmd } from './helpers/sentinel.mjs'
+
+jest.setTimeout(120000)
+
+let cluster
+beforeAll(async () => {
+  await requireRedis()
+  cluster = await startCluster()
+}, 60000)
+afterAll(() => cluster?.stop())
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const TRACES = 300
+const sortBy = (f) => (a, b) => (f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0)
+
+/** The same writes and reads on `conn`; returns what the reads gave. */
+async function stateWorkload(conn, prefix) {
+  const state = new RedisStateAdapter(conn, { keyPrefix: prefix })
+  try {
+    const writes = []
+    for (let t = 0; t < TRACES; t++) {
+      writes.push(state.set(`trace-${t}`, 'a', { t, v: 'a' }))
+      writes.push(state.setMany(`trace-${t}`, { b: t, c: [t, 'c'] }))
+    }
+    await Promise.all(writes)
+    const got = {}
+    got.gets = await Promise.all([0, 7, 150, 299].map((t) => state.get(`trace-${t}`, 'a')))
+    got.exists = await Promise.all([state.exists?.('trace-1', 'b'), state.exists?.('trace-1', 'zz')])
+    got.group = (await state.getGroup('trace-42')).map((v) => JSON.stringify(v)).sort()
+    got.keys = (await state.keys('trace-42')).sort()
+    got.traceIds = (await state.traceIds()).sort()
+    got.items = (await state.items({})).sort(sortBy((i) => `${i.groupId}/${i.key}`))
+    got.filtered = (await state.items({ groupId: 'trace-9', filter: [{ valueKey: 'v', operation: 'eq', value: 'a' }] }))
+    got.deleted = await state.delete('trace-3', 'a')
+    await state.clear('trace-4')
+    got.afterClear = await state.keys('trace-4')
+    got.afterDelete = (await state.keys('trace-3')).sort()
+    for (let t = 0; t < TRACES; t++) await state.clear(`trace-${t}`)
+    got.empty = await state.traceIds()
+    return got
+  } finally {
+    await state.cleanup()
+  }
+}
+
+test('state on the cluster gives what standalone Redis gives, with keys on every master', async () => {
+  const p = uniquePrefix('clu')
+  const state = new RedisStateAdapter(cluster.connection, { keyPrefix: `${p}spread:` })
+  try {
+    await Promise.all(Array.from({ length: TRACES }, (_, t) => state.set(`t${t}`, 'k', t)))
+    const masters = await cluster.masters()
+    expect(masters.size).toBe(3)
+    for (const port of masters.keys()) {
+      expect((await cluster.keysOn(port, `${p}spread:*`)).length).toBeGreaterThan(TRACES / 6)
+    }
+    expect((await state.traceIds()).length).toBe(TRACES)
+    expect((await state.items({})).length).toBe(TRACES)
+  } finally {
+    for (let t = 0; t < TRACES; t++) await state.clear(`t${t}`)
+    await state.cleanup()
+  }
+  const onCluster = await stateWorkload(cluster.connection, `${p}state:`)
+  const standalone = await stateWorkload({ url: REDIS_URL }, `${p}state:`)
+  expect(onCluster.traceIds.length).toBe(TRACES)
+  expect(onCluster.items.length).toBe(TRACES * 3)
+  expect(onCluster.filtered).toEqual([expect.objectContaining({ groupId: 'trace-9', key: 'a' })])
+  expect(onCluster).toEqual(standalone)
+})
+
+test('setMany is atomic per slot: a hash-tagged trace is written in one transaction on one node', async () => {
+  const p = uniquePrefix('clu')
+  const state = new RedisStateAdapter(cluster.connection, { keyPrefix: `${p}` })
+  try {
+    const values = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i]))
+    await state.setMany('{order-1}', values)
+    const holders = []
+    for (const port of (await cluster.masters()).keys()) {
+      if ((await cluster.keysOn(port, `${p}*`)).length > 0) holders.push(port)
+    }
+    expect(holders.length).toBe(1)
+    expect((await state.getGroup('{order-1}')).length).toBe(50)
+    // a plain trace id spreads its keys over the masters; each slot's part is one MULTI/EXEC
+    await state.setMany('plain', values)
+    expect((await state.keys('plain')).length).toBe(50)
+  } finally {
+    await state.clear('{order-1}')
+    await state.clear('plain')
+    await state.cleanup()
+  }
+})
+
+test('streams on the cluster: items, groups and subscriptions across masters', async () => {
+  const p = uniquePrefix('clu')
+  const manager = new RedisStreamAdapterManager(cluster.connection, { keyPrefix: `${p}stream:` })
+  try {
+    const stream = manager.createStream('orders')
+    const seen = []
+    await stream.subscribe({ groupId: 'g7' }, (e) => seen.push(e.data.id))
+    await Promise.all(Array.from({ length: 60 }, (_, i) => stream.set(`g${i % 20}`, `o${i}`, { n: i })))
+    const masters = await cluster.masters()
+    let holders = 0
+    for (const port of masters.keys()) if ((await cluster.keysOn(port, `${p}stream:*`)).length > 0) holders++
+    expect(holders).toBe(3)
+    expect(await stream.get('g3', 'o3')).toEqual(expect.objectContaining({ id: 'o3', n: 3 }))
+    expect((await stream.getGroup('g3')).map((i) => i.id).sort()).toEqual(['o23', 'o3', 'o43'])
+    await eventually(() => seen.length === 3, { timeout: 5000 })
+    expect(seen.sort()).toEqual(['o27', 'o47', 'o7'])
+    expect(await stream.delete('g3', 'o3')).toEqual(expect.objectContaining({ id: 'o3' }))
+    expect((await stream.getGroup('g3')).length).toBe(2)
+    for (let g = 0; g < 20; g++) await stream.clear(`g${g}`)
+    let left = 0
+    for (const port of masters.keys()) left += (await cluster.keysOn(port, `${p}stream:*`)).length
+    expect(left).toBe(0)
+  } finally {
+    await manager.shutdown()
+  }
+})
+
+test('cron on the cluster: one holder per job, the fence in the lock key\'s slot, shutdown releases locks on every master', async () => {
+  const p = uniquePrefix('clu')
+  const a = new RedisCronAdapter(cluster.connection, { keyPrefix: `${p}cron:`, instanceId: 'a' })
+  const b = new RedisCronAdapter(cluster.connection, { keyPrefix: `${p}cron:`, instanceId: 'b' })
+  try {
+    const jobs = Array.from({ length: 30 }, (_, i) => `job-${i}`)
+    const won = await Promise.all(jobs.flatMap((j) => [a.acquireLock(j, 30000), b.acquireLock(j, 30000)]))
+    for (let i = 0; i < jobs.length; i++) expect([won[2 * i], won[2 * i + 1]].filter(Boolean).length).toBe(1)
+    const lock = won.find((l) => l && l.jobName === 'job-0')
+    const lockKey = `${p}cron:job-0`
+    // the fence counter shares the lock key's slot (a one-slot acquire script)
+    const slotOf = async (key) => Number(await redisCmd(cluster.ports[0], ['CLUSTER', 'KEYSLOT', key]))
+    expect(await slotOf(`motia:cron:fence:{${lockKey}}${lockKey}`)).toBe(await slotOf(lockKey))
+    expect(lock.fencingToken).toBeGreaterThan(0)
+    const masters = await cluster.masters()
+    let holders = 0
+    for (const port of masters.keys()) if ((await cluster.keysOn(port, `${p}cron:*`)).length > 0) holders++
+    expect(holders).toBe(3)
+    expect((await a.getActiveLocks()).length + (await b.getActiveLocks()).length).toBe(2 * jobs.length)
+    await a.shutdown()
+    await b.shutdown()
+    let left = 0
+    for (const port of masters.keys()) left += (await cluster.keysOn(port, `${p}cron:*`)).length
+    expect(left).toBe(0)
+  } finally {
+    await a.shutdown().catch(() => {})
+    await b.shutdown().catch(() => {})
+  }
+})
+
+test('config: a createCluster instance, REDIS_CLUSTER_NODES, and clear errors for what is not supported', async () => {
+  const p = uniquePrefix('clu')
+  const nodeRedis = createCluster({ rootNodes: [{ url: `redis://127.0.0.1:${cluster.ports[1]}` }] })
+  const fromInstance = new RedisStateAdapter(nodeRedis, { keyPrefix: `${p}state:` })
+  const env = adaptersFromEnv({ STATE_ADAPTER: 'redis', REDIS_CLUSTER_NODES: `127.0.0.1:${cluster.ports[2]}`, REDIS_KEY_PREFIX: p })
+  try {
+    await fromInstance.set('t', 'k', { ok: 1 })
+    expect(await env.state.get('t', 'k')).toEqual({ ok: 1 })
+    expect(nodeRedis.isOpen).toBe(false) // read, never used
+  } finally {
+    await fromInstance.clear('t')
+    await fromInstance.cleanup()
+    await env.state.cleanup()
+  }
+  expect(() => new RedisStateAdapter({ rootNodes: [] })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('rootNodes') }))
+  expect(() => new RedisStateAdapter({ rootNodes: [{ socket: { host: '127.0.0.1', port: 70000 } }] })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('rootNodes[0].socket.port') }))
+  expect(() => new RedisStateAdapter({ rootNodes: [{ url: 'http://x' }] })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG }))
+  expect(() => new RedisStateAdapter({ rootNodes: cluster.rootNodes, nodeAddressMap: {} })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('nodeAddressMap') }))
+  expect(() => new RedisStateAdapter({ rootNodes: cluster.rootNodes, defaults: { database: 2 } })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('database 0') }))
+  expect(() => new RedisEventAdapter(cluster.connection)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('Redis Cluster') }))
+  // a password in a root node's URL is used, and never shown
+  const wrong = new RedisStateAdapter({ rootNodes: [{ url: `redis://:hunter2secret@127.0.0.1:${cluster.ports[0]}` }], defaults: { socket: { connectTimeout: 1500 } } })
+  const err = await wrong.get('t', 'k').then(() => null, (e) => e)
+  expect(err).not.toBeNull()
+  expect(String(err.message)).not.toContain('hunter2secret')
+  await wrong.cleanup()
+})
+
+test('kill -9 of a master under writers: the replica takes its slots, no acknowledged write lost', async () => {
+  const p = uniquePrefix('clufail')
+  const conn = { ...cluster.connection, defaults: { socket: { connectTimeout: 15000 } } }
+  const state = new RedisStateAdapter(conn, { keyPrefix: p })
+  const acked = []
+  const errors = []
+  let stop = false
+  let lastAck = Date.now()
+  let gap = 0
+  const writer = (w) =>
+    (async () => {
+      for (let i = 0; !stop; i++) {
+        const id = `${w}-${i}`
+        try {
+          await state.set(`t${i % 50}`, id, i)
+          const now = Date.now()
+          gap = Math.max(gap, now - lastAck)
+          lastAck = now
+          acked.push([`t${i % 50}`, id])
+        } catch (e) {
+          errors.push(`${e.code} ${e.message}`)
+          await sleep(20)
+        }
+      }
+    })()
+  const writers = [0, 1, 2, 3].map(writer)
+  try {
+    await sleep(500)
+    const before = await cluster.masters()
+    const victim = [...before.keys()][0]
+    lastAck = Date.now()
+    gap = 0
+    const t0 = Date.now()
+    await cluster.kill(victim)
+    await eventually(async () => {
+      const now = await cluster.masters()
+      return now.size === 3 && !now.has(victim)
+    }, { timeout: 30000, interval: 100 })
+    const promoted = Date.now() - t0
+    await sleep(2000)
+    stop = true
+    await Promise.all(writers)
+    console.log(`cluster failover: master ${victim} killed, replica promoted after ${promoted} ms; longest write gap ${gap} ms; acked ${acked.length}; errors ${errors.length}`)
+    expect(errors).toEqual([])
+    const missing = []
+    for (let i = 0; i < acked.length; i += 500) {
+      const chunk = acked.slice(i, i + 500)
+      const got = await Promise.all(chunk.map(([t, k]) => state.get(t, k)))
+      chunk.forEach((c, j) => got[j] === null && missing.push(c.join('/')))
+    }
+    expect(missing).toEqual([])
+  } finally {
+    stop = true
+    await Promise.all(writers)
+    for (let t = 0; t < 50; t++) await state.clear(`t${t}`).catch(() => {})
+    await state.cleanup()
+  }
+})

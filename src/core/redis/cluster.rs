@@ -3,15 +3,19 @@
 //! redis-rs routes single commands by key (and splits MGET/DEL/UNLINK/EXISTS per slot), follows
 //! `MOVED`/`ASK` and refreshes its slot map. It refuses pipelines whose keys span slots
 //! (`CrossSlot`) and sends an unrouted `SCAN` to one random node, which silently returns only that
-//! node's keys. So [`ClusterConn`] splits every pipeline per slot (sub-pipelines run concurrently,
-//! replies put back in the caller's order; a `MULTI`/`EXEC` pipeline becomes one transaction per
-//! slot), and [`scan_masters`] runs a SCAN loop on every master. The 0.17 key layout is kept: keys
+//! node's keys, and splits a multi-key command into one command per slot (1,000 GETs for an MGET of
+//! 1,000 keys). So [`ClusterConn`] splits every pipeline per master, from its own copy of the slot
+//! map (sub-pipelines run concurrently, replies put back in the caller's order; a `MULTI`/`EXEC`
+//! pipeline becomes one transaction per slot; `MOVED` replies inside a pipeline, which redis-rs
+//! does not follow, are sent again where they point), multi-key commands go per key through that
+//! ([`per_key`]), and `RedisHandle::scan_all` runs a SCAN loop on every master. The 0.17 key layout is kept: keys
 //! of one trace may live on different nodes, so `setMany` is atomic per slot only (hash-tag the
 //! trace id, `{trace}`, for one atomic write). Our own keys that a script touches together with an
 //! upstream key are tagged into that key's slot ([`colocated_tag`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use futures::future::{join_all, BoxFuture};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
@@ -129,6 +133,58 @@ pub fn slot_of(cmd: &Cmd) -> Option<Slot> {
     key_of(cmd).map(Slot::for_key)
 }
 
+/// How the replies of a multi-key command split per key (see [`per_key`]) are put back together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// `MGET`: the values in key order.
+    Array,
+    /// `UNLINK`/`DEL`/`EXISTS`: the sum of the counts.
+    Sum,
+}
+
+/// A multi-key command as one command per key in one pipeline, which [`ClusterConn`] sends as one
+/// sub-pipeline per master (redis-rs would send one command per slot: ~1,000 for 1,000 keys).
+pub fn per_key(cmd: &Cmd) -> Option<(Pipeline, Fold)> {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        Arg::Simple(b) => Some(b),
+        _ => None,
+    });
+    let name = args.next()?.to_ascii_uppercase();
+    let (single, fold): (&str, Fold) = match name.as_slice() {
+        b"MGET" => ("GET", Fold::Array),
+        b"UNLINK" => ("UNLINK", Fold::Sum),
+        b"DEL" => ("DEL", Fold::Sum),
+        b"EXISTS" => ("EXISTS", Fold::Sum),
+        _ => return None,
+    };
+    let keys: Vec<&[u8]> = args.collect();
+    if keys.len() < 2 {
+        return None;
+    }
+    let mut pipe = redis::pipe();
+    for k in keys {
+        pipe.cmd(single).arg(k);
+    }
+    Some((pipe, fold))
+}
+
+/// The reply the multi-key command would have given, from its per-key replies.
+pub fn fold(how: Fold, replies: Vec<Value>) -> Value {
+    match how {
+        Fold::Array => Value::Array(replies),
+        Fold::Sum => {
+            let mut sum = 0;
+            for r in replies {
+                match r {
+                    Value::Int(n) => sum += n,
+                    other => return other,
+                }
+            }
+            Value::Int(sum)
+        }
+    }
+}
+
 /// Where a `MOVED` reply says the slot now lives.
 fn moved_to(v: &Value) -> Option<(String, u16)> {
     match v {
@@ -144,26 +200,131 @@ fn moved_to(v: &Value) -> Option<(String, u16)> {
 /// How often one slot's commands follow `MOVED` before its reply is given back as it is.
 const MAX_REDIRECTS: usize = 5;
 
-/// The cluster connection, splitting pipelines per slot (see the module doc).
+/// Which master serves each slot, as `CLUSTER SLOTS` last said: pipelines are grouped per node
+/// with it (one sub-pipeline per master, not per slot). Loaded on first use and again after a
+/// `MOVED` or a failed node; a command whose slot it does not know is routed by redis-rs.
+/// A node's address: host and port.
+type Node = (String, u16);
+
+#[derive(Default)]
+struct SlotTable {
+    /// The masters, and for each slot it knows the index of its master (redis-rs' `Slot` does not
+    /// give its number out, so the table is keyed by it).
+    map: RwLock<(Vec<Node>, HashMap<Slot, usize>)>,
+    stale: AtomicBool,
+}
+
+impl SlotTable {
+    fn node(&self, slot: Slot) -> Option<(String, u16)> {
+        let map = self.map.read().ok()?;
+        map.1.get(&slot).map(|&i| map.0[i].clone())
+    }
+
+    fn needs_load(&self) -> bool {
+        self.stale.load(Ordering::Relaxed) || self.map.read().map(|m| m.1.is_empty()).unwrap_or(true)
+    }
+
+    async fn load(&self, conn: &mut ClusterConnection) {
+        self.stale.store(false, Ordering::Relaxed);
+        let reply = conn
+            .route_command(
+                redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await;
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut slots = HashMap::new();
+        if let Ok(Value::Array(entries)) = reply {
+            for e in entries {
+                let Value::Array(e) = e else { continue };
+                let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+                    (e.first(), e.get(1), e.get(2))
+                else {
+                    continue;
+                };
+                let host = master
+                    .first()
+                    .and_then(|h| redis::from_redis_value_ref::<String>(h).ok());
+                let port = match master.get(1) {
+                    Some(Value::Int(p)) => u16::try_from(*p).ok(),
+                    _ => None,
+                };
+                if let (Some(host), Some(port), Ok(start), Ok(end)) =
+                    (host, port, u16::try_from(*start), u16::try_from(*end))
+                {
+                    // an empty host means "the node you asked": unknown here, left to redis-rs
+                    if !host.is_empty() && host != "?" {
+                        let node = (host, port);
+                        let i = nodes.iter().position(|n| *n == node).unwrap_or_else(|| {
+                            nodes.push(node);
+                            nodes.len() - 1
+                        });
+                        slots.extend((start..=end).filter_map(Slot::new).map(|s| (s, i)));
+                    }
+                }
+            }
+        } else {
+            self.stale.store(true, Ordering::Relaxed);
+        }
+        if let Ok(mut m) = self.map.write() {
+            *m = (nodes, slots);
+        }
+    }
+}
+
+/// The cluster connection, splitting pipelines per node and per slot (see the module doc).
 #[derive(Clone)]
-pub struct ClusterConn(pub ClusterConnection);
+pub struct ClusterConn {
+    pub conn: ClusterConnection,
+    slots: Arc<SlotTable>,
+}
+
+/// Where a group of a pipeline's commands goes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Target {
+    /// A master known from the slot table (non-transactional pipelines).
+    Node(String, u16),
+    /// One slot (transactions, and slots the table does not know), or no key at all.
+    Slot(Option<Slot>),
+}
 
 impl ClusterConn {
+    pub fn new(conn: ClusterConnection) -> Self {
+        ClusterConn {
+            conn,
+            slots: Arc::new(SlotTable::default()),
+        }
+    }
+
     async fn split(&mut self, pipeline: &Pipeline, atomic: bool) -> redis::RedisResult<Vec<Value>> {
-        let mut groups: Vec<(Option<Slot>, Vec<usize>)> = Vec::new();
-        let mut index: HashMap<Option<Slot>, usize> = HashMap::new();
         let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
+        if !atomic && self.slots.needs_load() {
+            self.slots.load(&mut self.conn).await;
+        }
+        let mut groups: Vec<(Target, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<Target, usize> = HashMap::new();
         for (i, c) in cmds.iter().enumerate() {
             let slot = slot_of(c);
-            let g = *index.entry(slot).or_insert_with(|| {
-                groups.push((slot, Vec::new()));
+            let target = match slot.and_then(|s| if atomic { None } else { self.slots.node(s) }) {
+                Some((host, port)) => Target::Node(host, port),
+                None => Target::Slot(slot),
+            };
+            let g = *index.entry(target.clone()).or_insert_with(|| {
+                groups.push((target, Vec::new()));
                 groups.len() - 1
             });
             groups[g].1.push(i);
         }
-        let runs = groups.iter().map(|(slot, idx)| {
+        let runs = groups.iter().map(|(target, idx)| {
             let group: Vec<&Cmd> = idx.iter().map(|&i| cmds[i]).collect();
-            run_slot(self.0.clone(), group, *slot, atomic)
+            let conn = self.conn.clone();
+            let slots = self.slots.clone();
+            async move {
+                match target {
+                    Target::Slot(slot) => run_slot(conn, group, *slot, atomic).await,
+                    Target::Node(host, port) => run_node(conn, &slots, group, host, *port).await,
+                }
+            }
         });
         let results = join_all(runs).await;
         let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
@@ -175,6 +336,62 @@ impl ClusterConn {
         let out: Vec<Value> = out.into_iter().map(|v| v.unwrap_or(Value::Nil)).collect();
         Ok(if atomic { vec![Value::Array(out)] } else { out })
     }
+}
+
+/// Commands of several slots that the slot table puts on one master, as one pipeline to it. Those
+/// answered `MOVED` (the table was stale: not run there), or all of them when the node is gone from
+/// redis-rs' pool (not sent), go again per slot, and the table reloads.
+async fn run_node(
+    mut conn: ClusterConnection,
+    slots: &SlotTable,
+    cmds: Vec<&Cmd>,
+    host: &str,
+    port: u16,
+) -> redis::RedisResult<Vec<Value>> {
+    let mut sub = redis::pipe();
+    for c in &cmds {
+        sub.add_command((*c).clone());
+    }
+    let route = SingleNodeRoutingInfo::ByAddress {
+        host: host.to_string(),
+        port,
+    };
+    let (mut values, again): (Vec<Value>, Vec<usize>) = match conn.route_pipeline(sub, 0, cmds.len(), route).await {
+        Ok(values) => {
+            let moved = (0..values.len()).filter(|&i| moved_to(&values[i]).is_some()).collect();
+            (values, moved)
+        }
+        // the node left redis-rs' pool (it died): nothing was sent, every command goes per slot
+        Err(e) if e.kind() == redis::ErrorKind::ClusterConnectionNotFound => {
+            (vec![Value::Nil; cmds.len()], (0..cmds.len()).collect())
+        }
+        Err(e) => {
+            slots.stale.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    };
+    if again.is_empty() {
+        return Ok(values);
+    }
+    slots.stale.store(true, Ordering::Relaxed);
+    let mut per_slot: Vec<(Option<Slot>, Vec<usize>)> = Vec::new();
+    for &i in &again {
+        let slot = slot_of(cmds[i]);
+        match per_slot.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, v)) => v.push(i),
+            None => per_slot.push((slot, vec![i])),
+        }
+    }
+    let again = per_slot.iter().map(|(slot, idx)| {
+        let group: Vec<&Cmd> = idx.iter().map(|&i| cmds[i]).collect();
+        run_slot(conn.clone(), group, *slot, false)
+    });
+    for ((_, idx), r) in per_slot.iter().zip(join_all(again).await) {
+        for (&i, v) in idx.iter().zip(r?) {
+            values[i] = v;
+        }
+    }
+    Ok(values)
 }
 
 /// One slot's commands as one pipeline (one `MULTI`/`EXEC` when `atomic`), one reply per command.
@@ -266,7 +483,7 @@ async fn redirect(conn: &mut ClusterConnection, cmd: &Cmd, (host, port): (String
 
 impl redis::aio::ConnectionLike for ClusterConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.0.req_packed_command(cmd)
+        self.conn.req_packed_command(cmd)
     }
 
     fn req_packed_commands<'a>(
@@ -367,6 +584,28 @@ mod tests {
         assert_eq!(k(redis::cmd("EVAL").arg("return 1").arg(0)), None);
         assert_eq!(k(redis::cmd("SCAN").arg(0)), None);
         assert_eq!(k(&redis::cmd("PING")), None);
+    }
+
+    #[test]
+    fn multi_key_commands_split_per_key_and_fold_back() {
+        let (pipe, how) = per_key(redis::cmd("MGET").arg("a").arg("b")).unwrap();
+        assert_eq!(how, Fold::Array);
+        let names: Vec<Vec<u8>> = pipe.cmd_iter().map(|c| c.get_packed_command()).collect();
+        assert_eq!(
+            names,
+            vec![
+                redis::cmd("GET").arg("a").get_packed_command(),
+                redis::cmd("GET").arg("b").get_packed_command()
+            ]
+        );
+        assert_eq!(per_key(redis::cmd("UNLINK").arg("a").arg("b")).unwrap().1, Fold::Sum);
+        assert!(per_key(redis::cmd("MGET").arg("a")).is_none());
+        assert!(per_key(redis::cmd("SET").arg("a").arg("b")).is_none());
+        assert_eq!(
+            fold(Fold::Sum, vec![Value::Int(1), Value::Int(0), Value::Int(1)]),
+            Value::Int(2)
+        );
+        assert_eq!(fold(Fold::Array, vec![Value::Nil]), Value::Array(vec![Value::Nil]));
     }
 
     #[test]

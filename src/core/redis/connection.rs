@@ -455,7 +455,7 @@ impl RedisHandle {
     pub async fn client_now(&self) -> Result<redis::Client> {
         if let Source::Cluster(c) = &self.source {
             let masters = match self.conn().await {
-                Ok(Conn::Cluster(mut conn)) => super::cluster::masters(&mut conn.0).await.unwrap_or_default(),
+                Ok(Conn::Cluster(mut conn)) => super::cluster::masters(&mut conn.conn).await.unwrap_or_default(),
                 _ => Vec::new(),
             };
             return c.next_node(&masters);
@@ -526,7 +526,7 @@ impl RedisHandle {
         let connect = async {
             if let Source::Cluster(c) = &self.source {
                 let conn = c.client.get_async_connection().await.map_err(classify)?;
-                return Ok(Conn::Cluster(ClusterConn(conn)));
+                return Ok(Conn::Cluster(ClusterConn::new(conn)));
             }
             let (client, master) = self.client_and_master().await?;
             let mut manager = ConnectionManager::new_with_config(client, config)
@@ -642,6 +642,13 @@ impl RedisHandle {
     }
 
     pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        if self.is_cluster() {
+            if let Some((pipe, how)) = super::cluster::per_key(cmd) {
+                let replies: Vec<Value> = self.query(&pipe).await?;
+                return redis::from_redis_value(super::cluster::fold(how, replies))
+                    .map_err(|e| AdapterError::Backend(format!("unexpected Redis reply: {e}")));
+            }
+        }
         self.ride(|mut conn| async move { cmd.query_async::<Value>(&mut conn).await })
             .await
     }
@@ -669,7 +676,8 @@ impl RedisHandle {
                         let Conn::Cluster(mut c) = conn else {
                             return Ok(Value::Nil);
                         };
-                        let (next, found) = super::cluster::scan_page(&mut c.0, node, cursor, pattern, count).await?;
+                        let (next, found) =
+                            super::cluster::scan_page(&mut c.conn, node, cursor, pattern, count).await?;
                         Ok(Value::Array(vec![
                             Value::BulkString(next.to_string().into_bytes()),
                             Value::Array(found.into_iter().map(|k| Value::BulkString(k.into_bytes())).collect()),
@@ -703,7 +711,7 @@ impl RedisHandle {
             let Conn::Cluster(mut c) = conn else {
                 return Ok(Value::Nil);
             };
-            let m = super::cluster::masters(&mut c.0).await?;
+            let m = super::cluster::masters(&mut c.conn).await?;
             Ok(Value::Array(
                 m.into_iter()
                     .map(|(h, p)| Value::Array(vec![Value::BulkString(h.into_bytes()), Value::Int(p.into())]))

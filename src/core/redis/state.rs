@@ -245,7 +245,7 @@ impl RedisState {
     {
         if self.redis.is_cluster() {
             // keys of every master first, then the commands per batch one by one (a multi-key command
-            // is split per slot by the cluster client; one pipeline may not span slots)
+            // is split per key and sent as one pipeline per master, see `RedisHandle::cmd`)
             let keys = self.redis.scan_all(pattern, scan_count()).await?;
             for chunk in keys.chunks(scan_count()) {
                 let mut pipe = redis::pipe();

@@ -128,13 +128,24 @@ export interface RedisClusterOptionsLike {
   [other: string]: unknown
 }
 
+/** Ours, accepted next to the fields of every plain-object connection shape. */
+export interface RedisDurabilityOptions {
+  /**
+   * After every call, `WAIT waitReplicas waitTimeout`: a call resolves only once that many replicas have its
+   * writes, so an acknowledged write survives a failover to one of them (Sentinel, Cluster, or a master with
+   * replicas). Fewer in time: the call rejects with `MOTIA_BACKEND` (the write was made on the master and is not
+   * undone). Costs one round trip per call (a read's WAIT returns at once); such a connection uses the tokio
+   * path. Default `0` (no WAIT).
+   */
+  waitReplicas?: number
+  /** Milliseconds a call waits for `waitReplicas`. Default `1000`; must be shorter than `commandTimeout`. */
+  waitTimeout?: number
+}
+
 /** Every connection shape the Redis adapters accept. */
 export type RedisConnection =
   | RedisClientLike
-  | RedisClientOptionsLike
-  | RedisLegacyConfig
-  | RedisSentinelOptionsLike
-  | RedisClusterOptionsLike
+  | ((RedisClientOptionsLike | RedisLegacyConfig | RedisSentinelOptionsLike | RedisClusterOptionsLike) & RedisDurabilityOptions)
 
 export interface RedisStateAdapterOptions {
   /**

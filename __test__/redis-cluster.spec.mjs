@@ -158,7 +158,7 @@ test('config: a createCluster instance, REDIS_CLUSTER_NODES, and clear errors fo
   const p = uniquePrefix('clu')
   const nodeRedis = createCluster({ rootNodes: [{ url: `redis://127.0.0.1:${cluster.ports[1]}` }] })
   const fromInstance = new RedisStateAdapter(nodeRedis, { keyPrefix: `${p}state:` })
-  const env = adaptersFromEnv({ STATE_ADAPTER: 'redis', REDIS_CLUSTER_NODES: `127.0.0.1:${cluster.ports[2]}`, REDIS_KEY_PREFIX: p })
+  const env = adaptersFromEnv({ STATE_ADAPTER: 'redis', REDIS_CLUSTER_NODES: `127.0.0.1:${cluster.ports[2]}`, REDIS_KEY_PREFIX: p, REDIS_WAIT_REPLICAS: '1' })
   try {
     await fromInstance.set('t', 'k', { ok: 1 })
     expect(await env.state.get('t', 'k')).toEqual({ ok: 1 })
@@ -173,6 +173,19 @@ test('config: a createCluster instance, REDIS_CLUSTER_NODES, and clear errors fo
   expect(() => new RedisStateAdapter({ rootNodes: [{ url: 'http://x' }] })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG }))
   expect(() => new RedisStateAdapter({ rootNodes: cluster.rootNodes, nodeAddressMap: {} })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('nodeAddressMap') }))
   expect(() => new RedisStateAdapter({ rootNodes: cluster.rootNodes, defaults: { database: 2 } })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('database 0') }))
+  // waitReplicas on a cluster: WAIT goes to every master (each has one replica here)
+  const durable = new RedisStateAdapter({ ...cluster.connection, waitReplicas: 1 }, { keyPrefix: `${p}wait:` })
+  await Promise.all(Array.from({ length: 30 }, (_, i) => durable.set(`t${i}`, 'k', i)))
+  expect(await durable.get('t7', 'k')).toBe(7)
+  for (let i = 0; i < 30; i++) await durable.clear(`t${i}`)
+  await durable.cleanup()
+  const tooMany = new RedisStateAdapter({ ...cluster.connection, waitReplicas: 2, waitTimeout: 200 }, { keyPrefix: `${p}wait:` })
+  await expect(tooMany.set('t', 'k', 1)).rejects.toEqual(expect.objectContaining({ code: ErrorCodes.BACKEND, message: expect.stringContaining('waitReplicas') }))
+  await tooMany.cleanup()
+  const plain = new RedisStateAdapter(cluster.connection, { keyPrefix: `${p}wait:` })
+  expect(await plain.get('t', 'k')).toBe(1) // written on the master, not undone
+  await plain.clear('t')
+  await plain.cleanup()
   expect(() => new RedisEventAdapter(cluster.connection)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('Redis Cluster') }))
   // a password in a root node's URL is used, and never shown
   const wrong = new RedisStateAdapter({ rootNodes: [{ url: `redis://:hunter2secret@127.0.0.1:${cluster.ports[0]}` }], defaults: { socket: { connectTimeout: 1500 } } })

@@ -115,6 +115,38 @@ test('a name no sentinel monitors fails with MOTIA_CONFIG; unreachable sentinels
   await lost.cleanup()
 })
 
+test('waitReplicas: a call resolves once the replica has its write; a frozen replica makes it reject with MOTIA_BACKEND; bad values are MOTIA_CONFIG', async () => {
+  const p = uniquePrefix('wait')
+  const replica = group.ports.replica
+  const state = new RedisStateAdapter({ ...group.connection, waitReplicas: 1, waitTimeout: 300 }, { keyPrefix: p })
+  const onReplica = new RedisStateAdapter({ socket: { host: '127.0.0.1', port: replica } }, { keyPrefix: p })
+  const frozen = group.data.get(replica)
+  try {
+    for (let i = 0; i < 20; i++) {
+      await state.set('t', `k${i}`, { i })
+      // confirmed means the replica has it the moment the call resolved
+      expect(await onReplica.get('t', `k${i}`)).toEqual({ i })
+    }
+    frozen.kill('SIGSTOP')
+    const t0 = Date.now()
+    const err = await state.set('t', 'late', 1).then(() => null, (e) => e)
+    expect(err).toEqual(expect.objectContaining({ code: ErrorCodes.BACKEND, message: expect.stringContaining('waitReplicas') }))
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250)
+    frozen.kill('SIGCONT')
+    await eventually(() => state.set('t', 'again', 2).then(() => true, () => false), { timeout: 10000 })
+    expect(await onReplica.get('t', 'again')).toBe(2)
+  } finally {
+    frozen.kill('SIGCONT')
+    await state.clear('t').catch(() => {})
+    await state.cleanup()
+    await onReplica.cleanup()
+  }
+  const bad = (conn, field) => expect(() => new RedisStateAdapter(conn)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining(field) }))
+  bad({ ...group.connection, waitReplicas: -1 }, 'waitReplicas')
+  bad({ ...group.connection, waitReplicas: 'two' }, 'waitReplicas')
+  bad({ url: 'redis://127.0.0.1:6379', waitReplicas: 1, waitTimeout: 40000 }, 'waitTimeout')
+})
+
 /**
  * Writers on both paths (2 `set` on the event-loop path, 1 `setMany` on tokio, 1 `emit`), a stream subscriber and an
  * event consumer; `disrupt(oldMaster)` makes the failover. Then: no call rejected, every acknowledged write on the new

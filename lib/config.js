@@ -14,6 +14,8 @@
  *     sentinelClientOptions?}`: the master is asked of the sentinels on every connect (Rust follows failovers);
  *  5. node-redis `createCluster` options `{rootNodes: [{url} | {socket: {host, port}}], defaults?}` or a
  *     node-redis cluster instance (its options are read; it is never used or closed): Redis Cluster.
+ * Every plain-object shape may add ours: `waitReplicas` (n) and `waitTimeout` (ms): a call resolves only
+ * once n replicas have its writes (`WAIT`), else it rejects with MOTIA_BACKEND.
  */
 const { configError, fromNative } = require('./errors.js')
 const { resolveConfig: nativeResolveConfig } = require('./native.js')
@@ -91,13 +93,15 @@ const FLAT_OPTION_KEYS = ['keyPrefix', 'ttl', 'streamName', 'commandTimeout', 'l
  * ignored, so a config written for node-redis works unchanged.
  */
 const NODE_REDIS_IGNORED = ['name', 'pingInterval', 'disableOfflineQueue', 'readonly', 'legacyMode', 'isolationPoolOptions', 'scripts', 'modules', 'functions', 'RESP', 'commandsQueueMaxLength', 'clientInfoTag', 'disableClientInfo', 'commandOptions', 'clientSideCache', 'emitInvalidate', 'maxCommandsInFlight', 'unstableResp3', 'typeMapping']
-const KNOWN_REDIS_KEYS = new Set([...REDIS_KEYS, ...FLAT_OPTION_KEYS, ...NODE_REDIS_IGNORED])
+/** Ours, in every connection shape: `WAIT waitReplicas waitTimeout` after each call (checked in Rust). */
+const DURABILITY_KEYS = ['waitReplicas', 'waitTimeout']
+const KNOWN_REDIS_KEYS = new Set([...REDIS_KEYS, ...FLAT_OPTION_KEYS, ...NODE_REDIS_IGNORED, ...DURABILITY_KEYS])
 
 /** node-redis `createSentinel` options we read. */
 const SENTINEL_KEYS = ['sentinelRootNodes', 'name', 'nodeClientOptions', 'sentinelClientOptions']
 /** `createSentinel` options about node-redis' own pools and scans: accepted and ignored. */
 const SENTINEL_IGNORED = ['maxCommandRediscovers', 'masterPoolSize', 'replicaPoolSize', 'scanInterval', 'passthroughClientErrorEvents', 'reserveClient', 'commandOptions', 'clientSideCache', 'RESP', 'typeMapping', 'modules', 'functions', 'scripts']
-const KNOWN_SENTINEL_KEYS = new Set([...SENTINEL_KEYS, ...SENTINEL_IGNORED, ...FLAT_OPTION_KEYS])
+const KNOWN_SENTINEL_KEYS = new Set([...SENTINEL_KEYS, ...SENTINEL_IGNORED, ...FLAT_OPTION_KEYS, ...DURABILITY_KEYS])
 
 function isSentinelInstance(x) {
   return x !== null && typeof x === 'object' && typeof x.getMasterNode === 'function' && typeof x.getSentinelNode === 'function'
@@ -152,7 +156,7 @@ function normalizeSentinel(input) {
 const CLUSTER_KEYS = ['rootNodes', 'defaults']
 /** `createCluster` options about node-redis' own routing and pools: accepted and ignored. */
 const CLUSTER_IGNORED = ['useReplicas', 'minimizeConnections', 'maxCommandRedirections', 'modules', 'functions', 'scripts', 'RESP', 'commandOptions', 'clientSideCache', 'typeMapping', 'clientInfoTag']
-const KNOWN_CLUSTER_KEYS = new Set([...CLUSTER_KEYS, ...CLUSTER_IGNORED, ...FLAT_OPTION_KEYS])
+const KNOWN_CLUSTER_KEYS = new Set([...CLUSTER_KEYS, ...CLUSTER_IGNORED, ...FLAT_OPTION_KEYS, ...DURABILITY_KEYS])
 
 function isClusterInstance(x) {
   return x !== null && typeof x === 'object' && typeof x.nodeClient === 'function' && 'masters' in x
@@ -219,7 +223,19 @@ function normalizeCluster(input) {
   return { connection, legacy }
 }
 
+/** Any accepted connection shape → `{ connection, legacy }` (see the top of this file). */
 function normalizeRedis(input) {
+  const result = normalizeShape(input)
+  if (isPlainObject(input)) {
+    for (const k of DURABILITY_KEYS) {
+      const v = input[k]
+      if (v !== undefined && v !== null) result.connection[k] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
+    }
+  }
+  return result
+}
+
+function normalizeShape(input) {
   if (input === undefined || input === null) input = {}
   if (isClusterInstance(input)) {
     const opts = input._options ?? input.options

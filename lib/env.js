@@ -70,6 +70,15 @@ function nodeOptions(env, conn) {
 }
 
 function redisConnection(env) {
+  const conn = redisShape(env)
+  const waitReplicas = int(env, 'REDIS_WAIT_REPLICAS', { min: 0 })
+  if (waitReplicas !== undefined) conn.waitReplicas = waitReplicas
+  const waitTimeout = int(env, 'REDIS_WAIT_TIMEOUT', { min: 1 })
+  if (waitTimeout !== undefined) conn.waitTimeout = waitTimeout
+  return conn
+}
+
+function redisShape(env) {
   if (str(env, 'REDIS_CLUSTER_NODES') !== undefined) {
     if (str(env, 'REDIS_SENTINELS') !== undefined) throw configError('REDIS_CLUSTER_NODES', 'give either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both')
     const rootNodes = hostPorts(env, 'REDIS_CLUSTER_NODES', 6379).map((socket) => ({ socket }))
@@ -104,7 +113,7 @@ function prefix(env, name, suffix) {
  * or KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_GROUP_ID; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
  * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS, or REDIS_SENTINELS (host:port,…) + REDIS_SENTINEL_NAME
  * (+ REDIS_SENTINEL_PASSWORD) with the same credentials for the data nodes, or REDIS_CLUSTER_NODES (host:port,…:
- * Redis Cluster seed nodes, same credentials); REDIS_KEY_PREFIX (base for the three prefixes) or
+ * Redis Cluster seed nodes, same credentials); REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT (ms) (`waitReplicas`); REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
  * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL (postgres); CRON_MYSQL_URL or MYSQL_URL (mysql); CRON_TABLE.
  */

@@ -31,6 +31,10 @@ pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_DATABASE: u64 = 1 << 20;
 /// The longest `connectTimeout` / `commandTimeout` accepted (ms; node's timer limit).
 pub const MAX_TIMEOUT_MS: u64 = (1 << 31) - 1;
+/// The most replicas `waitReplicas` may ask for.
+pub const MAX_WAIT_REPLICAS: u64 = 64;
+/// How long a call waits for `waitReplicas` replicas when `waitTimeout` is not set (ms).
+pub const DEFAULT_WAIT_TIMEOUT_MS: u64 = 1_000;
 
 /// Connection settings after the JS layer normalised the user's shape
 /// (node-redis client, node-redis options or the legacy flat form).
@@ -54,6 +58,11 @@ pub struct RedisConnectionConfig {
     pub database: Option<i64>,
     pub connect_timeout: Option<u64>,
     pub command_timeout: Option<u64>,
+    /// `WAIT <waitReplicas> <waitTimeout>` after every call: a write is acknowledged only once that
+    /// many replicas have it (it then survives a failover to one of them). 0 or unset: no WAIT.
+    pub wait_replicas: Option<u64>,
+    /// How long a call waits for `waitReplicas` replicas (ms, default [`DEFAULT_WAIT_TIMEOUT_MS`]).
+    pub wait_timeout: Option<u64>,
     /// Redis Sentinel: the master is asked of these sentinels on every connect (`host`/`port`/`url`
     /// are then unused; the other fields apply to the data nodes).
     pub sentinel: Option<SentinelConfig>,
@@ -89,6 +98,8 @@ impl RedisConnectionConfig {
                 ("database", 0, MAX_DATABASE),
                 ("connectTimeout", 1, MAX_TIMEOUT_MS),
                 ("commandTimeout", 1, MAX_TIMEOUT_MS),
+                ("waitReplicas", 0, MAX_WAIT_REPLICAS),
+                ("waitTimeout", 1, MAX_TIMEOUT_MS),
             ] {
                 match o.opt_int(key, min, max) {
                     Ok(Some(n)) => {
@@ -115,6 +126,12 @@ impl RedisConnectionConfig {
 
     pub fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT_MS).max(1))
+    }
+
+    /// `waitReplicas` and its timeout (ms) when set above 0.
+    pub fn wait(&self) -> Option<(u64, u64)> {
+        let n = self.wait_replicas.filter(|n| *n > 0)?;
+        Some((n, self.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT_MS)))
     }
 
     /// Builds the redis-rs client. Never puts the URL or password in an error.
@@ -296,6 +313,24 @@ fn readonly_reply(v: &Value) -> bool {
     }
 }
 
+/// `WAIT n timeout` on the connection a call just used (on a cluster: every master, the fewest
+/// confirmations count): the call's writes are acknowledged only once `n` replicas have them. A
+/// shortfall is an error, but the write was made on the master and is not undone.
+async fn confirm(mut conn: Conn, (n, ms): (u64, u64)) -> Result<()> {
+    let got: i64 = redis::cmd("WAIT")
+        .arg(n)
+        .arg(ms)
+        .query_async(&mut conn)
+        .await
+        .map_err(classify)?;
+    if got < n as i64 {
+        return Err(AdapterError::Backend(format!(
+            "written on the master, but only {got} of the {n} replicas asked for (waitReplicas) confirmed it within {ms} ms; it may be lost if the master fails now"
+        )));
+    }
+    Ok(())
+}
+
 /// A whole SCAN loop: `page(cursor)` from cursor 0 until the server hands 0 back, keys into `all`.
 async fn scan_loop<F, Fut>(all: &mut Vec<String>, mut page: F) -> Result<()>
 where
@@ -376,6 +411,8 @@ pub struct RedisHandle {
     source: Source,
     connect_timeout: Duration,
     command_timeout: Duration,
+    /// `waitReplicas` (replicas, timeout ms): a `WAIT` after every call.
+    wait: Option<(u64, u64)>,
     slot: Mutex<Slot>,
     generation: std::sync::atomic::AtomicU64,
     init: tokio::sync::Mutex<()>,
@@ -408,10 +445,20 @@ impl RedisHandle {
                 }
             }
         };
+        let wait = config.wait();
+        if let Some((_, ms)) = wait {
+            if Duration::from_millis(ms) >= config.command_timeout() {
+                return Err(AdapterError::config(
+                    "waitTimeout",
+                    "must be shorter than commandTimeout (a WAIT is one command)",
+                ));
+            }
+        }
         Ok(RedisHandle {
             source,
             connect_timeout: config.connect_timeout(),
             command_timeout: config.command_timeout(),
+            wait,
             slot: Mutex::new(Slot::Idle),
             generation: std::sync::atomic::AtomicU64::new(0),
             init: tokio::sync::Mutex::new(()),
@@ -601,7 +648,7 @@ impl RedisHandle {
                 ))),
             };
             let failure = match conn {
-                Ok((generation, conn)) => match op(conn).await {
+                Ok((generation, conn)) => match op(conn.clone()).await {
                     Ok(v) if transient_reply(&v) || (follow && readonly_reply(&v)) => {
                         if follow {
                             self.invalidate(generation);
@@ -612,8 +659,11 @@ impl RedisHandle {
                         ))
                     }
                     Ok(v) => {
+                        if let Some(wait) = self.wait {
+                            confirm(conn, wait).await?;
+                        }
                         return redis::from_redis_value(v)
-                            .map_err(|e| AdapterError::Backend(format!("unexpected Redis reply: {e}")))
+                            .map_err(|e| AdapterError::Backend(format!("unexpected Redis reply: {e}")));
                     }
                     Err(e) if transient(&e) || (follow && e.code() == Some("READONLY")) => {
                         if follow {
@@ -732,6 +782,18 @@ impl RedisHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_replicas_is_checked_and_zero_means_no_wait() {
+        let c = |j: &str| RedisConnectionConfig::from_json(j);
+        assert_eq!(c(r#"{"waitReplicas": 2}"#).unwrap().wait(), Some((2, DEFAULT_WAIT_TIMEOUT_MS)));
+        assert_eq!(c(r#"{"waitReplicas": 1, "waitTimeout": 250}"#).unwrap().wait(), Some((1, 250)));
+        assert_eq!(c(r#"{"waitReplicas": 0}"#).unwrap().wait(), None);
+        assert_eq!(c("{}").unwrap().wait(), None);
+        for bad in [r#"{"waitReplicas": -1}"#, r#"{"waitReplicas": 1.5}"#, r#"{"waitTimeout": 0}"#] {
+            assert!(matches!(c(bad), Err(AdapterError::Config { .. })), "{bad}");
+        }
+    }
 
     #[test]
     fn transient_replies_are_waited_out_others_are_not() {

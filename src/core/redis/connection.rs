@@ -786,11 +786,21 @@ mod tests {
     #[test]
     fn wait_replicas_is_checked_and_zero_means_no_wait() {
         let c = |j: &str| RedisConnectionConfig::from_json(j);
-        assert_eq!(c(r#"{"waitReplicas": 2}"#).unwrap().wait(), Some((2, DEFAULT_WAIT_TIMEOUT_MS)));
-        assert_eq!(c(r#"{"waitReplicas": 1, "waitTimeout": 250}"#).unwrap().wait(), Some((1, 250)));
+        assert_eq!(
+            c(r#"{"waitReplicas": 2}"#).unwrap().wait(),
+            Some((2, DEFAULT_WAIT_TIMEOUT_MS))
+        );
+        assert_eq!(
+            c(r#"{"waitReplicas": 1, "waitTimeout": 250}"#).unwrap().wait(),
+            Some((1, 250))
+        );
         assert_eq!(c(r#"{"waitReplicas": 0}"#).unwrap().wait(), None);
         assert_eq!(c("{}").unwrap().wait(), None);
-        for bad in [r#"{"waitReplicas": -1}"#, r#"{"waitReplicas": 1.5}"#, r#"{"waitTimeout": 0}"#] {
+        for bad in [
+            r#"{"waitReplicas": -1}"#,
+            r#"{"waitReplicas": 1.5}"#,
+            r#"{"waitTimeout": 0}"#,
+        ] {
             assert!(matches!(c(bad), Err(AdapterError::Config { .. })), "{bad}");
         }
     }

@@ -118,7 +118,7 @@ export interface RedisSentinelOptionsLike {
  * Redis Cluster, as node-redis `createCluster` options (or a `createCluster()` instance: its options are read, it is
  * never used or closed). Keys keep the 0.17 layout and are routed by slot; pipelines are split per slot and SCANs run
  * on every master. `setMany` is atomic per slot only: hash-tag the trace id (`'{order-1}'`) for one atomic write.
- * State, streams and cron only (`RedisEventAdapter` refuses a cluster for now).
+ * Every Redis class; `RedisEventAdapter` hash-tags each topic's keys with the topic (`{topic}`) on a cluster.
  */
 export interface RedisClusterOptionsLike {
   /** Seed nodes (one reachable node is enough; the rest is discovered). Port default `6379`. */

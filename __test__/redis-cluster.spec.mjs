@@ -4,11 +4,20 @@
 import { jest } from '@jest/globals'
 import { createCluster } from 'redis'
 import { RedisStateAdapter, RedisCronAdapter, RedisStreamAdapterManager, RedisEventAdapter, ErrorCodes, adaptersFromEnv } from 'motia-native-adapters'
-import { eventually, uniquePrefix, requireRedis, REDIS_URL } from './helpers/env.mjs'
+import { eventually, uniquePrefix, requireRedis, REDIS_URL, orderedHandler } from './helpers/env.mjs'
 import { startCluster } from './helpers/cluster.mjs'
 import { redisCmd } from './helpers/sentinel.mjs'
+import { spawnChild } from './helpers/child.mjs'
 
 jest.setTimeout(120000)
+
+const CHILD = new URL('./fixtures/redis-events-child.mjs', import.meta.url).pathname
+const QC = { type: 'standard', maxRetries: 3, visibilityTimeout: 900, delaySeconds: 0 }
+const children = []
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+})
+const handledIds = (c) => c.lines.filter((l) => l.startsWith('handled ')).map((l) => Number(l.slice(8)))
 
 let cluster
 beforeAll(async () => {
@@ -186,7 +195,6 @@ test('config: a createCluster instance, REDIS_CLUSTER_NODES, and clear errors fo
   expect(await plain.get('t', 'k')).toBe(1) // written on the master, not undone
   await plain.clear('t')
   await plain.cleanup()
-  expect(() => new RedisEventAdapter(cluster.connection)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining('Redis Cluster') }))
   // a password in a root node's URL is used, and never shown
   const wrong = new RedisStateAdapter({ rootNodes: [{ url: `redis://:hunter2secret@127.0.0.1:${cluster.ports[0]}` }], defaults: { socket: { connectTimeout: 1500 } } })
   const err = await wrong.get('t', 'k').then(() => null, (e) => e)
@@ -252,4 +260,141 @@ test('kill -9 of a master under writers: the replica takes its slots, no acknowl
     for (let t = 0; t < 50; t++) await state.clear(`t${t}`).catch(() => {})
     await state.cleanup()
   }
+})
+
+describe('RedisEventAdapter on the cluster', () => {
+  let nr
+  beforeAll(async () => {
+    nr = createCluster({ rootNodes: cluster.rootNodes.map((n) => ({ url: `redis://127.0.0.1:${n.socket.port}` })) })
+    await nr.connect()
+  })
+  // destroy, not quit: quit waits for a node killed below
+  afterAll(() => nr?.destroy())
+
+  test('topics spread over the masters; the keys of a topic share its slot; every step gets every event once; listTopics sees them all', async () => {
+    const p = uniquePrefix('cluev')
+    const a = new RedisEventAdapter(cluster.connection, { keyPrefix: p })
+    try {
+      const topics = Array.from({ length: 12 }, (_, i) => `topic.${i}`)
+      const seen = new Map()
+      for (const t of topics) {
+        for (const step of ['A', 'B']) {
+          await a.subscribe(t, step, async (e) => seen.set(`${t}/${step}/${e.data.n}`, (seen.get(`${t}/${step}/${e.data.n}`) ?? 0) + 1), QC)
+        }
+      }
+      await Promise.all(topics.flatMap((t) => Array.from({ length: 20 }, (_, n) => a.emit({ topic: t, data: { n } }))))
+      await eventually(() => seen.size === topics.length * 2 * 20, { timeout: 20000 })
+      expect([...seen.values()].every((c) => c === 1)).toBe(true)
+      expect(await a.listTopics()).toEqual([...topics].sort())
+      // the registry and streams of a topic live on one node, and the topics on more than one
+      const owners = new Set()
+      for (const t of topics) {
+        const at = await cluster.masterOf(`${p}{${t}}:steps`)
+        expect(await cluster.masterOf(`${p}{${t}}:q:A`)).toBe(at)
+        owners.add(at)
+      }
+      expect(owners.size).toBeGreaterThan(1)
+      expect((await nr.sMembers(`${p}{topic.3}:steps`)).sort()).toEqual(['A', 'B'])
+      await eventually(async () => (await nr.xLen(`${p}{topic.3}:q:A`)) === 0)
+    } finally {
+      await a.shutdown()
+    }
+  })
+
+  test('two processes compete on the cluster: 1,000 events each handled exactly once', async () => {
+    const p = uniquePrefix('cluev')
+    const conn = JSON.stringify(cluster.connection)
+    const c1 = spawnChild(CHILD, ['consume', conn, p, 'work', 'Worker', JSON.stringify(QC)], children)
+    const c2 = spawnChild(CHILD, ['consume', conn, p, 'work', 'Worker', JSON.stringify(QC)], children)
+    await eventually(() => c1.lines.includes('ready') && c2.lines.includes('ready'), { timeout: 20000 })
+    const a = new RedisEventAdapter(cluster.connection, { keyPrefix: p })
+    try {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => a.emit({ topic: 'work', data: { id: i } })))
+      await eventually(() => handledIds(c1).length + handledIds(c2).length >= 1000, { timeout: 30000 })
+      await sleep(300)
+      const all = [...handledIds(c1), ...handledIds(c2)]
+      expect(all.length).toBe(1000)
+      expect(new Set(all).size).toBe(1000)
+      expect(handledIds(c1).length).toBeGreaterThan(0)
+      expect(handledIds(c2).length).toBeGreaterThan(0)
+    } finally {
+      await a.shutdown()
+    }
+  })
+
+  test('retries then the dead-letter move (one slot: an atomic MULTI), and fifo order across two replicas', async () => {
+    const p = uniquePrefix('cluev')
+    const a = new RedisEventAdapter(cluster.connection, { keyPrefix: p })
+    const r2 = new RedisEventAdapter(cluster.connection, { keyPrefix: p })
+    try {
+      const runs = []
+      await a.subscribe('pay', 'Charge', async () => {
+        runs.push(Date.now())
+        throw new Error('card declined')
+      }, { ...QC, maxRetries: 2, delaySeconds: 0.1 })
+      await a.emit({ topic: 'pay', data: { id: 9 } })
+      await eventually(async () => (await nr.xLen(`${p}{pay}:dlq:Charge`)) === 1, { timeout: 10000 })
+      expect(runs.length).toBe(3)
+      const [entry] = await nr.xRange(`${p}{pay}:dlq:Charge`, '-', '+')
+      expect(entry.message.reason).toMatch(/card declined/)
+      expect(await nr.xLen(`${p}{pay}:q:Charge`)).toBe(0)
+
+      const order = []
+      const handler = orderedHandler(order)
+      const qc = { ...QC, type: 'fifo', delaySeconds: 0.05 }
+      await a.subscribe('f', 'Ordered', handler, qc)
+      await r2.subscribe('f', 'Ordered', handler, qc)
+      for (let n = 0; n < 20; n++) await a.emit({ topic: 'f', data: { n }, messageGroupId: 'g1' })
+      await eventually(() => order.length === 20, { timeout: 15000 })
+      expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    } finally {
+      await a.shutdown()
+      await r2.shutdown()
+    }
+  })
+
+  test('kill -9 of the master serving a topic: the consumer reads from the promoted replica; no acknowledged emit lost', async () => {
+    const p = uniquePrefix('cluevfail')
+    const conn = { ...cluster.connection, defaults: { socket: { connectTimeout: 15000 } } }
+    const withReplica = await cluster.replicated()
+    let topic
+    for (let i = 0; !topic && i < 200; i++) {
+      if (withReplica.has(await cluster.masterOf(`${p}{t${i}}:steps`))) topic = `t${i}`
+    }
+    expect(topic).toBeDefined()
+    const victim = await cluster.masterOf(`${p}{${topic}}:steps`)
+    const a = new RedisEventAdapter(conn, { keyPrefix: p })
+    const got = new Set()
+    try {
+      await a.subscribe(topic, 'S', async (e) => got.add(e.data.id), QC)
+      const acked = []
+      const errors = []
+      let stop = false
+      const emitter = (async () => {
+        for (let i = 0; !stop; i++) {
+          try {
+            await a.emit({ topic, data: { id: i } })
+            acked.push(i)
+          } catch (e) {
+            errors.push(e.code)
+            await sleep(20)
+          }
+        }
+      })()
+      await sleep(300)
+      await cluster.kill(victim)
+      await eventually(async () => {
+        const m = await cluster.masters()
+        return m.size === 3 && !m.has(victim)
+      }, { timeout: 30000, interval: 100 })
+      await sleep(1000)
+      stop = true
+      await emitter
+      console.log(`cluster events failover: ${acked.length} emits acknowledged, ${errors.length} rejected`)
+      expect(errors).toEqual([])
+      await eventually(() => acked.every((i) => got.has(i)), { timeout: 20000 })
+    } finally {
+      await a.shutdown()
+    }
+  })
 })

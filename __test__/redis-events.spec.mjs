@@ -4,7 +4,7 @@ import path from 'node:path'
 import { jest } from '@jest/globals'
 import { createClient } from 'redis'
 import { RedisEventAdapter, ErrorCodes, adaptersFromEnv, prometheusMetrics } from 'motia-native-adapters'
-import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching } from './helpers/env.mjs'
+import { REDIS_URL, requireRedis, uniquePrefix, eventually, deleteMatching, orderedHandler } from './helpers/env.mjs'
 import { spawnChild } from './helpers/child.mjs'
 
 jest.setTimeout(120000)
@@ -240,14 +240,7 @@ describe('RedisEventAdapter', () => {
   test('fifo: one message group in order across two replicas and retries', async () => {
     const p = prefix('fifo')
     const order = []
-    let failOnce = true
-    const handler = async (e) => {
-      if (e.data.n === 3 && failOnce) {
-        failOnce = false
-        throw new Error('once')
-      }
-      order.push(e.data.n)
-    }
+    const handler = orderedHandler(order)
     const qc = { ...QC, type: 'fifo', delaySeconds: 0.05 }
     const r1 = make(p)
     const r2 = make(p)

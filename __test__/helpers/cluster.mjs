@@ -69,7 +69,8 @@ export async function startCluster({ masters = 3, replicas = 1 } = {}) {
     cluster.stop()
     throw new Error(`the Redis Cluster did not become ready: ${e.message}`)
   }
-  cluster.rootNodes = [{ socket: { host: '127.0.0.1', port: ports[0] } }]
+  // every node as a seed: a test may kill any of them
+  cluster.rootNodes = ports.map((port) => ({ socket: { host: '127.0.0.1', port } }))
   cluster.connection = { rootNodes: cluster.rootNodes }
 
   /** Ports of the masters now, with the slot ranges each owns. */
@@ -83,6 +84,19 @@ export async function startCluster({ masters = 3, replicas = 1 } = {}) {
       out.get(port).push([Number(from), Number(to)])
     }
     return out
+  }
+  /** Ports of the masters that have a replica now (one that a kill -9 of the master promotes). */
+  cluster.replicated = async () => {
+    const alive = [...procs.entries()].filter(([, p]) => p.exitCode === null && p.signalCode === null).map(([port]) => port)
+    const slots = await redisCmd(alive[0], ['CLUSTER', 'SLOTS'])
+    return new Set(slots.filter((e) => e.length > 3).map((e) => Number(e[2][1])))
+  }
+  /** The port of the master serving `key`'s slot now. */
+  cluster.masterOf = async (key) => {
+    const alive = [...procs.entries()].filter(([, p]) => p.exitCode === null && p.signalCode === null).map(([port]) => port)
+    const slot = Number(await redisCmd(alive[0], ['CLUSTER', 'KEYSLOT', key]))
+    for (const [port, ranges] of await cluster.masters()) if (ranges.some(([a, b]) => a <= slot && slot <= b)) return port
+    return undefined
   }
   /** Number of keys on `port` matching `pattern` (SCAN on that node only). */
   cluster.keysOn = async (port, pattern) => {

@@ -103,3 +103,18 @@ export async function clientIds(raw) {
 export async function deleteMatching(raw, pattern) {
   for await (const keys of raw.scanIterator({ MATCH: pattern, COUNT: 1000 })) if (keys.length) await raw.del(keys)
 }
+
+/**
+ * A fifo test's handler: records `e.data.n` in `order`, and fails the first run of event `n === failAt` (so the
+ * retry must keep the group's order).
+ */
+export function orderedHandler(order, failAt = 3) {
+  let failOnce = true
+  return async (e) => {
+    if (e.data.n === failAt && failOnce) {
+      failOnce = false
+      throw new Error('once')
+    }
+    order.push(e.data.n)
+  }
+}

@@ -47,13 +47,6 @@ impl NativeRedisEvents {
         let on_deliveries = delivery_callback(on_deliveries)?;
         let native = run_sync(move || {
             let config = RedisConnectionConfig::from_json(&connection)?;
-            if config.cluster.is_some() {
-                return Err(crate::error::AdapterError::config(
-                    "rootNodes",
-                    "RedisEventAdapter does not run on Redis Cluster yet (state, streams and cron do); \
-                     give it one server or sentinels",
-                ));
-            }
             let handle = Arc::new(RedisHandle::new(&config)?);
             Ok(NativeRedisEvents {
                 inner: RedisEvents::new(handle, key_prefix),

@@ -63,6 +63,11 @@ impl ClusterSource {
         }
     }
 
+    /// A client of the node at `host:port`, with the connection's credentials and TLS.
+    pub fn client_at(&self, host: &str, port: u16) -> Result<redis::Client> {
+        self.config.client_at(host, port)
+    }
+
     /// A client of one of `masters` (or of the seed nodes when it is empty), in turn.
     pub fn next_node(&self, masters: &[(String, u16)]) -> Result<redis::Client> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -124,6 +129,8 @@ fn key_of(cmd: &Cmd) -> Option<&[u8]> {
             args.next()
         }
         b"PING" | b"SCAN" | b"PUBLISH" | b"INFO" | b"ROLE" | b"SCRIPT" | b"CLUSTER" => None,
+        // a subcommand first, then the key
+        b"XGROUP" | b"XINFO" | b"OBJECT" | b"MEMORY" => args.nth(1),
         _ => args.next(),
     }
 }
@@ -294,6 +301,12 @@ impl ClusterConn {
             conn,
             slots: Arc::new(SlotTable::default()),
         }
+    }
+
+    /// The master serving `key`'s slot, from a fresh read of the slot map.
+    pub async fn node_of(&mut self, key: &str) -> Option<Node> {
+        self.slots.load(&mut self.conn).await;
+        self.slots.node(Slot::for_key(key))
     }
 
     async fn split(&mut self, pipeline: &Pipeline, atomic: bool) -> redis::RedisResult<Vec<Value>> {
@@ -583,6 +596,10 @@ mod tests {
         );
         assert_eq!(k(redis::cmd("EVAL").arg("return 1").arg(0)), None);
         assert_eq!(k(redis::cmd("SCAN").arg(0)), None);
+        assert_eq!(
+            k(redis::cmd("XGROUP").arg("CREATE").arg("s").arg("g")),
+            Some(Slot::for_key("s"))
+        );
         assert_eq!(k(&redis::cmd("PING")), None);
     }
 

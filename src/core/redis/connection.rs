@@ -510,6 +510,25 @@ impl RedisHandle {
         Ok(self.client_and_master().await?.0)
     }
 
+    /// A client for a dedicated connection that reads `key` (a blocking `XREADGROUP`): on a cluster,
+    /// of the master that serves its slot now (the slot map is read again, as this runs on every
+    /// (re)connect); elsewhere as [`RedisHandle::client_now`].
+    pub async fn client_for_key(&self, key: &str) -> Result<redis::Client> {
+        let Source::Cluster(c) = &self.source else {
+            return self.client_now().await;
+        };
+        let node = match self.conn().await? {
+            Conn::Cluster(mut conn) => conn.node_of(key).await,
+            Conn::Single(_) => None,
+        };
+        match node {
+            Some((host, port)) => c.client_at(&host, port),
+            None => Err(AdapterError::Connect(
+                "no Redis Cluster node serves this key's slot right now".into(),
+            )),
+        }
+    }
+
     async fn client_and_master(&self) -> Result<(redis::Client, Option<(String, u16)>)> {
         match &self.source {
             Source::Fixed(c) => Ok((c.clone(), None)),

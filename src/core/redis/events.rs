@@ -206,8 +206,8 @@ pub struct RedisEvents {
 impl RedisEvents {
     pub fn new(redis: Arc<RedisHandle>, prefix: String) -> Arc<Self> {
         Arc::new(RedisEvents {
+            keys: EventKeys::new(prefix).clustered(redis.is_cluster()),
             redis,
-            keys: EventKeys::new(prefix),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             subs: Mutex::new(HashMap::new()),
             next_sub: AtomicU32::new(1),
@@ -380,9 +380,10 @@ impl RedisEvents {
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.redis.connect_timeout()))
             .set_response_timeout(Some(Duration::from_millis(BLOCK_MS) + self.redis.command_timeout()));
+        // on a cluster: the node that serves the stream's slot
         let mut conn = self
             .redis
-            .client_now()
+            .client_for_key(&sub.stream)
             .await?
             .get_multiplexed_async_connection_with_config(&cfg)
             .await

@@ -234,6 +234,9 @@ pub const DEFAULT_EVENTS_PREFIX: &str = "motia:events:";
 #[derive(Debug, Clone)]
 pub struct EventKeys {
     prefix: String,
+    /// On a Redis Cluster every key of a topic carries the topic as its hash tag
+    /// (`<prefix>{<topic>}:steps`), so the emit script and the dead-letter transaction touch one slot.
+    clustered: bool,
 }
 
 /// The consumer group on every event stream (one stream per step, so one group each).
@@ -241,7 +244,16 @@ pub const EVENTS_GROUP: &str = "motia";
 
 impl EventKeys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        EventKeys { prefix: prefix.into() }
+        EventKeys {
+            prefix: prefix.into(),
+            clustered: false,
+        }
+    }
+
+    /// The layout for a Redis Cluster (`true`): the topic is the keys' hash tag.
+    pub fn clustered(mut self, clustered: bool) -> Self {
+        self.clustered = clustered;
+        self
     }
 
     /// A topic or step name as it appears inside a key.
@@ -277,11 +289,20 @@ impl EventKeys {
     pub fn topic_of(&self, key: &str) -> Option<String> {
         let rest = key.strip_prefix(self.prefix.as_str())?;
         let encoded = rest.strip_suffix(":steps").or_else(|| rest.strip_suffix(":fanout"))?;
-        (!encoded.is_empty() && !encoded.contains(':')).then(|| Self::decode(encoded))
+        let encoded = if self.clustered {
+            encoded.strip_prefix('{')?.strip_suffix('}')?
+        } else {
+            encoded
+        };
+        (!encoded.is_empty() && !encoded.contains([':', '{', '}'])).then(|| Self::decode(encoded))
     }
 
     fn topic(&self, topic: &str, suffix: &str) -> String {
-        format!("{}{}:{}", self.prefix, Self::encode(topic), suffix)
+        if self.clustered {
+            format!("{}{{{}}}:{}", self.prefix, Self::encode(topic), suffix)
+        } else {
+            format!("{}{}:{}", self.prefix, Self::encode(topic), suffix)
+        }
     }
 
     pub fn steps(&self, topic: &str) -> String {
@@ -341,5 +362,32 @@ mod event_tests {
         assert_eq!(k.topic_of("motia:events:other:t:steps"), None);
         assert_eq!(k.topic_of("motia:state:t:steps"), None);
         assert_eq!(EventKeys::new("a*[b]:").registry_patterns()[0], "a\\*\\[b\\]:*:steps");
+    }
+
+    #[test]
+    fn on_a_cluster_a_topic_is_its_keys_hash_tag() {
+        use redis::cluster_routing::Slot;
+        let k = EventKeys::new(DEFAULT_EVENTS_PREFIX).clustered(true);
+        let step = EventKeys::encode("send-email");
+        assert_eq!(k.steps("order.created"), "motia:events:{order.created}:steps");
+        assert_eq!(
+            k.stream("order.created", &step),
+            "motia:events:{order.created}:q:send-email"
+        );
+        for t in ["order.created", "a:q:b", "{x}%3A%", "x:steps", "}"] {
+            let slot = Slot::for_key(k.steps(t));
+            for key in [k.fanout(t), k.stream(t, &step), k.dlq(t, &step), k.owner(t, &step)] {
+                assert_eq!(Slot::for_key(&key), slot, "{key}");
+            }
+            assert_eq!(k.topic_of(&k.steps(t)).as_deref(), Some(t));
+            assert_eq!(k.topic_of(&k.fanout(t)).as_deref(), Some(t));
+            assert_eq!(k.topic_of(&k.stream(t, "s")), None);
+        }
+        // the standalone layout is not a topic of the cluster one, nor the other way round
+        assert_eq!(k.topic_of("motia:events:t:steps"), None);
+        assert_eq!(
+            EventKeys::new(DEFAULT_EVENTS_PREFIX).topic_of("motia:events:{t}:steps"),
+            None
+        );
     }
 }

@@ -128,6 +128,27 @@ export interface RedisClusterOptionsLike {
   [other: string]: unknown
 }
 
+/**
+ * Ours: a primary/secondary pair of independent Redis servers (the multi-Redis plan). Calls go to the primary while it
+ * is healthy; both are PINGed every `probeInterval`; after `failAfter` failed probes of the active server in a row
+ * (while the other answers) calls switch to the other, and back to the primary once it answered every probe for
+ * `recoverAfter`. The servers do not replicate: a switch leaves behind what was written on the other server. Cron
+ * refuses acquisitions on the new server for one lock TTL after a switch. Runs on the tokio path.
+ */
+export interface RedisFailoverOptions {
+  failover: {
+    /** One server: `{ url }`, node-redis options or the flat form (no sentinels or cluster). */
+    primary: RedisClientOptionsLike | RedisFlatConnection
+    secondary: RedisClientOptionsLike | RedisFlatConnection
+    /** Milliseconds between probes. Default `1000`. */
+    probeInterval?: number
+    /** Failed probes in a row before a switch. Default `3`. */
+    failAfter?: number
+    /** Milliseconds the primary must answer every probe before calls return to it. Default `30000`. */
+    recoverAfter?: number
+  }
+}
+
 /** Ours, accepted next to the fields of every plain-object connection shape. */
 export interface RedisDurabilityOptions {
   /**
@@ -145,7 +166,7 @@ export interface RedisDurabilityOptions {
 /** Every connection shape the Redis adapters accept. */
 export type RedisConnection =
   | RedisClientLike
-  | ((RedisClientOptionsLike | RedisLegacyConfig | RedisSentinelOptionsLike | RedisClusterOptionsLike) & RedisDurabilityOptions)
+  | ((RedisClientOptionsLike | RedisLegacyConfig | RedisSentinelOptionsLike | RedisClusterOptionsLike | RedisFailoverOptions) & RedisDurabilityOptions)
 
 export interface RedisStateAdapterOptions {
   /**

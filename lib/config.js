@@ -14,6 +14,8 @@
  *     sentinelClientOptions?}`: the master is asked of the sentinels on every connect (Rust follows failovers);
  *  5. node-redis `createCluster` options `{rootNodes: [{url} | {socket: {host, port}}], defaults?}` or a
  *     node-redis cluster instance (its options are read; it is never used or closed): Redis Cluster.
+ *  6. ours: `{failover: {primary, secondary, probeInterval?, failAfter?, recoverAfter?}}`, two independent servers
+ *     (each any single-server shape above): the primary while healthy, else the secondary (Rust probes both).
  * Every plain-object shape may add ours: `waitReplicas` (n) and `waitTimeout` (ms): a call resolves only
  * once n replicas have its writes (`WAIT`), else it rejects with MOTIA_BACKEND.
  */
@@ -223,6 +225,41 @@ function normalizeCluster(input) {
   return { connection, legacy }
 }
 
+/** The primary/secondary pair's own options (both servers are whole single-server shapes). */
+const FAILOVER_KEYS = ['primary', 'secondary', 'probeInterval', 'failAfter', 'recoverAfter']
+const KNOWN_PAIR_KEYS = new Set(['failover', ...FLAT_OPTION_KEYS, ...DURABILITY_KEYS])
+
+/** `{ failover: { primary, secondary, probeInterval?, failAfter?, recoverAfter? } }` → `connection.failover`. */
+function normalizeFailover(input) {
+  for (const k of Object.keys(input)) {
+    if (!KNOWN_PAIR_KEYS.has(k)) throw configError(k, 'is not an option of a primary/secondary pair (give it inside failover.primary / failover.secondary)')
+  }
+  const f = input.failover
+  if (!isPlainObject(f)) throw configError('failover', 'must be { primary, secondary, probeInterval?, failAfter?, recoverAfter? }')
+  for (const k of Object.keys(f)) {
+    if (!FAILOVER_KEYS.includes(k)) throw configError(`failover.${k}`, `is not an option we know (${FAILOVER_KEYS.join(', ')})`)
+  }
+  const server = (name) => {
+    const v = f[name]
+    if (v === undefined || v === null) throw configError(`failover.${name}`, 'is required')
+    if (isPlainObject(v) && (v.rootNodes !== undefined || v.sentinelRootNodes !== undefined || v.failover !== undefined)) {
+      throw configError(`failover.${name}`, 'must be one server (url, socket or host/port), not sentinels, a cluster or another pair')
+    }
+    return normalizeShape(v).connection
+  }
+  const failover = { primary: server('primary'), secondary: server('secondary') }
+  for (const k of ['probeInterval', 'failAfter', 'recoverAfter']) {
+    const v = f[k]
+    if (v !== undefined && v !== null) failover[k] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v
+  }
+  // the calls' timeouts: the primary's (a connection's timeouts are one per adapter)
+  const connection = { failover }
+  if (failover.primary.connectTimeout !== undefined) connection.connectTimeout = failover.primary.connectTimeout
+  const legacy = {}
+  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
+  return { connection, legacy }
+}
+
 /** Any accepted connection shape → `{ connection, legacy }` (see the top of this file). */
 function normalizeRedis(input) {
   const result = normalizeShape(input)
@@ -237,6 +274,7 @@ function normalizeRedis(input) {
 
 function normalizeShape(input) {
   if (input === undefined || input === null) input = {}
+  if (isPlainObject(input) && input.failover !== undefined) return normalizeFailover(input)
   if (isClusterInstance(input)) {
     const opts = input._options ?? input.options
     if (!isPlainObject(opts) || !Array.isArray(opts.rootNodes)) {

@@ -69,8 +69,35 @@ function nodeOptions(env, conn) {
   return conn
 }
 
-function redisConnection(env) {
-  const conn = redisShape(env)
+/**
+ * The Redis connection of one adapter (`kind`: STATE, STREAM, CRON, EVENTS). With REDIS_PRIMARY_URL and
+ * REDIS_SECONDARY_URL: a primary/secondary pair, `<kind>_REDIS=secondary` making the secondary that adapter's
+ * preferred server (routing by data category; each still fails over to the other).
+ */
+function redisConnection(env, kind) {
+  const primary = str(env, 'REDIS_PRIMARY_URL')
+  const secondary = str(env, 'REDIS_SECONDARY_URL')
+  if ((primary === undefined) !== (secondary === undefined)) {
+    throw configError(primary === undefined ? 'REDIS_PRIMARY_URL' : 'REDIS_SECONDARY_URL', 'REDIS_PRIMARY_URL and REDIS_SECONDARY_URL go together')
+  }
+  let conn
+  if (primary !== undefined) {
+    for (const [name, url] of [['REDIS_PRIMARY_URL', primary], ['REDIS_SECONDARY_URL', secondary]]) {
+      if (!/^rediss?:\/\//i.test(url)) throw configError(name, 'must start with redis:// or rediss://')
+    }
+    const role = choice(env, `${kind}_REDIS`, ['primary', 'secondary']) ?? 'primary'
+    const [a, b] = role === 'secondary' ? [secondary, primary] : [primary, secondary]
+    const failover = { primary: { url: a }, secondary: { url: b } }
+    const probeInterval = int(env, 'REDIS_PROBE_INTERVAL', { min: 10 })
+    if (probeInterval !== undefined) failover.probeInterval = probeInterval
+    const failAfter = int(env, 'REDIS_FAIL_AFTER', { min: 1 })
+    if (failAfter !== undefined) failover.failAfter = failAfter
+    const recoverAfter = int(env, 'REDIS_RECOVER_AFTER')
+    if (recoverAfter !== undefined) failover.recoverAfter = recoverAfter
+    conn = { failover }
+  } else {
+    conn = redisShape(env)
+  }
   const waitReplicas = int(env, 'REDIS_WAIT_REPLICAS', { min: 0 })
   if (waitReplicas !== undefined) conn.waitReplicas = waitReplicas
   const waitTimeout = int(env, 'REDIS_WAIT_TIMEOUT', { min: 1 })
@@ -113,7 +140,9 @@ function prefix(env, name, suffix) {
  * or KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_GROUP_ID; REDIS_URL or REDIS_HOST / REDIS_PORT / REDIS_PASSWORD /
  * REDIS_USERNAME / REDIS_DATABASE / REDIS_TLS, or REDIS_SENTINELS (host:port,…) + REDIS_SENTINEL_NAME
  * (+ REDIS_SENTINEL_PASSWORD) with the same credentials for the data nodes, or REDIS_CLUSTER_NODES (host:port,…:
- * Redis Cluster seed nodes, same credentials); REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT (ms) (`waitReplicas`); REDIS_KEY_PREFIX (base for the three prefixes) or
+ * Redis Cluster seed nodes, same credentials), or REDIS_PRIMARY_URL + REDIS_SECONDARY_URL (a primary/secondary pair;
+ * STATE_REDIS / STREAM_REDIS / CRON_REDIS / EVENTS_REDIS = primary | secondary: the adapter's preferred one;
+ * REDIS_PROBE_INTERVAL, REDIS_FAIL_AFTER, REDIS_RECOVER_AFTER); REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT (ms) (`waitReplicas`); REDIS_KEY_PREFIX (base for the three prefixes) or
  * STATE_KEY_PREFIX / STREAM_KEY_PREFIX / CRON_KEY_PREFIX; STATE_TTL (s); CRON_LOCK_TTL, CRON_RELEASE_GUARD (ms);
  * INSTANCE_ID; CRON_POSTGRES_URL or DATABASE_URL (postgres); CRON_MYSQL_URL or MYSQL_URL (mysql); CRON_TABLE.
  */
@@ -125,7 +154,7 @@ function adaptersFromEnv(env = process.env) {
   const cronKind = choice(env, 'CRON_ADAPTER', ['redis', 'postgres', 'mysql'])
   const eventKind = choice(env, 'EVENT_ADAPTER', ['redis', 'rabbitmq', 'kafka'])
   const needsRedis = stateKind === 'redis' || streamKind === 'redis' || cronKind === 'redis' || eventKind === 'redis'
-  const redis = needsRedis ? redisConnection(env) : null
+  const redis = (kind) => (needsRedis ? redisConnection(env, kind) : null)
   const instanceId = str(env, 'INSTANCE_ID')
   const cronOptions = {
     lockTTL: int(env, 'CRON_LOCK_TTL', { min: 1 }),
@@ -134,13 +163,13 @@ function adaptersFromEnv(env = process.env) {
   }
 
   if (stateKind === 'redis') {
-    adapters.state = new RedisStateAdapter(redis, { keyPrefix: prefix(env, 'STATE_KEY_PREFIX', 'state:'), ttl: int(env, 'STATE_TTL', { min: 1 }) })
+    adapters.state = new RedisStateAdapter(redis('STATE'), { keyPrefix: prefix(env, 'STATE_KEY_PREFIX', 'state:'), ttl: int(env, 'STATE_TTL', { min: 1 }) })
   }
   if (streamKind === 'redis') {
-    adapters.streams = new RedisStreamAdapterManager(redis, { keyPrefix: prefix(env, 'STREAM_KEY_PREFIX', 'stream:') })
+    adapters.streams = new RedisStreamAdapterManager(redis('STREAM'), { keyPrefix: prefix(env, 'STREAM_KEY_PREFIX', 'stream:') })
   }
   if (cronKind === 'redis') {
-    adapters.cron = new RedisCronAdapter(redis, { ...cronOptions, keyPrefix: prefix(env, 'CRON_KEY_PREFIX', 'cron:lock:') })
+    adapters.cron = new RedisCronAdapter(redis('CRON'), { ...cronOptions, keyPrefix: prefix(env, 'CRON_KEY_PREFIX', 'cron:lock:') })
   } else if (cronKind === 'postgres') {
     const connectionString = str(env, 'CRON_POSTGRES_URL') ?? str(env, 'DATABASE_URL')
     if (connectionString === undefined) throw configError('DATABASE_URL', 'is required when CRON_ADAPTER=postgres (or set CRON_POSTGRES_URL)')
@@ -151,7 +180,7 @@ function adaptersFromEnv(env = process.env) {
     adapters.cron = new MySqlCronAdapter({ connectionString, tableName: str(env, 'CRON_TABLE'), ...cronOptions })
   }
   if (eventKind === 'redis') {
-    adapters.events = new RedisEventAdapter(redis, { keyPrefix: prefix(env, 'EVENTS_KEY_PREFIX', 'events:') })
+    adapters.events = new RedisEventAdapter(redis('EVENTS'), { keyPrefix: prefix(env, 'EVENTS_KEY_PREFIX', 'events:') })
   }
   if (eventKind === 'rabbitmq') {
     const url = str(env, 'RABBITMQ_URL')

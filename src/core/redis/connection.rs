@@ -20,6 +20,7 @@ use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use serde::Deserialize;
 
 use super::cluster::{ClusterConn, ClusterSource, ClusterSpec};
+use super::failover::{Failover, FailoverSpec};
 use super::sentinel::{is_master_role, not_master, SentinelConfig, SentinelWatch, HOLD_POLL};
 use crate::error::{AdapterError, Result};
 
@@ -69,6 +70,10 @@ pub struct RedisConnectionConfig {
     /// Redis Cluster: the seed nodes (`host`/`port`/`url` are then unused; credentials and TLS apply
     /// to every node).
     pub cluster: Option<ClusterSpec>,
+    /// A primary/secondary pair of independent servers (see `failover`); parsed by hand in
+    /// [`RedisConnectionConfig::from_json`] (both servers are whole connection shapes).
+    #[serde(skip)]
+    pub failover: Option<FailoverSpec>,
 }
 
 impl RedisConnectionConfig {
@@ -79,7 +84,9 @@ impl RedisConnectionConfig {
     pub fn from_json(json: &str) -> Result<Self> {
         let mut v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| AdapterError::config("connection", e.to_string()))?;
+        let mut failover = None;
         if let Some(map) = v.as_object_mut() {
+            failover = map.remove("failover");
             let labels = map.remove("labels");
             let label = |k: &str| -> String {
                 labels
@@ -117,7 +124,10 @@ impl RedisConnectionConfig {
                 }
             }
         }
-        serde_json::from_value(v).map_err(|e| AdapterError::config("connection", e.to_string()))
+        let mut config: Self =
+            serde_json::from_value(v).map_err(|e| AdapterError::config("connection", e.to_string()))?;
+        config.failover = failover.map(FailoverSpec::from_value).transpose()?;
+        Ok(config)
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -404,6 +414,8 @@ enum Source {
     },
     /// A Redis Cluster, found from its seed nodes.
     Cluster(Box<ClusterSource>),
+    /// A primary/secondary pair, probed (see `failover`).
+    Failover(std::sync::Arc<Failover>),
 }
 
 /// Shared, lazily-connected, auto-reconnecting Redis connection.
@@ -426,6 +438,15 @@ impl RedisHandle {
     pub fn new(config: &RedisConnectionConfig) -> Result<Self> {
         crate::core::tls::install_crypto_provider();
         let source = match (&config.sentinel, &config.cluster) {
+            _ if config.failover.is_some() => {
+                if config.sentinel.is_some() || config.cluster.is_some() {
+                    return Err(AdapterError::config(
+                        "failover",
+                        "give a primary/secondary pair, sentinels or cluster nodes, not several",
+                    ));
+                }
+                Source::Failover(Failover::new(config.failover.as_ref().expect("checked"))?)
+            }
             (None, Some(cluster)) => Source::Cluster(Box::new(config.cluster_source(cluster)?)),
             (None, None) => Source::Fixed(config.client()?),
             (Some(_), Some(_)) => {
@@ -483,6 +504,7 @@ impl RedisHandle {
     pub fn sentinel_watch(&self) -> Option<&std::sync::Arc<SentinelWatch>> {
         match &self.source {
             Source::Sentinel { watch, .. } => Some(watch),
+            Source::Failover(f) => Some(f.watch()),
             Source::Fixed(_) | Source::Cluster(_) => None,
         }
     }
@@ -532,6 +554,10 @@ impl RedisHandle {
     async fn client_and_master(&self) -> Result<(redis::Client, Option<(String, u16)>)> {
         match &self.source {
             Source::Fixed(c) => Ok((c.clone(), None)),
+            Source::Failover(f) => {
+                f.ensure_probing();
+                Ok((f.client(), None))
+            }
             Source::Cluster(c) => Ok((c.next_node(&[])?, None)),
             Source::Sentinel { spec, config, .. } => {
                 let spec = spec.clone();
@@ -792,8 +818,20 @@ impl RedisHandle {
 
     /// Drops the connection. In-flight commands finish; new ones fail with `MOTIA_CLOSED`.
     pub fn close(&self) {
+        if let Source::Failover(f) = &self.source {
+            f.close();
+        }
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Slot::Closed;
+        }
+    }
+
+    /// With a primary/secondary pair: when calls last moved to the other server (cron refuses
+    /// acquisitions for one lock TTL after it).
+    pub fn switched_at(&self) -> Option<std::time::Instant> {
+        match &self.source {
+            Source::Failover(f) => f.switched_at(),
+            _ => None,
         }
     }
 }

@@ -61,6 +61,13 @@ impl RedisCronLocks {
 
     /// One atomic attempt for `tick` (the rule in `core::cron_lock`, run by the script).
     pub async fn try_acquire(&self, job: &str, ttl_ms: u64, tick: TickRequest) -> Result<Acquisition> {
+        // a primary/secondary pair just switched: a job taken on the other server may still run
+        // for one lock TTL, and this server knows nothing of it
+        if let Some(at) = self.redis.switched_at() {
+            if at.elapsed() < std::time::Duration::from_millis(ttl_ms) {
+                return Ok(Acquisition::Refused);
+            }
+        }
         let call = self.acquire_call(job, ttl_ms, tick);
         let mut inv = self.acquire.prepare_invoke();
         inv.key(&call.keys[0]).key(&call.keys[1]).arg(&call.args);

@@ -66,8 +66,8 @@ impl LoopConfig {
     /// Redis Cluster):
     /// the caller keeps the tokio path for it.
     pub fn from_config(config: &RedisConnectionConfig) -> Result<Option<LoopConfig>> {
-        if config.cluster.is_some() || config.wait().is_some() {
-            // slot routing and waitReplicas are on the tokio path only (for now)
+        if config.cluster.is_some() || config.failover.is_some() || config.wait().is_some() {
+            // slot routing, the primary/secondary pair and waitReplicas are on the tokio path only (for now)
             return Ok(None);
         }
         let sentinel = match &config.sentinel {

@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod connection;
 pub mod cron;
 pub mod events;
+pub mod failover;
 pub mod keys;
 pub mod loop_conn;
 pub mod pubsub;

@@ -164,6 +164,22 @@ impl SentinelWatch {
         Ok(w)
     }
 
+    /// A switch counter without sentinels behind it: [`SentinelWatch::switched`] moves it (the
+    /// primary/secondary pair's prober does), and every connection made before is replaced.
+    pub fn detached() -> Arc<SentinelWatch> {
+        let (epoch, _) = watch::channel(0u64);
+        Arc::new(SentinelWatch {
+            epoch,
+            hold: Mutex::new(None),
+            master: Mutex::new(None),
+        })
+    }
+
+    /// A new epoch: the server to use changed.
+    pub fn switched(&self) {
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
     pub fn epoch(&self) -> u64 {
         *self.epoch.borrow()
     }

@@ -203,10 +203,23 @@ test('config: a createCluster instance, REDIS_CLUSTER_NODES, and clear errors fo
   await wrong.cleanup()
 })
 
-test('kill -9 of a master under writers: the replica takes its slots, no acknowledged write lost', async () => {
+test('kill -9 of the subscriber master under writers: the replica takes its slots, no acknowledged write lost, the subscriber receives again, cron keeps one holder', async () => {
   const p = uniquePrefix('clufail')
   const conn = { ...cluster.connection, defaults: { socket: { connectTimeout: 15000 } } }
   const state = new RedisStateAdapter(conn, { keyPrefix: p })
+  const manager = new RedisStreamAdapterManager(conn, { keyPrefix: `${p}stream:` })
+  const stream = manager.createStream('s')
+  const seen = new Set()
+  await stream.subscribe({ groupId: 'g' }, (e) => seen.add(e.data.id))
+  const cronA = new RedisCronAdapter(conn, { keyPrefix: `${p}cron:`, instanceId: 'a' })
+  const cronB = new RedisCronAdapter(conn, { keyPrefix: `${p}cron:`, instanceId: 'b' })
+  const jobs = Array.from({ length: 12 }, (_, i) => `job-${i}`)
+  const holders = []
+  for (const j of jobs) {
+    const [la, lb] = await Promise.all([cronA.acquireLock(j, 60000), cronB.acquireLock(j, 60000)])
+    expect([la, lb].filter(Boolean).length).toBe(1)
+    holders.push(la ? cronB : cronA) // the one that must keep being refused
+  }
   const acked = []
   const errors = []
   let stop = false
@@ -231,8 +244,12 @@ test('kill -9 of a master under writers: the replica takes its slots, no acknowl
   const writers = [0, 1, 2, 3].map(writer)
   try {
     await sleep(500)
-    const before = await cluster.masters()
-    const victim = [...before.keys()][0]
+    // the master our stream subscriber is connected to (a client in pub/sub mode)
+    let victim
+    for (const port of (await cluster.masters()).keys()) {
+      if (/flags=P/.test(await redisCmd(port, ['CLIENT', 'LIST']))) victim = port
+    }
+    expect(victim).toBeDefined()
     lastAck = Date.now()
     gap = 0
     const t0 = Date.now()
@@ -254,11 +271,22 @@ test('kill -9 of a master under writers: the replica takes its slots, no acknowl
       chunk.forEach((c, j) => got[j] === null && missing.push(c.join('/')))
     }
     expect(missing).toEqual([])
+    // the subscriber moved to a live node and receives again
+    await eventually(async () => {
+      await stream.set('g', `after-${seen.size}`, { n: 1 })
+      return [...seen].some((id) => id.startsWith('after-'))
+    }, { timeout: 15000, interval: 200 })
+    // every lock survived on the promoted replica: the other instance is still refused
+    const again = await Promise.all(jobs.map((j, i) => holders[i].acquireLock(j, 60000)))
+    expect(again.filter(Boolean)).toEqual([])
   } finally {
     stop = true
     await Promise.all(writers)
     for (let t = 0; t < 50; t++) await state.clear(`t${t}`).catch(() => {})
     await state.cleanup()
+    await manager.shutdown()
+    await cronA.shutdown().catch(() => {})
+    await cronB.shutdown().catch(() => {})
   }
 })
 

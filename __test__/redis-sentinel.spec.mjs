@@ -274,3 +274,53 @@ test('kill -9 of the master under writers, the old master restarted empty: no ca
   disrupt.after = (oldMaster) => group.restart(oldMaster)
   await underWriters('kill -9', disrupt)
 }, 90000)
+
+test('kill -9 of the master with waitReplicas: 1 — every acknowledged write is on the new master; unconfirmed calls reject', async () => {
+  const master = await group.masterPort()
+  const replica = master === group.ports.replica ? group.ports.master : group.ports.replica
+  await eventually(async () => /master_link_status:up/.test(await redisCmd(replica, ['INFO', 'replication'])), { timeout: 30000, interval: 100 })
+  const p = uniquePrefix('waitkill')
+  const state = new RedisStateAdapter({ ...group.connection, nodeClientOptions: { socket: { connectTimeout: 15000 } }, waitReplicas: 1, waitTimeout: 300 }, { keyPrefix: p })
+  const acked = []
+  const errors = []
+  let stop = false
+  const writer = (w) =>
+    (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await state.set('t', `${w}-${i}`, i)
+          acked.push(`${w}-${i}`)
+        } catch (e) {
+          errors.push(e.code)
+          await sleep(20)
+        }
+      }
+    })()
+  const writers = [writer(0), writer(1)]
+  try {
+    await sleep(500)
+    await group.kill(master)
+    await eventually(async () => (await group.masterPort()) !== master, { timeout: 20000, interval: 100 })
+    await sleep(1000) // the new master has no replica: WAIT cannot be met
+    const before = acked.length
+    await group.restart(master) // comes back, is made a replica of the new master: WAIT is met again
+    await eventually(() => acked.length > before + 20, { timeout: 30000, interval: 100 })
+    stop = true
+    await Promise.all(writers)
+    const newMaster = await group.masterPort()
+    const direct = new RedisStateAdapter({ socket: { host: '127.0.0.1', port: newMaster } }, { keyPrefix: p })
+    const got = await Promise.all(acked.map((id) => direct.get('t', id)))
+    const missing = acked.filter((_, i) => got[i] === null)
+    await direct.clear('t')
+    await direct.cleanup()
+    console.log(`sentinel kill -9 with waitReplicas 1: acked ${acked.length}, lost ${missing.length}, rejected ${errors.length} (${[...new Set(errors)].join(', ')})`)
+    expect(missing).toEqual([])
+    // not confirmed (no replica yet: BACKEND) or the connection died during the WAIT (CONNECT): rejected, not lost
+    expect(errors).toContain(ErrorCodes.BACKEND)
+    expect(errors.filter((c) => c !== ErrorCodes.BACKEND && c !== ErrorCodes.CONNECT)).toEqual([])
+  } finally {
+    stop = true
+    await Promise.all(writers)
+    await state.cleanup()
+  }
+}, 90000)

@@ -747,6 +747,8 @@ impl RedisEvents {
         pipe.atomic();
         let mut touched = Vec::new();
         let mut any = false;
+        // the acks of one stream go as one XACK and one XDEL with every id
+        let mut acks: Vec<(Arc<Sub>, Vec<String>)> = Vec::new();
         for (sub_id, tag, outcome, note) in rows {
             let sub = self.subs.lock_ok().get(&sub_id).cloned();
             let Some(sub) = sub else { continue };
@@ -754,14 +756,10 @@ impl RedisEvents {
             let Some(held) = held else { continue };
             any = true;
             match outcome {
-                Outcome::Ack => {
-                    pipe.cmd("XACK")
-                        .arg(&sub.stream)
-                        .arg(EVENTS_GROUP)
-                        .arg(&held.id)
-                        .ignore();
-                    pipe.cmd("XDEL").arg(&sub.stream).arg(&held.id).ignore();
-                }
+                Outcome::Ack => match acks.iter_mut().find(|(s, _)| s.id == sub.id) {
+                    Some((_, ids)) => ids.push(held.id),
+                    None => acks.push((sub.clone(), vec![held.id])),
+                },
                 Outcome::DeadLetter => {
                     let (attempts, reason) = parse_note(&note, held.prior);
                     self.dead_letter_cmds(&mut pipe, &sub, &held.id, &held.body, attempts, &reason);
@@ -772,6 +770,10 @@ impl RedisEvents {
         }
         if !any {
             return;
+        }
+        for (sub, ids) in &acks {
+            pipe.cmd("XACK").arg(&sub.stream).arg(EVENTS_GROUP).arg(ids).ignore();
+            pipe.cmd("XDEL").arg(&sub.stream).arg(ids).ignore();
         }
         // the handler slots are free now (JS is done with these entries): read more while the acks fly
         for sub in &touched {

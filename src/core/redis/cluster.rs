@@ -218,6 +218,9 @@ struct SlotTable {
     /// The masters, and for each slot it knows the index of its master (redis-rs' `Slot` does not
     /// give its number out, so the table is keyed by it).
     map: RwLock<(Vec<Node>, HashMap<Slot, usize>)>,
+    /// Set once a `CLUSTER SLOTS` answer was read (even one naming no usable address: then every
+    /// command is routed by redis-rs, and the map is not asked for again on every pipeline).
+    loaded: AtomicBool,
     stale: AtomicBool,
 }
 
@@ -228,7 +231,7 @@ impl SlotTable {
     }
 
     fn needs_load(&self) -> bool {
-        self.stale.load(Ordering::Relaxed) || self.map.read().map(|m| m.1.is_empty()).unwrap_or(true)
+        self.stale.load(Ordering::Relaxed) || !self.loaded.load(Ordering::Relaxed)
     }
 
     async fn load(&self, conn: &mut ClusterConnection) {
@@ -271,11 +274,14 @@ impl SlotTable {
                 }
             }
         } else {
+            // no answer: keep what we knew (a stale entry costs a MOVED, then a reload)
             self.stale.store(true, Ordering::Relaxed);
+            return;
         }
         if let Ok(mut m) = self.map.write() {
             *m = (nodes, slots);
         }
+        self.loaded.store(true, Ordering::Relaxed);
     }
 }
 

@@ -105,6 +105,13 @@ const SENTINEL_KEYS = ['sentinelRootNodes', 'name', 'nodeClientOptions', 'sentin
 const SENTINEL_IGNORED = ['maxCommandRediscovers', 'masterPoolSize', 'replicaPoolSize', 'scanInterval', 'passthroughClientErrorEvents', 'reserveClient', 'commandOptions', 'clientSideCache', 'RESP', 'typeMapping', 'modules', 'functions', 'scripts']
 const KNOWN_SENTINEL_KEYS = new Set([...SENTINEL_KEYS, ...SENTINEL_IGNORED, ...FLAT_OPTION_KEYS, ...DURABILITY_KEYS])
 
+/** The options a topology shape may carry for the classes (RFC flat configs): `keyPrefix`, `ttl`, `logger`. */
+function legacyOf(input) {
+  const legacy = {}
+  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
+  return legacy
+}
+
 function isSentinelInstance(x) {
   return x !== null && typeof x === 'object' && typeof x.getMasterNode === 'function' && typeof x.getSentinelNode === 'function'
 }
@@ -149,9 +156,7 @@ function normalizeSentinel(input) {
   const sp = optString(sOpts, 'password', 'sentinelClientOptions.password')
   if (sp !== undefined && sp !== '') sentinel.password = sp
   connection.sentinel = sentinel
-  const legacy = {}
-  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
-  return { connection, legacy }
+  return { connection, legacy: legacyOf(input) }
 }
 
 /** node-redis `createCluster` options we read. */
@@ -220,9 +225,7 @@ function normalizeCluster(input) {
   }
   delete connection.database
   connection.cluster = { nodes: nodes.map((n) => n.node) }
-  const legacy = {}
-  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
-  return { connection, legacy }
+  return { connection, legacy: legacyOf(input) }
 }
 
 /** The primary/secondary pair's own options (both servers are whole single-server shapes). */
@@ -255,9 +258,7 @@ function normalizeFailover(input) {
   // the calls' timeouts: the primary's (a connection's timeouts are one per adapter)
   const connection = { failover }
   if (failover.primary.connectTimeout !== undefined) connection.connectTimeout = failover.primary.connectTimeout
-  const legacy = {}
-  for (const k of ['keyPrefix', 'ttl', 'logger']) if (input[k] !== undefined) legacy[k] = input[k]
-  return { connection, legacy }
+  return { connection, legacy: legacyOf(input) }
 }
 
 /** Any accepted connection shape → `{ connection, legacy }` (see the top of this file). */
@@ -358,11 +359,7 @@ function normalizeShape(input) {
     throw configError('socket.reconnectStrategy', 'must be a function, a number of milliseconds or false')
   }
 
-  const legacy = {}
-  if (input.keyPrefix !== undefined) legacy.keyPrefix = input.keyPrefix
-  if (input.ttl !== undefined) legacy.ttl = input.ttl
-  if (input.logger !== undefined) legacy.logger = input.logger
-  return { connection: out, legacy }
+  return { connection: out, legacy: legacyOf(input) }
 }
 
 /**

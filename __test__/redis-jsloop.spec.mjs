@@ -84,7 +84,8 @@ test('plain redis:// connections use the event-loop path; TLS keeps tokio', () =
 test('re-entrancy: reactions that call the adapter while replies are being resolved', async () => {
   const s = make()
   const n = 200
-  // each reaction issues more calls from inside the resolution of the previous ones
+  // each reaction issues more calls from inside the resolution of the previous ones; n spans several
+  // settle chunks (SETTLE_CHUNK = 32 in src/binding/jsloop/mod.rs), so writes between chunks are covered too
   const chains = Array.from({ length: n }, (_, i) =>
     s
       .set('t', `k${i}`, { i })

@@ -6,7 +6,8 @@
 //! command and schedule one flush per tick (`queueMicrotask`). Replies are decoded and removed
 //! from the connection first; then, with no `RefCell` borrow held, the promises are settled inside
 //! `napi_open_callback_scope` so Node drains the microtasks (promise reactions) before the scope
-//! closes. Calls made by those reactions are only queued; they are written together once after.
+//! closes. Calls made by those reactions are only queued; they are written after each chunk of
+//! `SETTLE_CHUNK` settled replies, so Redis works on them while the rest of a long batch is settled.
 //!
 //! Keep-alive: the poll handle is ref'd while replies are pending and unref'd when none are, so an
 //! idle adapter never keeps Node alive (like node-redis with `unref`) and the process exits after
@@ -305,6 +306,11 @@ impl Drop for JsLoop {
     }
 }
 
+/// How many replies are settled before what their reactions queued is written: Redis works on
+/// those while this thread settles the rest of a long batch (measured at c=64: set 1.0 → 1.2×,
+/// get 1.2 → 1.45× upstream; smaller chunks cost more writes than the overlap wins).
+const SETTLE_CHUNK: usize = 32;
+
 impl Shared {
     /// The microtask scheduled by [`JsLoop::call`]: write what this tick queued.
     pub(crate) fn flush_from_js(self: &Rc<Self>) {
@@ -330,6 +336,8 @@ impl Shared {
             d
         };
         while !done.is_empty() {
+            // in chunks: see SETTLE_CHUNK
+            let rest = if done.len() > SETTLE_CHUNK { done.split_off(SETTLE_CHUNK) } else { Vec::new() };
             {
                 let _cb = raw::CallbackScope::open(self.env, &self.js);
                 self.settle(done);
@@ -337,7 +345,8 @@ impl Shared {
             let mut st = self.state.borrow_mut();
             st.draining = false;
             st.conn.flush(Instant::now());
-            done = st.conn.take_done();
+            done = rest;
+            done.extend(st.conn.take_done());
             st.draining = !done.is_empty();
         }
         let waiters = self.take_close_waiters();

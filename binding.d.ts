@@ -287,6 +287,21 @@ export declare class NativeRedisStreamsLoop {
   close(): Promise<void>
 }
 
+/** Internal: the event-loop pub/sub connection of a stream manager (messages reach `onMessage` with no thread hop). */
+export declare class NativeRedisSubscriberLoop {
+  /**
+   * `SUBSCRIBE channel` (kept across reconnects); resolves once the server confirmed it. Fails with
+   * MOTIA_CONNECT when Redis stays unreachable for connectTimeout, and stays registered.
+   */
+  subscribe(channel: string): Promise<void>
+  /** `UNSUBSCRIBE channel`; resolves once the server confirmed it. */
+  unsubscribe(channel: string): Promise<void>
+  /** `[calls waiting for a reply, reconnects so far]` of this connection. */
+  stats(): Array<number>
+  /** Refuses new calls, waits for pending ones, closes the socket. */
+  close(): Promise<void>
+}
+
 /** Internal: completion-channel variant; `submit` returns at once and `cb(id, s)` is called later. */
 export declare class ProbeChannel {
   constructor(cb: (arg: [number, string]) => void)
@@ -329,6 +344,12 @@ export declare function createRedisStateLoop(connection: string, keyPrefix: stri
  * event-loop path (TLS, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
  */
 export declare function createRedisStreamsLoop(connection: string, keyPrefix: string, errorClass: unknown, metrics: NativeMetrics): NativeRedisStreamsLoop | null
+
+/**
+ * Internal: a `NativeRedisSubscriberLoop` calling `onMessage(channel, payload)`, or `null` when this connection
+ * or host cannot use the event-loop path (TLS, sentinels, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+ */
+export declare function createRedisSubscriberLoop(connection: string, errorClass: unknown, metrics: NativeMetrics, onMessage: (channel: string, payload: string) => void): NativeRedisSubscriberLoop | null
 
 /** `keyPrefix` default of `RedisCronAdapter` (0.17's). */
 export declare const DEFAULT_CRON_PREFIX: string

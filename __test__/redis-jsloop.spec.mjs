@@ -268,6 +268,32 @@ describe('streams on the event-loop path', () => {
     expect(await Promise.all([s.get('g', 'a'), s.delete('g', 'a'), s.get('g', 'b')])).toEqual([null, null, { n: 3, id: 'b', _createdAt: 5 }])
   })
 
+  test('pub/sub on the event loop: each message once per subscriber (channels subscribed while connecting too), re-entrant handlers', async () => {
+    const m = streams()
+    expect(m._core.sub).toBeTruthy()
+    const s = m.createStream('live')
+    const got = { a: [], b: [], c: [] }
+    const reads = []
+    // subscribed before the pub/sub connection is up: the handshake and the pending calls both subscribe
+    await Promise.all(
+      Object.keys(got).map((g) =>
+        s.subscribe({ groupId: g }, (e) => {
+          got[g].push(e.data.n)
+          reads.push(s.get(g, e.data.id)) // calls the adapter from inside the delivery
+        }),
+      ),
+    )
+    for (const [i, g] of Object.keys(got).entries()) await s.set(g, `i${i}`, { n: i })
+    await new Promise((r) => setTimeout(r, 300))
+    expect(got).toEqual({ a: [0], b: [1], c: [2] })
+    expect((await Promise.all(reads)).map((v) => v.n)).toEqual([0, 1, 2])
+    await s.unsubscribe({ groupId: 'b' })
+    await s.set('b', 'later', { n: 9 })
+    await s.set('a', 'later', { n: 9 })
+    await new Promise((r) => setTimeout(r, 200))
+    expect(got).toEqual({ a: [0, 9], b: [1], c: [2] })
+  })
+
   test('NOSCRIPT: the call is sent again as EVAL with the script body', async () => {
     const seen = []
     const fake = await fakeRedis((cmd) => {

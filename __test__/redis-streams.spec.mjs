@@ -230,7 +230,7 @@ describe('connection shapes and errors', () => {
     const m = manager({}, { socket: { host: '127.0.0.1', port: 1, connectTimeout: 500 } })
     const s = m.createStream('x')
     await expect(s.get('g', 'a')).rejects.toMatchObject({ code: ErrorCodes.CONNECT })
-    await expect(s.subscribe({ groupId: 'g' }, () => {})).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT })
+    await expect(s.subscribe({ groupId: 'g' }, () => {})).rejects.toMatchObject({ code: ErrorCodes.CONNECT })
     await m.shutdown()
   })
 

@@ -5,7 +5,7 @@
  * `${keyPrefix}${streamName}:group:${groupId}`, field = id, value = JSON {...data, id, _createdAt};
  * events on `motia:stream:events:${streamName}:${groupId}[:${id}]` as {type, data}.
  */
-const { NativeRedisStreams, createRedisStreamsLoop, streamChannel, DEFAULT_STREAM_PREFIX } = require('./native.js')
+const { NativeRedisStreams, createRedisStreamsLoop, createRedisSubscriberLoop, streamChannel, DEFAULT_STREAM_PREFIX } = require('./native.js')
 const { normalizeRedis, resolveOptions } = require('./config.js')
 const { fromNative, callNative: call, configError, serializeError, MotiaAdapterError, rejectSyncThrows } = require('./errors.js')
 const { AdapterMetrics } = require('./metrics.js')
@@ -46,10 +46,12 @@ class StreamCore {
       this.native = new NativeRedisStreams(connJson, this.keyPrefix, onMessage)
       // item get/set/delete on Node's own event loop (no thread hop); null for TLS, Bun, Deno
       this.loop = jsLoopAllowed() ? createRedisStreamsLoop(connJson, this.keyPrefix, MotiaAdapterError, this.metrics.native) : null
+      // pub/sub on the event loop too (a message reaches its handler with no thread hop); null also with sentinels
+      this.sub = this.loop ? createRedisSubscriberLoop(connJson, MotiaAdapterError, this.metrics.native, (ch, p) => this.dispatch(ch, p)) : null
     } catch (e) {
       throw fromNative(e)
     }
-    this.metrics.loops.push(this.loop)
+    this.metrics.loops.push(this.loop, this.sub)
     const native = this.native
     this.batcher = new Batcher((k, s, g, i, p, n) => native.batch(k, s, g, i, p, n), 6)
     // with the event-loop path the tokio connection serves only getGroup/query/clear/send: open it lazily
@@ -92,7 +94,7 @@ class StreamCore {
     if (!set) this.handlers.set(channel, (set = new Set()))
     set.add({ owner, handler })
     this.updateKeepAlive()
-    if (first) await call(this.native.subscribe(channel))
+    if (first) await call((this.sub || this.native).subscribe(channel))
   }
 
   async unsubscribe(owner, channel) {
@@ -102,7 +104,7 @@ class StreamCore {
     this.updateKeepAlive()
     if (set.size === 0) {
       this.handlers.delete(channel)
-      await call(this.native.unsubscribe(channel))
+      await call((this.sub || this.native).unsubscribe(channel))
     }
   }
 
@@ -118,7 +120,7 @@ class StreamCore {
   async close() {
     if (this.closed) return
     this.closed = true
-    const loopClosed = this.loop ? this.loop.close() : null
+    const loopClosed = Promise.all([this.loop && this.loop.close(), this.sub && this.sub.close()])
     await this.batcher.idle()
     await loopClosed
     this.handlers.clear()

@@ -8,13 +8,12 @@ use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
-use super::jsloop::napi_raw::{self as raw, JsRaw};
+use super::jsloop::napi_raw::JsRaw;
 use super::jsloop::{self, loop_class_common, Conv, JsLoop, ScriptRetry};
 use super::metrics::NativeMetrics;
 use crate::core::redis::events::EmitCall;
 use crate::core::redis::keys::EventKeys;
 use crate::core::redis::scripts;
-use crate::error::AdapterError;
 
 fn emit_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
@@ -61,14 +60,13 @@ impl NativeRedisEventsLoop {
             keys,
             args,
         });
-        let then = Conv::Custom(Box::new(|env, _reply| Ok::<_, AdapterError>(raw::undefined(env))));
         self.conn
             .call(
                 "emit",
                 &cmd,
                 Conv::Script {
                     retry,
-                    then: Box::new(then),
+                    then: Box::new(Conv::Undefined),
                 },
             )
             .map(JsRaw)

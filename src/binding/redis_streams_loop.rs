@@ -1,7 +1,7 @@
 //! Native half of the stream adapters' hot path: item `get`/`set`/`delete` on the JS thread's
 //! event loop (see `binding::jsloop`). `set`/`delete` are the same Lua scripts as the tokio path
-//! (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`). getGroup, query, clear, send and pub/sub
-//! stay on `NativeRedisStreams` (tokio).
+//! (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`); and the manager's pub/sub connection
+//! (`NativeRedisSubscriberLoop`). getGroup, query, clear and send stay on `NativeRedisStreams` (tokio).
 
 use std::sync::OnceLock;
 
@@ -162,3 +162,55 @@ impl NativeRedisStreamsLoop {
 }
 
 loop_class_common!(NativeRedisStreamsLoop);
+
+/// Internal: the event-loop pub/sub connection of a stream manager (messages reach `onMessage` with no thread hop).
+#[napi]
+pub struct NativeRedisSubscriberLoop {
+    conn: JsLoop,
+}
+
+/// Internal: a `NativeRedisSubscriberLoop` calling `onMessage(channel, payload)`, or `null` when this connection
+/// or host cannot use the event-loop path (TLS, sentinels, no libuv as in Bun/Deno, `MOTIA_NATIVE_JSLOOP=0`).
+#[napi]
+pub fn create_redis_subscriber_loop(
+    env: Env,
+    connection: String,
+    error_class: Unknown<'_>,
+    metrics: &NativeMetrics,
+    #[napi(ts_arg_type = "(channel: string, payload: string) => void")] on_message: Unknown<'_>,
+) -> napi::Result<Option<NativeRedisSubscriberLoop>> {
+    let conn = jsloop::open_subscriber(
+        env.raw(),
+        &connection,
+        error_class.raw(),
+        metrics.shared(),
+        on_message.raw(),
+    )?;
+    Ok(conn.map(|conn| NativeRedisSubscriberLoop { conn }))
+}
+
+#[napi]
+impl NativeRedisSubscriberLoop {
+    /// `SUBSCRIBE channel` (kept across reconnects); resolves once the server confirmed it. Fails with
+    /// MOTIA_CONNECT when Redis stays unreachable for connectTimeout, and stays registered.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn subscribe(&self, channel: String) -> napi::Result<JsRaw> {
+        self.conn
+            .call_with("subscribe", Conv::Undefined, |c, slot, now| {
+                c.subscribe(&channel, slot, now)
+            })
+            .map(JsRaw)
+    }
+
+    /// `UNSUBSCRIBE channel`; resolves once the server confirmed it.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn unsubscribe(&self, channel: String) -> napi::Result<JsRaw> {
+        self.conn
+            .call_with("unsubscribe", Conv::Undefined, |c, slot, now| {
+                c.unsubscribe(&channel, slot, now)
+            })
+            .map(JsRaw)
+    }
+}
+
+loop_class_common!(NativeRedisSubscriberLoop);

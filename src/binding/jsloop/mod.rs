@@ -50,6 +50,8 @@ pub enum Conv {
     Script { retry: Box<ScriptRetry>, then: Box<Conv> },
     /// Any success → the referenced JS value (e.g. `set` resolves with the value passed in).
     Value(raw::Ref),
+    /// Any success → `undefined`.
+    Undefined,
     /// Integer → `reply > 0`.
     Bool,
     /// Simple or bulk string → `reply === expected`.
@@ -106,12 +108,31 @@ pub fn open(
     error_class: sys::napi_value,
     metrics: Arc<Metrics>,
 ) -> napi::Result<Option<JsLoop>> {
-    use crate::core::redis::connection::RedisConnectionConfig;
-    let cfg = super::guard::run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(connection_json)?))?;
-    match cfg {
+    match loop_config(connection_json)? {
         Some(cfg) => JsLoop::new(env, cfg, error_class, metrics),
         None => Ok(None),
     }
+}
+
+/// Opens the event-loop pub/sub connection of a stream manager (see [`JsLoop::subscriber`]): `None`
+/// as [`open`], and with sentinels (an idle subscriber would not notice a master switch; the tokio
+/// subscriber follows them).
+pub fn open_subscriber(
+    env: sys::napi_env,
+    connection_json: &str,
+    error_class: sys::napi_value,
+    metrics: Arc<Metrics>,
+    on_message: sys::napi_value,
+) -> napi::Result<Option<JsLoop>> {
+    match loop_config(connection_json)? {
+        Some(cfg) if cfg.sentinel.is_none() => JsLoop::subscriber(env, cfg, error_class, metrics, on_message),
+        _ => Ok(None),
+    }
+}
+
+fn loop_config(connection_json: &str) -> napi::Result<Option<LoopConfig>> {
+    use crate::core::redis::connection::RedisConnectionConfig;
+    super::guard::run_sync(|| LoopConfig::from_config(&RedisConnectionConfig::from_json(connection_json)?))
 }
 
 /// The `stats()` and `close()` of every event-loop class (a `#[napi]` struct with a `conn: JsLoop` field).
@@ -148,6 +169,28 @@ impl JsLoop {
         error_class: sys::napi_value,
         metrics: Arc<Metrics>,
     ) -> napi::Result<Option<JsLoop>> {
+        Self::with_conn(env, LoopConn::new(cfg), error_class, metrics, None)
+    }
+
+    /// A pub/sub connection that calls `on_message(channel, payload)` for every message (see
+    /// `LoopConn::subscriber`); `None` as [`JsLoop::new`].
+    pub fn subscriber(
+        env: sys::napi_env,
+        cfg: LoopConfig,
+        error_class: sys::napi_value,
+        metrics: Arc<Metrics>,
+        on_message: sys::napi_value,
+    ) -> napi::Result<Option<JsLoop>> {
+        Self::with_conn(env, LoopConn::subscriber(cfg), error_class, metrics, Some(on_message))
+    }
+
+    fn with_conn(
+        env: sys::napi_env,
+        conn: LoopConn<Slot>,
+        error_class: sys::napi_value,
+        metrics: Arc<Metrics>,
+        on_message: Option<sys::napi_value>,
+    ) -> napi::Result<Option<JsLoop>> {
         let Some(uv) = uv::uv() else {
             return Ok(None);
         };
@@ -158,6 +201,9 @@ impl JsLoop {
         }
         let uv_loop = uv_loop as *mut c_void;
         let js = raw::JsRefs::new(env, error_class)?;
+        if let Some(f) = on_message {
+            js.set_on_message(env, f)?;
+        }
         let timer = uv::alloc_handle(uv, uv::UV_TIMER);
         // SAFETY: fresh handle memory of the right size on the loop of this thread.
         unsafe {
@@ -172,7 +218,7 @@ impl JsLoop {
             uv,
             uv_loop,
             state: RefCell::new(State {
-                conn: LoopConn::new(cfg),
+                conn,
                 poll: std::ptr::null_mut(),
                 poll_gen: 0,
                 poll_events: 0,
@@ -201,6 +247,16 @@ impl JsLoop {
     /// Queues `cmd` for the adapter method `method` and returns its promise (called from a
     /// `#[napi]` method on the JS thread).
     pub fn call(&self, method: &'static str, cmd: &redis::Cmd, conv: Conv) -> napi::Result<sys::napi_value> {
+        self.call_with(method, conv, |conn, slot, now| conn.push(cmd, slot, now))
+    }
+
+    /// [`JsLoop::call`] queueing with `push` (e.g. `LoopConn::subscribe`).
+    pub fn call_with(
+        &self,
+        method: &'static str,
+        conv: Conv,
+        push: impl FnOnce(&mut LoopConn<Slot>, Slot, Instant) -> Result<(), (Slot, AdapterError)>,
+    ) -> napi::Result<sys::napi_value> {
         let s = &self.shared;
         let (deferred, promise) = raw::create_promise(s.env)?;
         let now = Instant::now();
@@ -212,7 +268,7 @@ impl JsLoop {
         };
         let (refused, schedule) = {
             let mut st = s.state.borrow_mut();
-            match st.conn.push(cmd, slot, now) {
+            match push(&mut st.conn, slot, now) {
                 Err((slot, e)) => (Some((slot, e)), false),
                 Ok(()) => {
                     let schedule = !st.draining && !st.flush_scheduled;
@@ -335,12 +391,21 @@ impl Shared {
             st.draining = !d.is_empty();
             d
         };
-        while !done.is_empty() {
+        let mut messages = self.state.borrow_mut().conn.take_messages();
+        while !done.is_empty() || !messages.is_empty() {
             // in chunks: see SETTLE_CHUNK
-            let rest = if done.len() > SETTLE_CHUNK { done.split_off(SETTLE_CHUNK) } else { Vec::new() };
+            let rest = if done.len() > SETTLE_CHUNK {
+                done.split_off(SETTLE_CHUNK)
+            } else {
+                Vec::new()
+            };
             {
                 let _cb = raw::CallbackScope::open(self.env, &self.js);
                 self.settle(done);
+                // a subscriber's confirmations first, then the messages read with them
+                for (channel, payload) in std::mem::take(&mut messages) {
+                    self.js.deliver(self.env, &channel, &payload);
+                }
             } // microtasks run here; new calls only queue (draining)
             let mut st = self.state.borrow_mut();
             st.draining = false;
@@ -487,6 +552,7 @@ impl Shared {
                 Ok(item)
             }
             (Conv::Value(r), _) => Ok(r.take(env)),
+            (Conv::Undefined, _) => Ok(raw::undefined(env)),
             (Conv::Custom(f), reply) => f(env, reply),
             (Conv::Bool, Reply::Int(n)) => Ok(raw::boolean(env, n > 0)),
             (Conv::Equals(want), Reply::Simple(s)) => Ok(raw::boolean(env, s == want)),

@@ -71,6 +71,14 @@ pub fn string(env: sys::napi_env, s: &str) -> sys::napi_value {
     v
 }
 
+/// A JS string from bytes that should be UTF-8 (invalid sequences become U+FFFD).
+pub fn bytes_string(env: sys::napi_env, b: &[u8]) -> sys::napi_value {
+    let mut v = null_mut();
+    // SAFETY: ptr/len of a byte slice; napi decodes it as UTF-8.
+    unsafe { sys::napi_create_string_utf8(env, b.as_ptr() as *const c_char, b.len() as isize, &mut v) };
+    v
+}
+
 /// A new empty object.
 pub fn object(env: sys::napi_env) -> sys::napi_value {
     let mut v = null_mut();
@@ -213,6 +221,8 @@ pub struct JsRefs {
     json_parse: sys::napi_ref,
     queue_microtask: sys::napi_ref,
     flush: std::cell::Cell<sys::napi_ref>,
+    /// A subscriber's `(channel, payload)` callback (null: a command connection).
+    on_message: std::cell::Cell<sys::napi_ref>,
     resource: sys::napi_ref,
     async_ctx: sys::napi_async_context,
     /// The env was torn down: no napi call may be made any more.
@@ -247,6 +257,7 @@ impl JsRefs {
             json_parse: new_ref(env, parse)?,
             queue_microtask: new_ref(env, qm)?,
             flush: std::cell::Cell::new(null_mut()),
+            on_message: std::cell::Cell::new(null_mut()),
             resource: new_ref(env, resource)?,
             async_ctx: ctx,
             dead: std::cell::Cell::new(false),
@@ -278,6 +289,31 @@ impl JsRefs {
         }
         self.flush.set(new_ref(env, f)?);
         Ok(())
+    }
+
+    /// Sets the function [`JsRefs::deliver`] calls.
+    pub fn set_on_message(&self, env: sys::napi_env, f: sys::napi_value) -> napi::Result<()> {
+        self.on_message.set(new_ref(env, f)?);
+        Ok(())
+    }
+
+    /// `onMessage(channel, payload)` for one pub/sub message (inside a callback scope). What it
+    /// throws is dropped: the JS dispatcher catches its handlers' errors itself.
+    pub fn deliver(&self, env: sys::napi_env, channel: &[u8], payload: &[u8]) {
+        let r = self.on_message.get();
+        if r.is_null() {
+            return;
+        }
+        let f = get_ref(env, r);
+        let args = [bytes_string(env, channel), bytes_string(env, payload)];
+        let mut out = null_mut();
+        // SAFETY: JS thread, live values.
+        let status = unsafe { sys::napi_call_function(env, undefined(env), f, 2, args.as_ptr(), &mut out) };
+        if status != sys::Status::napi_ok {
+            let mut exc = null_mut();
+            // SAFETY: clears what the callback threw.
+            unsafe { sys::napi_get_and_clear_last_exception(env, &mut exc) };
+        }
     }
 
     /// `queueMicrotask(flush)`.
@@ -361,6 +397,7 @@ impl Drop for JsRefs {
                 self.json_parse,
                 self.queue_microtask,
                 self.flush.get(),
+                self.on_message.get(),
                 self.resource,
             ] {
                 if !r.is_null() {

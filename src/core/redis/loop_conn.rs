@@ -26,8 +26,13 @@
 //! - The oldest pending command waiting longer than `command_timeout` fails with `MOTIA_TIMEOUT`
 //!   together with every other pending one (their replies can no longer be matched), and the
 //!   connection is dropped; the next command reconnects.
+//! - Subscriber mode ([`LoopConn::subscriber`]): `message` pushes are not replies; they are kept
+//!   for [`LoopConn::take_messages`]. The subscribed channels are part of every (re)connect's
+//!   handshake, and a subscriber with channels reconnects on its own after an outage (backoff),
+//!   with nothing pending (backoff capped at 100 ms). Messages published while it is away are lost
+//!   (pub/sub is at-most-once).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -226,6 +231,10 @@ pub struct LoopConn<T> {
     epoch: u64,
     /// A failover is under way: nothing is written until it ends (the timer looks every [`HOLD_POLL`]).
     holding: bool,
+    /// Subscriber mode: the channels subscribed (`None`: a command connection).
+    channels: Option<BTreeSet<String>>,
+    /// `(channel, payload)` of the `message` pushes read since the last [`LoopConn::take_messages`].
+    messages: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// First wait before resending after an outage; doubles up to [`RIDE_MAX_DELAY`].
@@ -266,6 +275,13 @@ fn reply_says_master(reply: &Reply) -> bool {
     }
 }
 
+/// Whether `reply` is a RESP2 `message` push: `["message", channel, payload]`.
+fn is_message(reply: &Reply) -> bool {
+    matches!(reply, Reply::Array(items) if items.len() == 3
+        && matches!(&items[0], Reply::Bulk(k) if k == b"message")
+        && matches!((&items[1], &items[2]), (Reply::Bulk(_), Reply::Bulk(_))))
+}
+
 fn closed_error() -> AdapterError {
     AdapterError::Closed("the adapter was closed (cleanup/shutdown)".into())
 }
@@ -298,6 +314,63 @@ impl<T> LoopConn<T> {
             lookup: None,
             epoch: 0,
             holding: false,
+            channels: None,
+            messages: Vec::new(),
+        }
+    }
+
+    /// A pub/sub connection: see the module docs ("Subscriber mode").
+    pub fn subscriber(cfg: LoopConfig) -> Self {
+        LoopConn {
+            channels: Some(BTreeSet::new()),
+            ..LoopConn::new(cfg)
+        }
+    }
+
+    /// Subscribes `channel` (kept across reconnects); `tag` completes with the server's confirmation.
+    pub fn subscribe(&mut self, channel: &str, tag: T, now: Instant) -> std::result::Result<(), (T, AdapterError)> {
+        let Some(set) = self.channels.as_mut() else {
+            return Err((tag, AdapterError::Internal("SUBSCRIBE on a command connection".into())));
+        };
+        if !self.closing && self.phase != Phase::Closed {
+            set.insert(channel.to_string());
+        }
+        self.push(redis::cmd("SUBSCRIBE").arg(channel), tag, now)
+    }
+
+    /// Unsubscribes `channel`; `tag` completes with the server's confirmation.
+    pub fn unsubscribe(&mut self, channel: &str, tag: T, now: Instant) -> std::result::Result<(), (T, AdapterError)> {
+        if let Some(set) = self.channels.as_mut() {
+            set.remove(channel);
+        }
+        self.push(redis::cmd("UNSUBSCRIBE").arg(channel), tag, now)
+    }
+
+    /// The `message` pushes read since the last call, in order: `(channel, payload)`.
+    pub fn take_messages(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// A subscriber with channels stays connected even with nothing pending.
+    fn wants_connection(&self) -> bool {
+        !self.closing && self.channels.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// A subscriber loses every message published while it is away: it retries at least every
+    /// [`crate::core::redis::pubsub::RECONNECT_MAX`] (as the tokio subscriber does).
+    fn max_backoff(&self) -> Duration {
+        if self.channels.is_some() {
+            super::pubsub::RECONNECT_MAX
+        } else {
+            RIDE_MAX_DELAY
+        }
+    }
+
+    /// An idle subscriber lost its connection: reconnect after the backoff.
+    fn retry_idle(&mut self, now: Instant) {
+        if self.wants_connection() && self.retry_at.is_none() && self.phase == Phase::Idle {
+            self.retry_at = Some(now + self.backoff);
+            self.backoff = (self.backoff * 2).min(self.max_backoff());
         }
     }
 
@@ -414,7 +487,7 @@ impl<T> LoopConn<T> {
             self.unpark();
         }
         match self.phase {
-            Phase::Idle if !self.fifo.is_empty() => self.start_connect(now),
+            Phase::Idle if !self.fifo.is_empty() || self.wants_connection() => self.start_connect(now),
             Phase::Handshaking | Phase::Ready => self.write_some(now),
             _ => {}
         }
@@ -504,6 +577,7 @@ impl<T> LoopConn<T> {
                 self.cfg.command_timeout.as_millis()
             )));
             self.phase = Phase::Idle;
+            self.retry_idle(now);
         }
     }
 
@@ -556,8 +630,9 @@ impl<T> LoopConn<T> {
             self.backoff = RIDE_FIRST_DELAY;
         } else {
             self.retry_at = Some(now + wait);
-            self.backoff = (wait * 2).min(RIDE_MAX_DELAY);
+            self.backoff = (wait * 2).min(self.max_backoff());
         }
+        self.retry_idle(now);
         self.maybe_finish_close();
     }
 
@@ -689,9 +764,13 @@ impl<T> LoopConn<T> {
     }
 
     fn connect_resolved(&mut self, now: Instant) {
-        // the handshake goes first on the new socket
+        // the handshake goes first on the new socket (a subscriber's channels are part of it)
+        let mut handshake = self.cfg.handshake.clone();
+        for ch in self.channels.iter().flatten() {
+            handshake.push((redis::cmd("SUBSCRIBE").arg(ch).get_packed_command(), Check::Ignore));
+        }
         let mut out = Vec::with_capacity(self.out.len() - self.acked + 128);
-        for (bytes, check) in self.cfg.handshake.iter().rev() {
+        for (bytes, check) in handshake.iter().rev() {
             self.fifo.push_front(Pending {
                 owner: Owner::Handshake { check: *check },
                 len: bytes.len(),
@@ -699,14 +778,14 @@ impl<T> LoopConn<T> {
                 deadline: now + self.cfg.connect_timeout,
             });
         }
-        for (bytes, _) in &self.cfg.handshake {
+        for (bytes, _) in &handshake {
             out.extend_from_slice(bytes);
         }
         out.extend_from_slice(&self.out[self.acked..]);
         self.out = out;
         self.acked = 0;
         self.written = 0;
-        self.handshake_left = self.cfg.handshake.len();
+        self.handshake_left = handshake.len();
         self.connect_deadline = Some(now + self.cfg.connect_timeout);
         self.connect_next(now, None);
     }
@@ -822,6 +901,14 @@ impl<T> LoopConn<T> {
                     return;
                 }
             };
+            if self.channels.is_some() && is_message(&reply) {
+                if let Reply::Array(mut items) = reply {
+                    if let (Reply::Bulk(payload), Reply::Bulk(channel)) = (items.remove(2), items.remove(1)) {
+                        self.messages.push((channel, payload));
+                    }
+                }
+                continue;
+            }
             let Some(p) = self.fifo.pop_front() else {
                 self.drop_socket();
                 self.fail_all(AdapterError::Backend("Redis sent a reply nobody asked for".into()));
@@ -890,7 +977,7 @@ impl<T> LoopConn<T> {
                         ));
                         if self.retry_at.is_none() {
                             self.retry_at = Some(now + self.backoff);
-                            self.backoff = (self.backoff * 2).min(RIDE_MAX_DELAY);
+                            self.backoff = (self.backoff * 2).min(self.max_backoff());
                         }
                     } else {
                         if !transient {
@@ -1033,6 +1120,54 @@ mod tests {
         assert_eq!(done[1].1.as_ref().unwrap().error_code(), Some("WRONGTYPE"));
         assert_eq!(done[2], (2, Ok(Reply::Nil)));
         assert_eq!(c.phase(), Phase::Ready);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn subscriber_gets_pushes_and_resubscribes_after_the_server_closes() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            for word in ["first", "again"] {
+                let (mut s, _) = l.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(9).any(|w| w == b"SUBSCRIBE") {
+                    let n = s.read(&mut buf).unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+                // one confirmation per SUBSCRIBE (the first connect sends the channel twice: in the
+                // handshake and as the pending call)
+                let n = got.windows(9).filter(|w| w == b"SUBSCRIBE").count();
+                let reply = format!(
+                    "+PONG\r\n{}*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\n{word}\r\n",
+                    "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n".repeat(n)
+                );
+                s.write_all(reply.as_bytes()).unwrap();
+                thread::sleep(Duration::from_millis(50));
+            } // closes: the idle subscriber reconnects on its own and subscribes `ch` again
+        });
+        let mut c = LoopConn::subscriber(cfg(port));
+        assert!(c.subscribe("ch", 1u32, Instant::now()).is_ok());
+        let done = drive(&mut c, 1, Duration::from_secs(3));
+        assert_eq!(done.len(), 1);
+        assert!(matches!(&done[0], (1, Ok(Reply::Array(a))) if a[0] == Reply::Bulk(b"subscribe".to_vec())));
+        let mut messages = c.take_messages();
+        let end = Instant::now() + Duration::from_secs(3);
+        while messages.len() < 2 && Instant::now() < end {
+            drive(&mut c, 1, Duration::from_millis(20));
+            messages.extend(c.take_messages());
+        }
+        let payloads: Vec<&[u8]> = messages
+            .iter()
+            .map(|(ch, p)| {
+                assert_eq!(ch, b"ch");
+                p.as_slice()
+            })
+            .collect();
+        assert_eq!(payloads, [&b"first"[..], b"again"]);
+        assert_eq!(c.pending(), 0);
+        assert_eq!(c.connects(), 2);
         server.join().unwrap();
     }
 

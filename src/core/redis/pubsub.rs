@@ -21,7 +21,7 @@ pub type Deliver = Arc<dyn Fn(String, String) + Send + Sync>;
 /// while it is away is lost for its subscribers, so it retries at least every 100 ms and is back
 /// within ~100 ms of the server accepting connections, however long the outage was.
 const RECONNECT_FIRST: Duration = Duration::from_millis(10);
-const RECONNECT_MAX: Duration = Duration::from_millis(100);
+pub const RECONNECT_MAX: Duration = Duration::from_millis(100);
 
 pub struct Subscriber {
     /// Asked for the server on every (re)connect: with sentinels that is the master named then.
@@ -145,7 +145,7 @@ impl Subscriber {
             .await
             .unwrap_or(false);
         if !ready {
-            return Err(AdapterError::Timeout(format!(
+            return Err(AdapterError::Connect(format!(
                 "pub/sub connection to Redis not ready within {} ms; the subscription stays registered",
                 self.connect_timeout.as_millis()
             )));

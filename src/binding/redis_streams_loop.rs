@@ -197,7 +197,7 @@ impl NativeRedisSubscriberLoop {
     pub fn subscribe(&self, channel: String) -> napi::Result<JsRaw> {
         self.conn
             .call_with("subscribe", Conv::Undefined, |c, slot, now| {
-                c.subscribe(&channel, slot, now)
+                c.subscribe(&channel, slot, now).err()
             })
             .map(JsRaw)
     }
@@ -207,7 +207,7 @@ impl NativeRedisSubscriberLoop {
     pub fn unsubscribe(&self, channel: String) -> napi::Result<JsRaw> {
         self.conn
             .call_with("unsubscribe", Conv::Undefined, |c, slot, now| {
-                c.unsubscribe(&channel, slot, now)
+                c.unsubscribe(&channel, slot, now).err()
             })
             .map(JsRaw)
     }

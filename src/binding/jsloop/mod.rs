@@ -247,15 +247,15 @@ impl JsLoop {
     /// Queues `cmd` for the adapter method `method` and returns its promise (called from a
     /// `#[napi]` method on the JS thread).
     pub fn call(&self, method: &'static str, cmd: &redis::Cmd, conv: Conv) -> napi::Result<sys::napi_value> {
-        self.call_with(method, conv, |conn, slot, now| conn.push(cmd, slot, now))
+        self.call_with(method, conv, |conn, slot, now| conn.push(cmd, slot, now).err())
     }
 
-    /// [`JsLoop::call`] queueing with `push` (e.g. `LoopConn::subscribe`).
+    /// [`JsLoop::call`] queueing with `push` (e.g. `LoopConn::subscribe`; `Some` when refused).
     pub fn call_with(
         &self,
         method: &'static str,
         conv: Conv,
-        push: impl FnOnce(&mut LoopConn<Slot>, Slot, Instant) -> Result<(), (Slot, AdapterError)>,
+        push: impl FnOnce(&mut LoopConn<Slot>, Slot, Instant) -> Option<(Slot, AdapterError)>,
     ) -> napi::Result<sys::napi_value> {
         let s = &self.shared;
         let (deferred, promise) = raw::create_promise(s.env)?;
@@ -269,8 +269,8 @@ impl JsLoop {
         let (refused, schedule) = {
             let mut st = s.state.borrow_mut();
             match push(&mut st.conn, slot, now) {
-                Err((slot, e)) => (Some((slot, e)), false),
-                Ok(()) => {
+                Some((slot, e)) => (Some((slot, e)), false),
+                None => {
                     let schedule = !st.draining && !st.flush_scheduled;
                     st.flush_scheduled |= schedule;
                     (None, schedule)

@@ -226,11 +226,15 @@ describe('connection shapes and errors', () => {
     await client.quit()
   })
 
-  test('unreachable Redis rejects with MOTIA_CONNECT, subscribe too', async () => {
+  test('unreachable Redis rejects with MOTIA_CONNECT, subscribe too; unsubscribe resolves at once', async () => {
     const m = manager({}, { socket: { host: '127.0.0.1', port: 1, connectTimeout: 500 } })
     const s = m.createStream('x')
     await expect(s.get('g', 'a')).rejects.toMatchObject({ code: ErrorCodes.CONNECT })
     await expect(s.subscribe({ groupId: 'g' }, () => {})).rejects.toMatchObject({ code: ErrorCodes.CONNECT })
+    // unsubscribing needs no Redis: it does not wait out connectTimeout
+    const t0 = Date.now()
+    await s.unsubscribe({ groupId: 'g' })
+    expect(Date.now() - t0).toBeLessThan(300)
     await m.shutdown()
   })
 

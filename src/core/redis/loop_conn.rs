@@ -338,10 +338,16 @@ impl<T> LoopConn<T> {
         self.push(redis::cmd("SUBSCRIBE").arg(channel), tag, now)
     }
 
-    /// Unsubscribes `channel`; `tag` completes with the server's confirmation.
+    /// Unsubscribes `channel`; `tag` completes with the server's confirmation, or at once (`Nil`) when
+    /// not connected (Redis away: the next connection does not subscribe it, so nothing waits for Redis;
+    /// a connect already under way may still subscribe it once, and its messages find no handler).
     pub fn unsubscribe(&mut self, channel: &str, tag: T, now: Instant) -> std::result::Result<(), (T, AdapterError)> {
         if let Some(set) = self.channels.as_mut() {
             set.remove(channel);
+        }
+        if !matches!(self.phase, Phase::Ready | Phase::Handshaking) && !self.is_closed() {
+            self.done.push((tag, Ok(Reply::Nil)));
+            return Ok(());
         }
         self.push(redis::cmd("UNSUBSCRIBE").arg(channel), tag, now)
     }
@@ -1169,6 +1175,25 @@ mod tests {
         assert_eq!(c.pending(), 0);
         assert_eq!(c.connects(), 2);
         server.join().unwrap();
+    }
+
+    #[test]
+    fn unsubscribe_while_redis_is_away_completes_at_once_and_stops_reconnecting() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut c = LoopConn::subscriber(cfg(port));
+        assert!(c.subscribe("ch", 1u32, Instant::now()).is_ok());
+        assert!(drive(&mut c, 1, Duration::from_millis(60)).is_empty()); // riding the outage
+        assert!(c.unsubscribe("ch", 2, Instant::now()).is_ok());
+        let done = drive(&mut c, 1, Duration::from_millis(50));
+        assert_eq!(done, vec![(2, Ok(Reply::Nil))]);
+        let done = drive(&mut c, 1, Duration::from_secs(2));
+        assert_eq!(done[0].0, 1);
+        assert_eq!(done[0].1.as_ref().unwrap_err().code(), "MOTIA_CONNECT");
+        // no channel left: an idle subscriber stops trying
+        assert_eq!(c.next_deadline(), None);
     }
 
     #[test]

@@ -108,13 +108,43 @@ printTable(rows)
 
 const raw = createClient({ url })
 await raw.connect()
-const before = await raw.info('memory')
+
+/**
+ * Redis memory per pending event: `count` events emitted to a topic whose only step holds the first one in a handler
+ * that never finishes (prefetch 1), so the rest wait in Redis; used_memory before and after, per event, minus the
+ * event's data as JSON. Measured with the adapters already used above (their connections and scripts exist).
+ */
+async function memoryPerPending(which, count) {
+  const a = adapter(which, 1)
+  const topic = `mem.${seq++}`
+  let release
+  const stuck = new Promise((r) => (release = r))
+  const handle = await a.subscribe(topic, 'Mem', () => stuck, { ...QC, concurrency: 1 })
+  await new Promise((r) => setTimeout(r, 200))
+  const used = async () => Number(/used_memory:(\d+)/.exec(await raw.info('memory'))[1])
+  const before = await used()
+  const payload = JSON.stringify(event(topic, 0).data).length
+  for (let i = 0; i < count; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, k) => a.emit(event(topic, i + k))))
+  }
+  await new Promise((r) => setTimeout(r, 200))
+  const perEvent = ((await used()) - before) / count
+  release()
+  await a.unsubscribe(handle).catch(() => {})
+  return { perEvent, payload }
+}
+const memCount = n(20000)
+const mem = { ours: await memoryPerPending('ours', memCount), upstream: await memoryPerPending('upstream', memCount) }
+console.log(
+  `\nRedis memory per pending event (${memCount} waiting, data ${mem.ours.payload} bytes as JSON): ours ${Math.round(mem.ours.perEvent)} bytes ` +
+    `(${Math.round(mem.ours.perEvent - mem.ours.payload)} + data), BullMQ ${Math.round(mem.upstream.perEvent)} bytes ` +
+    `(${Math.round(mem.upstream.perEvent - mem.upstream.payload)} + data); ratio ${(mem.ours.perEvent / mem.upstream.perEvent).toFixed(2)}x`,
+)
 for (const w of ['ours', 'upstream']) for (const a of Object.values(adapters[w])) await a.shutdown().catch(() => {})
 for (const w of ['ours', 'upstream']) {
-  for (const p of [10, 64]) {
+  for (const p of [1, 10, 64]) {
     for await (const keys of raw.scanIterator({ MATCH: `${prefixOf(w, p)}*`, COUNT: 1000 })) if (keys.length) await raw.del(keys)
   }
 }
-void before
 await raw.quit()
 process.exit(0)

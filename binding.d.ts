@@ -149,6 +149,8 @@ export declare class NativeRedisCron {
   renew(lock: string, ttl: number): Promise<boolean>
   activeLocks(): Promise<string>
   ping(): Promise<boolean>
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
   /** Deletes this instance's unreleased locks and closes the connection. */
   shutdown(): Promise<void>
 }
@@ -193,6 +195,8 @@ export declare class NativeRedisEvents {
   topics(): Promise<Array<string>>
   /** `PING`; true when Redis answers. */
   ping(): Promise<boolean>
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
   shutdown(): Promise<void>
 }
 
@@ -226,6 +230,8 @@ export declare class NativeRedisState {
   /** `filters` is the JSON text of a `StateFilter[]` (or empty). */
   items(groupId?: string | undefined | null, filters?: string | undefined | null): Promise<string>
   ping(): Promise<boolean>
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
   /** Closes the connection; later calls reject with `MOTIA_CLOSED`. */
   close(): void
 }
@@ -255,6 +261,8 @@ export declare class NativeRedisStreams {
   warmUp(): void
   /** `PING`; true when Redis answers. */
   ping(): Promise<boolean>
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
   /** Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete). */
   batch(kinds: Array<number>, streams: Array<string>, groups: Array<string>, ids: Array<string>, payloads: Array<string>, nows: Array<number>): Promise<string>
   getGroup(stream: string, groupId: string): Promise<string>

@@ -49,7 +49,7 @@ const pair = (extra = {}) => ({
 })
 const on = (port, keyPrefix) => new RedisStateAdapter({ url: `redis://127.0.0.1:${port}` }, { keyPrefix })
 
-test('kill the primary: calls move to the secondary after ~probeInterval × failAfter; the primary back: calls return after recoverAfter', async () => {
+test('kill the primary: calls move to the secondary after ~probeInterval × failAfter; the primary back: calls return after recoverAfter; metrics() counts the switches', async () => {
   const p = uniquePrefix('pair')
   const state = new RedisStateAdapter(pair(), { keyPrefix: p })
   const onP = on(P, p)
@@ -70,9 +70,11 @@ test('kill the primary: calls move to the secondary after ~probeInterval × fail
       }
     }
   })()
+  const pairMetrics = () => [state.metrics().counters.redisSwitches, state.metrics().gauges.redisServer]
   try {
     await state.set('t', 'before', 1)
     expect(await onP.get('t', 'before')).toBe(1)
+    expect(pairMetrics()).toEqual([0, 0])
     await sleep(300)
     const t0 = Date.now()
     lastAck = t0
@@ -84,10 +86,12 @@ test('kill the primary: calls move to the secondary after ~probeInterval × fail
     expect(await state.get('t', 'before')).toBeNull()
     await state.set('t', 'during', 2)
     expect(await onS.get('t', 'during')).toBe(2)
+    expect(pairMetrics()).toEqual([1, 1]) // metrics(): one switch, calls on the secondary
     await start(P)
     const back0 = Date.now()
     await eventually(async () => (await onP.get('t', 'after')) === 3 || (await state.set('t', 'after', 3), false), { timeout: 15000, interval: 100 })
     const back = Date.now() - back0
+    expect(pairMetrics()).toEqual([2, 0])
     stop = true
     await writer
     console.log(`primary/secondary: switched after ${switched} ms (probe 100 ms × 3), longest write gap ${gap} ms, ${errors.length} calls rejected; back on the primary ${back} ms after it returned (recoverAfter 1500 ms)`)

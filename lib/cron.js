@@ -256,6 +256,7 @@ class RedisCronAdapter extends LockAdapter {
       throw fromNative(e)
     }
     this._metrics.loops.push(this._loop)
+    this._metrics.pair = this._native
   }
 
   /** Stops watchdogs, deletes the unreleased locks this instance holds, and closes our connections. */

@@ -31,9 +31,10 @@ const COUNTERS = {
   released: 'cronReleased',
   renewed: 'cronRenewed',
   lost: 'cronLost',
+  pairSwitches: 'redisSwitches',
 }
 /** Every gauge an adapter may report. */
-const GAUGES = { inFlight: 'inFlight', fencingToken: 'cronFencingToken' }
+const GAUGES = { inFlight: 'inFlight', fencingToken: 'cronFencingToken', pairServer: 'redisServer' }
 
 /** The error code a failure is counted under: a code string as is, an error's `code`, else MOTIA_ERROR. */
 function codeOf(err) {
@@ -53,6 +54,8 @@ class AdapterMetrics {
     this.native = new NativeMetrics(process.env.MOTIA_NATIVE_METRICS !== '0')
     /** Event-loop connections whose in-flight calls and reconnects the snapshot adds. */
     this.loops = []
+    /** The native class whose `pairState()` ([switches, server in use]) a primary/secondary pair reports. */
+    this.pair = null
     this.inFlight = 0
   }
 
@@ -99,6 +102,11 @@ class AdapterMetrics {
       reconnects += r
     }
     s.gauges[GAUGES.inFlight] = inFlight
+    const pair = this.pair && typeof this.pair.pairState === 'function' ? this.pair.pairState() : null
+    if (pair) {
+      s.counters[COUNTERS.pairSwitches] = pair[0]
+      s.gauges[GAUGES.pairServer] = pair[1] // 0: the primary, 1: the secondary
+    }
     if (reconnects) s.counters[COUNTERS.reconnects] = (s.counters[COUNTERS.reconnects] || 0) + reconnects
     return { adapter: this.adapter, instance: this.instance, ...s }
   }

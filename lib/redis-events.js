@@ -48,6 +48,7 @@ class RedisEventAdapter extends EventAdapterBase {
       throw fromNative(e)
     }
     this._metrics.loops.push(this.loop)
+    this._metrics.pair = this.native
     const native = this.native
     // one batch at a time: emits from one process reach Redis in call order
     this.publisher = new Batcher((t, b) => native.publish(t, b), 2, 1)

@@ -49,6 +49,7 @@ class RedisStateAdapter {
       throw fromNative(e)
     }
     m.loops.push(this._loop)
+    m.pair = this._native
     this.keyPrefix = prefix
     this.ttl = ttl
     const native = this._native

@@ -52,6 +52,7 @@ class StreamCore {
       throw fromNative(e)
     }
     this.metrics.loops.push(this.loop, this.sub)
+    this.metrics.pair = this.native
     const native = this.native
     this.batcher = new Batcher((k, s, g, i, p, n) => native.batch(k, s, g, i, p, n), 6)
     // with the event-loop path the tokio connection serves only getGroup/query/clear/send: open it lazily

@@ -178,6 +178,12 @@ impl NativeRedisEvents {
         run(self.inner.redis().ping()).await
     }
 
+    /// A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null.
+    #[napi]
+    pub fn pair_state(&self) -> Option<Vec<f64>> {
+        self.inner.redis().pair_state().map(|s| s.to_vec())
+    }
+
     #[napi]
     pub async fn shutdown(&self) -> napi::Result<()> {
         run(async {

@@ -834,6 +834,14 @@ impl RedisHandle {
             _ => None,
         }
     }
+
+    /// A primary/secondary pair: `[switches so far, the server in use (0 primary, 1 secondary)]`.
+    pub fn pair_state(&self) -> Option<[f64; 2]> {
+        match &self.source {
+            Source::Failover(f) => Some([f.switches() as f64, f.active() as f64]),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ pub struct Failover {
     active: AtomicUsize,
     watch: Arc<SentinelWatch>,
     switched_at: Mutex<Option<Instant>>,
+    /// Switches so far (both directions).
+    switches: std::sync::atomic::AtomicU64,
     probing: AtomicBool,
     closed: AtomicBool,
 }
@@ -129,6 +131,7 @@ impl Failover {
             active: AtomicUsize::new(0),
             watch: SentinelWatch::detached(),
             switched_at: Mutex::new(None),
+            switches: std::sync::atomic::AtomicU64::new(0),
             probing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         }))
@@ -154,10 +157,23 @@ impl Failover {
         *self.switched_at.lock_ok()
     }
 
+    /// Switches so far (both directions).
+    pub fn switches(&self) -> u64 {
+        self.switches.load(Ordering::Acquire)
+    }
+
     fn switch_to(&self, to: usize) {
         self.active.store(to, Ordering::Release);
         *self.switched_at.lock_ok() = Some(Instant::now());
+        self.switches.fetch_add(1, Ordering::AcqRel);
         self.watch.switched();
+        // the process log shows every switch (an adapter's `metrics()` counts them: `redisSwitches`)
+        let why = if to == 1 {
+            "the secondary now: the primary failed its probes"
+        } else {
+            "the primary again: it answered every probe for recoverAfter, or the secondary failed its probes"
+        };
+        eprintln!("motia-native-adapters [redis] primary/secondary pair: calls go to {why}");
     }
 
     /// Starts the prober on first use (inside the tokio runtime); it ends after [`Failover::close`]

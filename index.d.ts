@@ -109,8 +109,15 @@ export interface RedisSentinelOptionsLike {
   name: string
   /** Credentials, database, TLS and timeouts of the data nodes (no `url`: the address comes from the sentinels). */
   nodeClientOptions?: Omit<RedisClientOptionsLike, 'url'>
-  /** Credentials of the sentinels themselves (`requirepass` of sentinel.conf). TLS to sentinels is not supported yet. */
-  sentinelClientOptions?: { username?: string; password?: string }
+  /**
+   * Credentials of the sentinels themselves (`requirepass` of sentinel.conf) and TLS to them: `socket.tls` with `ca`
+   * (PEM; else the public roots) or `rejectUnauthorized: false`. Client certificates for the sentinels are not supported.
+   */
+  sentinelClientOptions?: {
+    username?: string
+    password?: string
+    socket?: { tls?: boolean | { ca?: string | Buffer; rejectUnauthorized?: boolean }; ca?: string | Buffer; rejectUnauthorized?: boolean }
+  }
   [other: string]: unknown
 }
 

@@ -149,8 +149,19 @@ function normalizeSentinel(input) {
   const sentinel = { nodes, name }
   const sOpts = input.sentinelClientOptions ?? {}
   if (!isPlainObject(sOpts)) throw configError('sentinelClientOptions', 'must be an object')
-  const sTls = isPlainObject(sOpts.socket) ? sOpts.socket.tls : undefined
-  if (sTls !== undefined && sTls !== false) throw configError('sentinelClientOptions.socket.tls', 'TLS to the sentinels is not supported yet (TLS to the data nodes is: nodeClientOptions.socket.tls)')
+  const sSocket = sOpts.socket ?? {}
+  if (!isPlainObject(sSocket)) throw configError('sentinelClientOptions.socket', 'must be an object')
+  const sTls = sSocket.tls
+  if (sTls !== undefined && sTls !== null && sTls !== false) {
+    if (sTls !== true && !isPlainObject(sTls)) throw configError('sentinelClientOptions.socket.tls', 'must be a boolean or TLS options object')
+    // TLS to the sentinels (their certificates checked against `ca`, else the public roots); a client certificate is not sent
+    const t = isPlainObject(sTls) ? { ...sSocket, ...sTls } : sSocket
+    if (t.cert !== undefined || t.key !== undefined) throw configError('sentinelClientOptions.socket.cert', 'client certificates for the sentinels are not supported')
+    sentinel.tls = true
+    if (t.rejectUnauthorized === false) sentinel.tlsInsecure = true
+    const ca = pem(t.ca, 'sentinelClientOptions.socket.ca')
+    if (ca !== undefined) sentinel.ca = ca
+  }
   const su = optString(sOpts, 'username', 'sentinelClientOptions.username')
   if (su !== undefined) sentinel.username = su
   const sp = optString(sOpts, 'password', 'sentinelClientOptions.password')

@@ -1073,8 +1073,7 @@ mod tests {
                     port: 26379,
                 }],
                 name: "mymaster".into(),
-                username: None,
-                password: None,
+                ..Default::default()
             }),
             password: Some("pw".into()),
             ..Default::default()

@@ -33,13 +33,23 @@ pub struct SentinelNode {
 /// node-redis `createSentinel` options after the JS layer normalised them: the sentinels, the
 /// monitored group's `name`, and the credentials of the sentinels themselves
 /// (`sentinelClientOptions`); the data nodes' credentials, database and TLS are the connection's.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SentinelConfig {
     pub nodes: Vec<SentinelNode>,
     pub name: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// TLS to the sentinels (`sentinelClientOptions.socket.tls`).
+    #[serde(default)]
+    pub tls: bool,
+    /// `sentinelClientOptions.socket.rejectUnauthorized: false`: any certificate is accepted.
+    #[serde(default)]
+    pub tls_insecure: bool,
+    /// `sentinelClientOptions.socket.ca` (PEM): the roots their certificates are checked against
+    /// (else the public web roots).
+    #[serde(default)]
+    pub ca: Option<String>,
 }
 
 impl SentinelConfig {
@@ -84,7 +94,17 @@ impl SentinelConfig {
     }
 
     fn sentinel_client(&self, node: &SentinelNode) -> redis::RedisResult<redis::Client> {
-        let info = ConnectionAddr::Tcp(node.host.clone(), node.port).into_connection_info()?;
+        let addr = if self.tls {
+            ConnectionAddr::TcpTls {
+                host: node.host.clone(),
+                port: node.port,
+                insecure: self.tls_insecure,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(node.host.clone(), node.port)
+        };
+        let info = addr.into_connection_info()?;
         let mut settings = info.redis_settings().clone();
         if let Some(u) = &self.username {
             settings = settings.set_username(u);
@@ -92,7 +112,17 @@ impl SentinelConfig {
         if let Some(p) = &self.password {
             settings = settings.set_password(p);
         }
-        redis::Client::open(info.set_redis_settings(settings))
+        let info = info.set_redis_settings(settings);
+        match (&self.ca, self.tls) {
+            (Some(ca), true) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone().into_bytes()),
+                },
+            ),
+            _ => redis::Client::open(info),
+        }
     }
 
     fn ask(&self, node: &SentinelNode, timeout: Duration) -> redis::RedisResult<Option<(String, u16)>> {
@@ -320,8 +350,7 @@ mod tests {
         SentinelConfig {
             nodes,
             name: "mymaster".into(),
-            username: None,
-            password: None,
+            ..Default::default()
         }
     }
 

@@ -405,6 +405,8 @@ impl redis::aio::ConnectionLike for Conn {
 }
 
 /// Where the server is: fixed, or asked of sentinels on every connect.
+// one per handle, made once: the variants' sizes do not matter
+#[allow(clippy::large_enum_variant)]
 enum Source {
     Fixed(redis::Client),
     Sentinel {

@@ -149,10 +149,10 @@ export declare class NativeRedisCron {
   renew(lock: string, ttl: number): Promise<boolean>
   activeLocks(): Promise<string>
   ping(): Promise<boolean>
-  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
-  pairState(): Array<number> | null
   /** Deletes this instance's unreleased locks and closes the connection. */
   shutdown(): Promise<void>
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
 }
 
 /** Internal: the event-loop companion of `NativeRedisCron`. */
@@ -195,9 +195,9 @@ export declare class NativeRedisEvents {
   topics(): Promise<Array<string>>
   /** `PING`; true when Redis answers. */
   ping(): Promise<boolean>
+  shutdown(): Promise<void>
   /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
   pairState(): Array<number> | null
-  shutdown(): Promise<void>
 }
 
 /** Internal: the event-loop Redis connection behind `RedisEventAdapter.emit`. */
@@ -230,10 +230,10 @@ export declare class NativeRedisState {
   /** `filters` is the JSON text of a `StateFilter[]` (or empty). */
   items(groupId?: string | undefined | null, filters?: string | undefined | null): Promise<string>
   ping(): Promise<boolean>
-  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
-  pairState(): Array<number> | null
   /** Closes the connection; later calls reject with `MOTIA_CLOSED`. */
   close(): void
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
 }
 
 /** Internal: the event-loop Redis connection behind `RedisStateAdapter`. Use `RedisStateAdapter`. */
@@ -261,8 +261,6 @@ export declare class NativeRedisStreams {
   warmUp(): void
   /** `PING`; true when Redis answers. */
   ping(): Promise<boolean>
-  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
-  pairState(): Array<number> | null
   /** Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete). */
   batch(kinds: Array<number>, streams: Array<string>, groups: Array<string>, ids: Array<string>, payloads: Array<string>, nows: Array<number>): Promise<string>
   getGroup(stream: string, groupId: string): Promise<string>
@@ -274,6 +272,8 @@ export declare class NativeRedisStreams {
   unsubscribe(channel: string): Promise<void>
   /** Closes the data and pub/sub connections. */
   close(): Promise<void>
+  /** A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null. */
+  pairState(): Array<number> | null
 }
 
 /** Internal: the event-loop Redis connection behind the stream adapters. */

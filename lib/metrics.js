@@ -102,7 +102,7 @@ class AdapterMetrics {
       reconnects += r
     }
     s.gauges[GAUGES.inFlight] = inFlight
-    const pair = this.pair && typeof this.pair.pairState === 'function' ? this.pair.pairState() : null
+    const pair = this.pair ? this.pair.pairState() : null
     if (pair) {
       s.counters[COUNTERS.pairSwitches] = pair[0]
       s.gauges[GAUGES.pairServer] = pair[1] // 0: the primary, 1: the secondary

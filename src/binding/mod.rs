@@ -22,3 +22,18 @@ pub mod redis_stream_adapter;
 pub mod redis_streams_loop;
 pub mod schedule;
 pub mod shared;
+
+/// What every tokio-side Redis class (a `#[napi]` struct whose `inner.redis()` is its `RedisHandle`) exports alike.
+macro_rules! redis_class_common {
+    ($class:ident) => {
+        #[napi_derive::napi]
+        impl $class {
+            /// A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null.
+            #[napi]
+            pub fn pair_state(&self) -> Option<Vec<f64>> {
+                self.inner.redis().pair_state().map(|s| s.to_vec())
+            }
+        }
+    };
+}
+pub(crate) use redis_class_common;

@@ -77,15 +77,11 @@ impl NativeRedisCron {
         common::ping(&*self.inner).await
     }
 
-    /// A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null.
-    #[napi]
-    pub fn pair_state(&self) -> Option<Vec<f64>> {
-        self.inner.redis().pair_state().map(|s| s.to_vec())
-    }
-
     /// Deletes this instance's unreleased locks and closes the connection.
     #[napi]
     pub async fn shutdown(&self) -> napi::Result<()> {
         common::shutdown(&*self.inner).await
     }
 }
+
+super::redis_class_common!(NativeRedisCron);

@@ -178,12 +178,6 @@ impl NativeRedisEvents {
         run(self.inner.redis().ping()).await
     }
 
-    /// A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null.
-    #[napi]
-    pub fn pair_state(&self) -> Option<Vec<f64>> {
-        self.inner.redis().pair_state().map(|s| s.to_vec())
-    }
-
     #[napi]
     pub async fn shutdown(&self) -> napi::Result<()> {
         run(async {
@@ -193,3 +187,5 @@ impl NativeRedisEvents {
         .await
     }
 }
+
+super::redis_class_common!(NativeRedisEvents);

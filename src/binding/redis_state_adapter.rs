@@ -96,15 +96,11 @@ impl NativeRedisState {
         run(self.inner.redis().ping()).await
     }
 
-    /// A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null.
-    #[napi]
-    pub fn pair_state(&self) -> Option<Vec<f64>> {
-        self.inner.redis().pair_state().map(|s| s.to_vec())
-    }
-
     /// Closes the connection; later calls reject with `MOTIA_CLOSED`.
     #[napi]
     pub fn close(&self) {
         self.inner.redis().close();
     }
 }
+
+super::redis_class_common!(NativeRedisState);

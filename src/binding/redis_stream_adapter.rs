@@ -64,12 +64,6 @@ impl NativeRedisStreams {
         run(self.inner.redis().ping()).await
     }
 
-    /// A primary/secondary pair: `[switches so far, server in use (0 primary, 1 secondary)]`; else null.
-    #[napi]
-    pub fn pair_state(&self) -> Option<Vec<f64>> {
-        self.inner.redis().pair_state().map(|s| s.to_vec())
-    }
-
     /// Coalesced get/set/delete calls (kinds: 0 get, 1 set, 2 set filling `_createdAt`, 3 delete).
     #[napi]
     pub async fn batch(
@@ -150,3 +144,5 @@ impl NativeRedisStreams {
         Ok(())
     }
 }
+
+super::redis_class_common!(NativeRedisStreams);

@@ -384,14 +384,13 @@ impl Shared {
     /// reactions queued, and repeats until nothing completes; then updates the uv handles.
     fn drive(self: &Rc<Self>, step: impl FnOnce(&mut LoopConn<Slot>, Instant)) {
         let scope = raw::HandleScope::open(self.env);
-        let mut done = {
+        let (mut done, mut messages) = {
             let mut st = self.state.borrow_mut();
             step(&mut st.conn, Instant::now());
             let d = st.conn.take_done();
             st.draining = !d.is_empty();
-            d
+            (d, st.conn.take_messages())
         };
-        let mut messages = self.state.borrow_mut().conn.take_messages();
         while !done.is_empty() || !messages.is_empty() {
             // in chunks: see SETTLE_CHUNK
             let rest = if done.len() > SETTLE_CHUNK {

@@ -65,10 +65,7 @@ pub fn boolean(env: sys::napi_env, b: bool) -> sys::napi_value {
 }
 
 pub fn string(env: sys::napi_env, s: &str) -> sys::napi_value {
-    let mut v = null_mut();
-    // SAFETY: ptr/len of a valid UTF-8 str.
-    unsafe { sys::napi_create_string_utf8(env, s.as_ptr() as *const c_char, s.len() as isize, &mut v) };
-    v
+    bytes_string(env, s.as_bytes())
 }
 
 /// A JS string from bytes that should be UTF-8 (invalid sequences become U+FFFD).

@@ -329,10 +329,11 @@ impl<T> LoopConn<T> {
 
     /// Subscribes `channel` (kept across reconnects); `tag` completes with the server's confirmation.
     pub fn subscribe(&mut self, channel: &str, tag: T, now: Instant) -> std::result::Result<(), (T, AdapterError)> {
+        let open = !self.is_closed();
         let Some(set) = self.channels.as_mut() else {
             return Err((tag, AdapterError::Internal("SUBSCRIBE on a command connection".into())));
         };
-        if !self.closing && self.phase != Phase::Closed {
+        if open {
             set.insert(channel.to_string());
         }
         self.push(redis::cmd("SUBSCRIBE").arg(channel), tag, now)
